@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef CVPN_ROUTE_H
+#define CVPN_ROUTE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Links, addresses and sysctls over rtnetlink (libnl-route-3). Return 0 or -errno, never print. */
+
+/* Gives the tun its address/prefix, sets its MTU and brings it up. Idempotent. */
+int route_tun_configure(const char *ifname, uint32_t addr, uint8_t prefix_len, unsigned mtu);
+/* First IPv4 address (host order) configured on ifname: the association's SNAT address.
+ * -ENODEV for no such interface, -EADDRNOTAVAIL when it has no IPv4 address. */
+int route_iface_ipv4(const char *ifname, uint32_t *addr);
+/* Enables IPv4 forwarding in this network namespace (net.ipv4.ip_forward); *was_on receives the old value
+ * so the daemon can restore it when it stops. */
+int route_enable_forwarding(bool *was_on);
+int route_restore_forwarding(bool was_on);
+
+#endif
