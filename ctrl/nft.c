@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* nftables over netlink: libnftnl builds the objects, libmnl carries them to the kernel in one batch.
+ * The ruleset built here is written out in nft syntax in nft-templates/cvpn.nft; keep the two in step. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "cvpn/nft.h"
+
+/* The whole base ruleset is a few dozen messages of well under 1 KiB each; 64 KiB leaves ample room.
+ * mnl_nlmsg_batch wants a buffer twice its limit so that a message that crosses the limit still fits. */
+#define NFT_BATCH_LIMIT (64 * 1024)
+
+#define NFT_CHAIN_FORWARD "forward"
+#define NFT_CHAIN_POSTROUTING "postrouting"
+#define NFT_PRIO_FILTER 0
+#define NFT_PRIO_SRCNAT 100
+
+struct nft_batch {
+	char *buf;
+	struct mnl_nlmsg_batch *b;
+	uint32_t first_seq;
+	uint32_t seq;        /* next sequence number to use */
+};
+
+struct nft_acks {
+	uint32_t first_seq, last_seq;
+	int err;             /* first error the kernel reported, as -errno */
+};
+
+/* What the kernel's dev_valid_name() accepts: an ifname that would never match is a config bug. */
+static bool nft_valid_ifname(const char *name)
+{
+	size_t len = strnlen(name, IF_NAMESIZE);
+
+	if (len == 0 || len == IF_NAMESIZE)
+		return false;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		/* the kernel also takes control characters, but no operator means one */
+		if (c == '/' || c == ':' || c <= ' ' || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static int nft_check_base(const struct nft_base *b)
+{
+	if (!b || !nft_valid_ifname(b->tun_ifname))
+		return -EINVAL;
+	if (b->client_cidr.len < 1 || b->client_cidr.len > 32 || b->n_assoc > NFT_MAX_ASSOC)
+		return -EINVAL;
+	for (size_t i = 0; i < b->n_assoc; i++) {
+		if (!nft_valid_ifname(b->assoc[i].ifname) || b->assoc[i].snat_addr == 0)
+			return -EINVAL;
+		/* Traffic from the tun back out of the tun is not an association. */
+		if (!strcmp(b->assoc[i].ifname, b->tun_ifname))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- expressions: each helper appends to r and returns false only when out of memory ---- */
+
+static bool nft_expr_add(struct nftnl_rule *r, struct nftnl_expr *e, bool ok)
+{
+	if (!ok) {
+		nftnl_expr_free(e);
+		return false;
+	}
+	nftnl_rule_add_expr(r, e);
+	return true;
+}
+
+static bool nft_meta(struct nftnl_rule *r, uint32_t key)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("meta");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	return nft_expr_add(r, e, true);
+}
+
+static bool nft_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+	return nft_expr_add(r, e, nftnl_expr_set_data(e, NFTNL_EXPR_CMP_DATA, data, len) == 0);
+}
+
+static bool nft_bitwise(struct nftnl_rule *r, const void *mask, const void *xor, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	return nft_expr_add(r, e, nftnl_expr_set_data(e, NFTNL_EXPR_BITWISE_MASK, mask, len) == 0 &&
+				  nftnl_expr_set_data(e, NFTNL_EXPR_BITWISE_XOR, xor, len) == 0);
+}
+
+/* iifname/oifname "name": exact match on the whole IFNAMSIZ buffer, as nft does. It matches by name, so
+ * the rule holds before the interface exists and after it is recreated. */
+static bool nft_ifname(struct nftnl_rule *r, uint32_t key, const char *name)
+{
+	char buf[IFNAMSIZ] = { 0 };
+
+	memcpy(buf, name, strnlen(name, IFNAMSIZ - 1));
+	return nft_meta(r, key) && nft_cmp(r, NFT_CMP_EQ, buf, sizeof(buf));
+}
+
+/* ip saddr [!=] net/len. In an inet table the payload offset only means "IPv4 source" after a meta nfproto
+ * check; nft adds the same dependency and hides it again when listing. */
+static bool nft_ip_saddr(struct nftnl_rule *r, uint32_t op, const struct cidr4 *c)
+{
+	uint8_t proto = NFPROTO_IPV4;
+	uint32_t mask = htonl(c->len ? ~0u << (32 - c->len) : 0);
+	uint32_t net = htonl(c->addr) & mask, zero = 0;
+	struct nftnl_expr *e;
+
+	if (!nft_meta(r, NFT_META_NFPROTO) || !nft_cmp(r, NFT_CMP_EQ, &proto, sizeof(proto)))
+		return false;
+	e = nftnl_expr_alloc("payload");
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, 12);  /* struct iphdr, saddr */
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, 4);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	if (!nft_expr_add(r, e, true))
+		return false;
+	if (c->len < 32 && !nft_bitwise(r, &mask, &zero, 4))
+		return false;
+	return nft_cmp(r, op, &net, 4);
+}
+
+/* ct state established,related: the state is a host-order bitmask, so "any of" is (state & bits) != 0. */
+static bool nft_ct_est_rel(struct nftnl_rule *r)
+{
+	uint32_t bits = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), zero = 0;
+	struct nftnl_expr *e = nftnl_expr_alloc("ct");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	return nft_expr_add(r, e, true) && nft_bitwise(r, &bits, &zero, 4) &&
+	       nft_cmp(r, NFT_CMP_NEQ, &zero, 4);
+}
+
+static bool nft_counter(struct nftnl_rule *r)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("counter");
+
+	return e && nft_expr_add(r, e, true);
+}
+
+static bool nft_verdict(struct nftnl_rule *r, int verdict)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	return nft_expr_add(r, e, true);
+}
+
+/* snat ip to addr: the address goes through a register; family IPv4 because the table is inet. */
+static bool nft_snat(struct nftnl_rule *r, uint32_t addr)
+{
+	uint32_t be = htonl(addr);
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+	if (!nft_expr_add(r, e, nftnl_expr_set_data(e, NFTNL_EXPR_IMM_DATA, &be, sizeof(be)) == 0))
+		return false;
+	e = nftnl_expr_alloc("nat");
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MAX, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_MAP_IPS);
+	return nft_expr_add(r, e, true);
+}
+
+/* ---- batch ---- */
+
+static int nft_batch_init(struct nft_batch *nb)
+{
+	memset(nb, 0, sizeof(*nb));
+	nb->buf = malloc(2 * NFT_BATCH_LIMIT);
+	if (!nb->buf)
+		return -ENOMEM;
+	nb->b = mnl_nlmsg_batch_start(nb->buf, NFT_BATCH_LIMIT);
+	if (!nb->b) {
+		free(nb->buf);
+		nb->buf = NULL;
+		return -ENOMEM;
+	}
+	nb->first_seq = nb->seq = (uint32_t)time(NULL);
+	return 0;
+}
+
+static void nft_batch_free(struct nft_batch *nb)
+{
+	if (nb->b)
+		mnl_nlmsg_batch_stop(nb->b);
+	free(nb->buf);
+}
+
+static int nft_batch_next(struct nft_batch *nb)
+{
+	/* false: the message just written crossed the limit (it landed in the spare half of the buffer). */
+	return mnl_nlmsg_batch_next(nb->b) ? 0 : -EMSGSIZE;
+}
+
+static int nft_batch_begin_end(struct nft_batch *nb, bool begin)
+{
+	void *cur = mnl_nlmsg_batch_current(nb->b);
+	struct nlmsghdr *nlh = begin ? nftnl_batch_begin(cur, nb->seq++) : nftnl_batch_end(cur, nb->seq++);
+
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	return nft_batch_next(nb);
+}
+
+static int nft_batch_table(struct nft_batch *nb, uint16_t type, uint16_t flags)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!t)
+		return -ENOMEM;
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME) < 0) {
+		nftnl_table_free(t);
+		return -ENOMEM;
+	}
+	/* No NFTNL_TABLE_FLAGS: never NFT_TABLE_F_OWNER, the policy must outlive this socket (fail closed). */
+	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(nb->b), type, NFPROTO_INET,
+				    flags | NLM_F_ACK, nb->seq++);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	return nft_batch_next(nb);
+}
+
+static int nft_batch_chain(struct nft_batch *nb, const char *name, const char *type, uint32_t hook, int prio)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+	int ret = -ENOMEM;
+
+	if (!c)
+		return -ENOMEM;
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE_NAME) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type) < 0)
+		goto out;
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(nb->b), NFT_MSG_NEWCHAIN, NFPROTO_INET,
+				    NLM_F_CREATE | NLM_F_ACK, nb->seq++);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	ret = nft_batch_next(nb);
+out:
+	nftnl_chain_free(c);
+	return ret;
+}
+
+/* A new rule in chain with its comment in nftables' userdata TLV, so `nft list` shows it. */
+static struct nftnl_rule *nft_rule_new(const char *chain, const char *comment)
+{
+	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	bool ok = false;
+
+	if (!r || !ud)
+		goto out;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE_NAME) < 0 ||
+	    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain) < 0)
+		goto out;
+	if (!nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment))
+		goto out;
+	if (nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud)) < 0)
+		goto out;
+	ok = true;
+out:
+	nftnl_udata_buf_free(ud);
+	if (!ok && r) {
+		nftnl_rule_free(r);
+		r = NULL;
+	}
+	return r;
+}
+
+/* Appends rule r (built == false means a helper ran out of memory) and frees it. */
+static int nft_batch_rule(struct nft_batch *nb, struct nftnl_rule *r, bool built)
+{
+	struct nlmsghdr *nlh;
+	int ret = -ENOMEM;
+
+	if (!r)
+		return -ENOMEM;
+	if (!built)
+		goto out;
+	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(nb->b), NFT_MSG_NEWRULE, NFPROTO_INET,
+				    NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, nb->seq++);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	ret = nft_batch_next(nb);
+out:
+	nftnl_rule_free(r);
+	return ret;
+}
+
+/* Every acknowledgement (NLMSG_ERROR, error 0 for success); keeps the first failure of this batch. The
+ * kernel delivers a batch's acks in message order, so "first" is the earliest failing message. */
+static int nft_ack_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nft_acks *a = data;
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	/* Not one of ours (unsigned arithmetic copes with wrap-around). */
+	if (nlh->nlmsg_seq - a->first_seq > a->last_seq - a->first_seq)
+		return MNL_CB_OK;
+	if (e->error < 0 && a->err == 0)
+		a->err = e->error;
+	return MNL_CB_OK;
+}
+
+/* Sends the batch and reads every answer. nfnetlink handles a batch synchronously inside sendmsg(), so all
+ * acks are queued on our socket when it returns: drain without blocking until the queue is empty. */
+static int nft_batch_talk(struct nft_batch *nb)
+{
+	mnl_cb_t ctl_cb[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = nft_ack_cb };
+	struct nft_acks acks = { .first_seq = nb->first_seq, .last_seq = nb->seq - 1 };
+	char *rbuf = NULL;
+	struct mnl_socket *nl;
+	int one = 1, ret;
+	unsigned int portid;
+	ssize_t n;
+
+	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/* Optional on old kernels: extended acks carry the kernel's reason, capped acks keep each one small
+	 * (without it every ack echoes the whole request, and a large batch could overflow the receive queue). */
+	mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	portid = mnl_socket_get_portid(nl);
+
+	ret = -ENOMEM;
+	rbuf = malloc(MNL_SOCKET_BUFFER_SIZE);
+	if (!rbuf)
+		goto out;
+	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(nb->b), mnl_nlmsg_batch_size(nb->b)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (;;) {
+		n = recv(mnl_socket_get_fd(nl), rbuf, MNL_SOCKET_BUFFER_SIZE, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			ret = -errno;   /* ENOBUFS: acks were lost, the outcome is unknown */
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (mnl_cb_run2(rbuf, (size_t)n, 0, portid, NULL, &acks, ctl_cb, NLMSG_MIN_TYPE) < 0) {
+			ret = -errno;
+			goto out;
+		}
+	}
+	ret = acks.err;
+out:
+	free(rbuf);
+	mnl_socket_close(nl);
+	return ret;
+}
+
+static int nft_build_base(struct nft_batch *nb, const struct nft_base *b)
+{
+	const struct cidr4 *cc = &b->client_cidr;
+	const char *tun = b->tun_ifname;
+	struct nftnl_rule *r;
+	int ret;
+
+	/* Add, delete, add: the first add makes the delete succeed whether or not the table existed, so
+	 * the batch replaces the table atomically (nft's "table x; delete table x; table x { ... }"). */
+	if ((ret = nft_batch_table(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE)) < 0 ||
+	    (ret = nft_batch_table(nb, NFT_MSG_DELTABLE, 0)) < 0 ||
+	    (ret = nft_batch_table(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE)) < 0)
+		return ret;
+	/* policy accept: these hooks also see the gateway's own traffic; clients get explicit drops below. */
+	if ((ret = nft_batch_chain(nb, NFT_CHAIN_FORWARD, "filter", NF_INET_FORWARD, NFT_PRIO_FILTER)) < 0 ||
+	    (ret = nft_batch_chain(nb, NFT_CHAIN_POSTROUTING, "nat", NF_INET_POST_ROUTING,
+				   NFT_PRIO_SRCNAT)) < 0)
+		return ret;
+
+	r = nft_rule_new(NFT_CHAIN_FORWARD, "anti-spoofing: a client sends only from its own address");
+	ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_IIFNAME, tun) &&
+			     nft_ip_saddr(r, NFT_CMP_NEQ, cc) && nft_counter(r) && nft_verdict(r, NF_DROP));
+	for (size_t i = 0; ret == 0 && i < b->n_assoc; i++) {
+		r = nft_rule_new(NFT_CHAIN_FORWARD, "client -> association (authorization: policy issue)");
+		ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_IIFNAME, tun) &&
+				     nft_ifname(r, NFT_META_OIFNAME, b->assoc[i].ifname) &&
+				     nft_counter(r) && nft_verdict(r, NF_ACCEPT));
+	}
+	if (ret < 0)
+		return ret;
+	r = nft_rule_new(NFT_CHAIN_FORWARD, "default deny");
+	ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_IIFNAME, tun) && nft_counter(r) &&
+			     nft_verdict(r, NF_DROP));
+	if (ret < 0)
+		return ret;
+	r = nft_rule_new(NFT_CHAIN_FORWARD, "replies");
+	ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_OIFNAME, tun) && nft_ct_est_rel(r) &&
+			     nft_counter(r) && nft_verdict(r, NF_ACCEPT));
+	if (ret < 0)
+		return ret;
+	r = nft_rule_new(NFT_CHAIN_FORWARD, "nothing else reaches clients");
+	ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_OIFNAME, tun) && nft_counter(r) &&
+			     nft_verdict(r, NF_DROP));
+
+	for (size_t i = 0; ret == 0 && i < b->n_assoc; i++) {
+		r = nft_rule_new(NFT_CHAIN_POSTROUTING, "SNAT to the association address");
+		ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_OIFNAME, b->assoc[i].ifname) &&
+				     nft_ip_saddr(r, NFT_CMP_EQ, cc) && nft_counter(r) &&
+				     nft_snat(r, b->assoc[i].snat_addr));
+	}
+	return ret;
+}
+
+int nft_apply_base(const struct nft_base *b, bool dry_run)
+{
+	struct nft_batch nb;
+	int ret;
+
+	ret = nft_check_base(b);
+	if (ret < 0)
+		return ret;
+	ret = nft_batch_init(&nb);
+	if (ret < 0)
+		return ret;
+	if ((ret = nft_batch_begin_end(&nb, true)) < 0 || (ret = nft_build_base(&nb, b)) < 0)
+		goto out;
+	/* Without END the kernel checks every message and then aborts the transaction. */
+	if (!dry_run && (ret = nft_batch_begin_end(&nb, false)) < 0)
+		goto out;
+	ret = nft_batch_talk(&nb);
+out:
+	nft_batch_free(&nb);
+	return ret;
+}
+
+int nft_delete_table(void)
+{
+	struct nft_batch nb;
+	int ret;
+
+	ret = nft_batch_init(&nb);
+	if (ret < 0)
+		return ret;
+	if ((ret = nft_batch_begin_end(&nb, true)) < 0 ||
+	    (ret = nft_batch_table(&nb, NFT_MSG_DELTABLE, 0)) < 0 ||
+	    (ret = nft_batch_begin_end(&nb, false)) < 0)
+		goto out;
+	ret = nft_batch_talk(&nb);
+	if (ret == -ENOENT)
+		ret = 0;
+out:
+	nft_batch_free(&nb);
+	return ret;
+}
