@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* cvpnd: the gateway daemon. Reads the endpoint config, programs the kernel, serves OpenVPN clients. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvpn/config.h"
+#include "cvpn/log.h"
+#include "cvpn/server.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cvpnd -c CONFIG [-v]\n"
+		   "       cvpnd --check -c CONFIG\n"
+		   "\n"
+		   "  -c, --config FILE   endpoint config file (YAML)\n"
+		   "      --check         validate the config file and exit (0 = OK, 1 = errors)\n"
+		   "  -v, --verbose       debug logging\n"
+		   "  -h, --help          this text\n"
+		   "\n"
+		   "Runs in the foreground and logs to stderr. SIGTERM stops it and removes the tun, the\n"
+		   "nftables table inet cvpn and everything else it installed.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	bool check = false;
+	int verbose = 0, c, ret = 1;
+	struct config *cfg = NULL;
+	struct server srv;
+
+	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init("cvpnd", verbose);
+	if (config_load(path, stderr, &cfg) < 0) {
+		fprintf(stderr, "%s: configuration has errors%s\n", path, check ? "" : ", not starting");
+		return 1;
+	}
+	if (check) {
+		printf("configuration OK\n");
+		config_free(cfg);
+		return 0;
+	}
+	if (server_init(&srv, cfg) == 0 && server_run(&srv) == 0)
+		ret = 0;
+	server_cleanup(&srv);
+	config_free(cfg);
+	return ret;
+}

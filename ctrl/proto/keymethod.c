@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Key-method-2: the first application message each way on a fresh TLS session. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvpn/keymethod.h"
+
+struct reader {
+	const uint8_t *p;
+	size_t left;
+};
+
+static int rd_bytes(struct reader *r, void *out, size_t n)
+{
+	if (r->left < n)
+		return -EINVAL;
+	memcpy(out, r->p, n);
+	r->p += n;
+	r->left -= n;
+	return 0;
+}
+
+/* u16 length, then the string with its NUL. L = 0 means absent; both absent and "\0" read as "". */
+static int rd_string(struct reader *r, char *out, size_t cap)
+{
+	uint8_t lenb[2];
+	size_t len;
+
+	out[0] = '\0';
+	if (r->left == 0)
+		return 0; /* trailing fields may be missing entirely in old clients */
+	if (rd_bytes(r, lenb, 2) < 0)
+		return -EINVAL;
+	len = (size_t)lenb[0] << 8 | lenb[1];
+	if (len == 0)
+		return 0;
+	if (len > cap || len > r->left)
+		return -EINVAL;
+	if (r->p[len - 1] != '\0' || memchr(r->p, '\0', len - 1))
+		return -EINVAL;
+	memcpy(out, r->p, len);
+	r->p += len;
+	r->left -= len;
+	return 0;
+}
+
+int km2_parse_client(const uint8_t *buf, size_t len, struct km2_client *out)
+{
+	struct reader r = { buf, len };
+	uint8_t zero[4], method;
+
+	memset(out, 0, sizeof(*out));
+	if (rd_bytes(&r, zero, 4) < 0 || memcmp(zero, "\0\0\0\0", 4) != 0)
+		goto bad;
+	if (rd_bytes(&r, &method, 1) < 0 || (method & 0x0f) != 2)
+		goto bad;
+	if (rd_bytes(&r, out->pre_master, 48) < 0 || rd_bytes(&r, out->random1, 32) < 0 ||
+	    rd_bytes(&r, out->random2, 32) < 0)
+		goto bad;
+	if (r.left < 2) /* the options string is mandatory */
+		goto bad;
+	if (rd_string(&r, out->options, sizeof(out->options)) < 0 ||
+	    rd_string(&r, out->username, sizeof(out->username)) < 0 ||
+	    rd_string(&r, out->password, sizeof(out->password)) < 0 ||
+	    rd_string(&r, out->peer_info, sizeof(out->peer_info)) < 0)
+		goto bad;
+	return 0;
+bad:
+	km2_client_wipe(out);
+	return -EINVAL;
+}
+
+void km2_client_wipe(struct km2_client *km)
+{
+	explicit_bzero(km, sizeof(*km));
+}
+
+static int wr(uint8_t *out, size_t cap, size_t *pos, const void *data, size_t n)
+{
+	if (cap - *pos < n)
+		return -ENOSPC;
+	memcpy(out + *pos, data, n);
+	*pos += n;
+	return 0;
+}
+
+ssize_t km2_build_server(const uint8_t random1[32], const uint8_t random2[32], const char *options,
+			 uint8_t *out, size_t cap)
+{
+	static const uint8_t head[5] = { 0, 0, 0, 0, 2 };
+	static const uint8_t empty[6] = { 0 }; /* username, password, peer-info: u16 0 each */
+	size_t olen = strlen(options) + 1, pos = 0;
+	uint8_t lenb[2] = { (uint8_t)(olen >> 8), (uint8_t)olen };
+
+	if (olen > KM2_OPTIONS_MAX)
+		return -EINVAL;
+	if (wr(out, cap, &pos, head, 5) || wr(out, cap, &pos, random1, 32) || wr(out, cap, &pos, random2, 32) ||
+	    wr(out, cap, &pos, lenb, 2) || wr(out, cap, &pos, options, olen) || wr(out, cap, &pos, empty, 6))
+		return -ENOSPC;
+	return (ssize_t)pos;
+}
+
+int peerinfo_get(const char *pi, const char *key, char *val, size_t val_len)
+{
+	size_t klen = strlen(key);
+	const char *line = pi;
+
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t llen = end ? (size_t)(end - line) : strlen(line);
+
+		if (llen > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
+			size_t vlen = llen - klen - 1;
+
+			if (vlen >= val_len)
+				vlen = val_len - 1;
+			memcpy(val, line + klen + 1, vlen);
+			val[vlen] = '\0';
+			return 0;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+uint32_t peerinfo_iv_proto(const char *pi)
+{
+	char v[16], *end;
+	unsigned long n;
+
+	if (peerinfo_get(pi, "IV_PROTO", v, sizeof(v)) < 0)
+		return 0;
+	n = strtoul(v, &end, 10);
+	if (end == v || *end != '\0' || n > UINT32_MAX)
+		return 0;
+	return (uint32_t)n;
+}

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* wolfSSL glue for the control channel. Only this file includes wolfSSL headers: its OpenSSL compatibility
+ * macros would clash with libcrypto, which the data channel and certificate checks use. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfio.h>
+
+#include "cvpn/tls.h"
+
+struct tls_ctx {
+	WOLFSSL_CTX *ctx;
+};
+
+struct bytebuf {
+	uint8_t *data;
+	size_t len, cap, off; /* valid bytes are data[off .. len) */
+};
+
+struct tls_conn {
+	WOLFSSL *ssl;
+	struct bytebuf in, out;
+	bool established;
+	char peer_error[128];
+	char error[128];
+	uint8_t *peer_der;
+	size_t peer_der_len;
+};
+
+static const char ekm_label[] = "EXPORTER-OpenVPN-datakeys";
+
+static int buf_append(struct bytebuf *b, const uint8_t *data, size_t len)
+{
+	if (b->off > 0 && b->off == b->len) {
+		b->off = 0;
+		b->len = 0;
+	}
+	if (b->len - b->off + len > TLS_BUF_MAX)
+		return -ENOBUFS;
+	if (b->len + len > b->cap) {
+		size_t live = b->len - b->off, ncap = b->cap ? b->cap : 4096;
+		uint8_t *n;
+
+		/* compact first: consumed bytes at the front are dead */
+		if (b->off > 0) {
+			memmove(b->data, b->data + b->off, live);
+			b->len = live;
+			b->off = 0;
+		}
+		while (ncap < live + len)
+			ncap *= 2;
+		if (ncap > b->cap) {
+			n = realloc(b->data, ncap);
+			if (!n)
+				return -ENOMEM;
+			b->data = n;
+			b->cap = ncap;
+		}
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+static size_t buf_take(struct bytebuf *b, uint8_t *out, size_t max)
+{
+	size_t n = b->len - b->off;
+
+	if (n > max)
+		n = max;
+	memcpy(out, b->data + b->off, n);
+	b->off += n;
+	return n;
+}
+
+static void buf_free(struct bytebuf *b)
+{
+	if (b->data) {
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct tls_conn *c = arg;
+	size_t n;
+
+	(void)ssl;
+	if (sz <= 0)
+		return 0;
+	n = buf_take(&c->in, (uint8_t *)buf, (size_t)sz);
+	return n ? (int)n : WOLFSSL_CBIO_ERR_WANT_READ;
+}
+
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct tls_conn *c = arg;
+
+	(void)ssl;
+	if (sz <= 0)
+		return 0;
+	if (buf_append(&c->out, (const uint8_t *)buf, (size_t)sz) < 0)
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	return sz;
+}
+
+/* Records the first chain error and lets the handshake finish, so the session can send AUTH_FAILED with the
+ * reason; the caller refuses every connection that has one (tls_conn_peer_error). */
+static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+	WOLFSSL *ssl = wolfSSL_X509_STORE_CTX_get_ex_data(store, wolfSSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_conn *c = ssl ? wolfSSL_get_ex_data(ssl, 0) : NULL;
+	int err;
+
+	if (preverify)
+		return 1;
+	if (!c)
+		return 0;
+	if (c->peer_error[0] == '\0') {
+		err = wolfSSL_X509_STORE_CTX_get_error(store);
+		snprintf(c->peer_error, sizeof(c->peer_error), "%s (depth %d)",
+			 wolfSSL_X509_verify_cert_error_string(err), wolfSSL_X509_STORE_CTX_get_error_depth(store));
+	}
+	return 1;
+}
+
+int tls_ctx_new(const char *cert, const char *key, const char *client_ca, struct tls_ctx **out, char *err,
+		size_t errlen)
+{
+	struct tls_ctx *t;
+
+	wolfSSL_Init();
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	t->ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	if (!t->ctx) {
+		snprintf(err, errlen, "wolfSSL_CTX_new failed");
+		goto fail;
+	}
+	wolfSSL_CTX_SetMinVersion(t->ctx, WOLFSSL_TLSV1_2);
+	if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cert) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load server certificate", cert);
+		goto fail;
+	}
+	if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load server key", key);
+		goto fail;
+	}
+	if (wolfSSL_CTX_check_private_key(t->ctx) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: key does not match certificate %s", key, cert);
+		goto fail;
+	}
+	if (wolfSSL_CTX_load_verify_locations(t->ctx, client_ca, NULL) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load client CA", client_ca);
+		goto fail;
+	}
+	wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	/* 2.6 clients neither use tickets nor resume; do not hand out state we would have to protect */
+	wolfSSL_CTX_NoTicketTLSv12(t->ctx);
+	wolfSSL_CTX_no_ticket_TLSv13(t->ctx);
+	wolfSSL_CTX_set_session_cache_mode(t->ctx, WOLFSSL_SESS_CACHE_OFF);
+	*out = t;
+	return 0;
+fail:
+	tls_ctx_free(t);
+	return -1;
+}
+
+void tls_ctx_free(struct tls_ctx *t)
+{
+	if (!t)
+		return;
+	if (t->ctx)
+		wolfSSL_CTX_free(t->ctx);
+	free(t);
+}
+
+struct tls_conn *tls_conn_new(struct tls_ctx *t)
+{
+	struct tls_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->ssl = wolfSSL_new(t->ctx);
+	if (!c->ssl) {
+		free(c);
+		return NULL;
+	}
+	wolfSSL_SSLSetIORecv(c->ssl, io_recv);
+	wolfSSL_SSLSetIOSend(c->ssl, io_send);
+	wolfSSL_SetIOReadCtx(c->ssl, c);
+	wolfSSL_SetIOWriteCtx(c->ssl, c);
+	wolfSSL_set_ex_data(c->ssl, 0, c);
+	return c;
+}
+
+void tls_conn_free(struct tls_conn *c)
+{
+	if (!c)
+		return;
+	if (c->ssl)
+		wolfSSL_free(c->ssl);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c->peer_der);
+	free(c);
+}
+
+int tls_conn_feed(struct tls_conn *c, const uint8_t *data, size_t len)
+{
+	return buf_append(&c->in, data, len);
+}
+
+static void set_error(struct tls_conn *c, int ret)
+{
+	char msg[80];
+	int e = wolfSSL_get_error(c->ssl, ret);
+
+	wolfSSL_ERR_error_string_n((unsigned long)e, msg, sizeof(msg));
+	snprintf(c->error, sizeof(c->error), "%s (%d)", msg, e);
+}
+
+static void keep_peer_cert(struct tls_conn *c)
+{
+	WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(c->ssl);
+	const unsigned char *der;
+	int len = 0;
+
+	if (!x)
+		return;
+	der = wolfSSL_X509_get_der(x, &len);
+	if (der && len > 0) {
+		c->peer_der = malloc((size_t)len);
+		if (c->peer_der) {
+			memcpy(c->peer_der, der, (size_t)len);
+			c->peer_der_len = (size_t)len;
+		}
+	}
+	wolfSSL_X509_free(x);
+}
+
+int tls_conn_handshake(struct tls_conn *c)
+{
+	int ret, e;
+
+	if (c->established)
+		return 1;
+	ret = wolfSSL_accept(c->ssl);
+	if (ret == WOLFSSL_SUCCESS) {
+		c->established = true;
+		keep_peer_cert(c);
+		return 1;
+	}
+	e = wolfSSL_get_error(c->ssl, ret);
+	if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
+		return 0;
+	set_error(c, ret);
+	return -1;
+}
+
+bool tls_conn_established(const struct tls_conn *c) { return c->established; }
+
+ssize_t tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t cap)
+{
+	int ret, e;
+
+	if (cap > INT32_MAX)
+		cap = INT32_MAX;
+	ret = wolfSSL_read(c->ssl, buf, (int)cap);
+	if (ret > 0)
+		return ret;
+	e = wolfSSL_get_error(c->ssl, ret);
+	if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
+		return 0;
+	set_error(c, ret);
+	return -1;
+}
+
+int tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len)
+{
+	int ret;
+
+	if (len > INT32_MAX)
+		return -1;
+	ret = wolfSSL_write(c->ssl, buf, (int)len);
+	if (ret == (int)len)
+		return 0;
+	set_error(c, ret);
+	return -1;
+}
+
+size_t tls_conn_out_pending(const struct tls_conn *c) { return c->out.len - c->out.off; }
+
+size_t tls_conn_take_out(struct tls_conn *c, uint8_t *buf, size_t max)
+{
+	return buf_take(&c->out, buf, max);
+}
+
+int tls_conn_export_datakeys(struct tls_conn *c, uint8_t out[256])
+{
+	int ret = wolfSSL_export_keying_material(c->ssl, out, 256, ekm_label, sizeof(ekm_label) - 1, NULL, 0, 0);
+
+	return ret == WOLFSSL_SUCCESS ? 0 : -1;
+}
+
+int tls_conn_peer_cert(struct tls_conn *c, const uint8_t **der, size_t *len)
+{
+	if (!c->peer_der)
+		return -1;
+	*der = c->peer_der;
+	*len = c->peer_der_len;
+	return 0;
+}
+
+const char *tls_conn_peer_error(const struct tls_conn *c) { return c->peer_error[0] ? c->peer_error : NULL; }
+const char *tls_conn_error(const struct tls_conn *c) { return c->error[0] ? c->error : "unknown TLS error"; }
+const char *tls_conn_version(struct tls_conn *c) { return wolfSSL_get_version(c->ssl); }
+const char *tls_conn_cipher(struct tls_conn *c) { return wolfSSL_get_cipher(c->ssl); }

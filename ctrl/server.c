@@ -1,0 +1,832 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The daemon's event loop: UDP and TCP listeners, the tun, timers and signals on one epoll; the session
+ * tables (by peer-id, by client address, by public address); the kernel objects the daemon owns. */
+#define _GNU_SOURCE /* accept4, recvmmsg */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cvpn/log.h"
+#include "cvpn/nft.h"
+#include "cvpn/packet.h"
+#include "cvpn/pool.h"
+#include "cvpn/route.h"
+#include "cvpn/server.h"
+#include "cvpn/session.h"
+#include "cvpn/tls.h"
+#include "cvpn/tun.h"
+
+#define TICK_MS 100
+#define UDP_BATCH 32
+#define UDP_BUF 4096
+#define TUN_BATCH 64
+#define TCP_FRAME_MAX 4096            /* largest packet a client legitimately sends over TCP */
+#define TCP_TX_MAX (1024 * 1024)      /* beyond this a slow reader loses packets, not our memory */
+#define RESET_RATE_PER_S 500.0        /* stateless reset replies to unknown sources */
+#define RESET_BURST 2000.0
+
+enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_TUN, EV_SIGNAL, EV_TIMER, EV_TCP };
+
+struct ev {
+	enum ev_kind kind;
+};
+
+struct tcp_conn {
+	struct ev ev;                /* first: epoll hands back a pointer to it */
+	int fd;
+	bool dead;
+	struct server *srv;
+	struct session *s;
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
+	uint8_t rx[2 + TCP_FRAME_MAX];
+	size_t rx_len;
+	uint8_t *tx;
+	size_t tx_len, tx_cap;
+	struct tcp_conn *next_dead;
+};
+
+static struct ev ev_udp = { EV_UDP }, ev_listen = { EV_LISTEN }, ev_tun = { EV_TUN }, ev_signal = { EV_SIGNAL },
+		 ev_timer = { EV_TIMER };
+static struct tcp_conn *dead_conns;
+
+uint64_t server_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- session tables ---- */
+
+static unsigned remote_hash(const struct sockaddr *sa)
+{
+	const uint8_t *p;
+	size_t n;
+	uint32_t h = 2166136261u;
+
+	if (sa->sa_family == AF_INET) {
+		p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		n = 4;
+	} else {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		n = 16;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	h = (h ^ ((const struct sockaddr_in *)sa)->sin_port) * 16777619u; /* same offset in in and in6 */
+	return h % SERVER_ADDR_HASH;
+}
+
+static bool same_remote(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+	}
+	return false;
+}
+
+static struct session *lookup_remote(struct server *srv, const struct sockaddr *sa)
+{
+	for (struct session *s = srv->by_remote[remote_hash(sa)]; s; s = s->hash_next)
+		if (same_remote((const struct sockaddr *)&s->remote, sa))
+			return s;
+	return NULL;
+}
+
+int server_register_session(struct server *srv, struct session *s)
+{
+	uint32_t max = srv->cfg->max_connections;
+	static uint32_t hint;
+
+	if (srv->n_sessions >= max)
+		return -ENOSPC;
+	for (uint32_t i = 0; i < max; i++) {
+		uint32_t id = (hint + i) % max;
+
+		if (!srv->by_peer_id[id]) {
+			srv->by_peer_id[id] = s;
+			s->peer_id = id;
+			hint = id + 1;
+			break;
+		}
+	}
+	s->id = ++srv->next_session_id;
+	srv->n_sessions++;
+	if (s->transport == SESSION_UDP) {
+		unsigned h = remote_hash((const struct sockaddr *)&s->remote);
+
+		s->hash_next = srv->by_remote[h];
+		srv->by_remote[h] = s;
+	}
+	return 0;
+}
+
+static void conn_close(struct server *srv, struct tcp_conn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	if (c->s) {
+		struct session *s = c->s;
+
+		c->s = NULL;
+		s->conn = NULL;
+		session_end(s, "TCP connection closed");
+	}
+	/* freed after the current batch of events, which may still point at it */
+	c->next_dead = dead_conns;
+	dead_conns = c;
+}
+
+void server_unregister_session(struct server *srv, struct session *s)
+{
+	if (srv->by_peer_id[s->peer_id] == s)
+		srv->by_peer_id[s->peer_id] = NULL;
+	srv->n_sessions--;
+	if (s->transport == SESSION_UDP) {
+		struct session **pp = &srv->by_remote[remote_hash((const struct sockaddr *)&s->remote)];
+
+		for (; *pp; pp = &(*pp)->hash_next)
+			if (*pp == s) {
+				*pp = s->hash_next;
+				break;
+			}
+	} else if (s->conn) {
+		struct tcp_conn *c = s->conn;
+
+		s->conn = NULL;
+		c->s = NULL;
+		conn_close(srv, c);
+	}
+}
+
+void server_set_vaddr(struct server *srv, struct session *s, uint32_t vaddr)
+{
+	long idx = pool_index(srv->pool, vaddr ? vaddr : s->vaddr);
+
+	if (idx < 0)
+		return;
+	srv->by_vaddr[idx] = vaddr ? s : NULL;
+}
+
+/* ---- output ---- */
+
+static int tcp_send(struct server *srv, struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+	struct iovec iov[2] = { { hdr, 2 }, { (void *)buf, len } };
+	size_t total = len + 2, done = 0;
+
+	if (c->dead || len > 0xffff)
+		return -EINVAL;
+	if (c->tx_len == 0) {
+		ssize_t n = writev(c->fd, iov, 2);
+
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			conn_close(srv, c);
+			return -EPIPE;
+		}
+		done = n > 0 ? (size_t)n : 0;
+		if (done == total)
+			return 0;
+	}
+	if (c->tx_len + total - done > TCP_TX_MAX)
+		return -ENOBUFS; /* a whole frame or nothing: the stream must stay in sync */
+	if (c->tx_len + total - done > c->tx_cap) {
+		size_t ncap = c->tx_cap ? c->tx_cap : 16384;
+		uint8_t *n;
+
+		while (ncap < c->tx_len + total - done)
+			ncap *= 2;
+		n = realloc(c->tx, ncap);
+		if (!n)
+			return -ENOMEM;
+		c->tx = n;
+		c->tx_cap = ncap;
+	}
+	for (size_t i = done; i < total; i++)
+		c->tx[c->tx_len++] = i < 2 ? hdr[i] : buf[i - 2];
+	{
+		struct epoll_event ee = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+
+		epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, c->fd, &ee);
+	}
+	return 0;
+}
+
+static void tcp_flush(struct server *srv, struct tcp_conn *c)
+{
+	ssize_t n;
+
+	while (c->tx_len > 0) {
+		n = write(c->fd, c->tx, c->tx_len);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			conn_close(srv, c);
+			return;
+		}
+		memmove(c->tx, c->tx + n, c->tx_len - (size_t)n);
+		c->tx_len -= (size_t)n;
+	}
+	struct epoll_event ee = { .events = EPOLLIN, .data.ptr = c };
+
+	epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, c->fd, &ee);
+}
+
+int server_send_packet(struct server *srv, struct session *s, const uint8_t *buf, size_t len)
+{
+	if (s->transport == SESSION_TCP)
+		return s->conn ? tcp_send(srv, s->conn, buf, len) : -ENOTCONN;
+	if (sendto(srv->udp_fd, buf, len, 0, (const struct sockaddr *)&s->remote, s->remote_len) < 0)
+		return -errno;
+	return 0;
+}
+
+int server_write_tun(struct server *srv, const uint8_t *ip, size_t len)
+{
+	if (write(srv->tun_fd, ip, len) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- input ---- */
+
+static bool reset_token(struct server *srv, uint64_t now_ms)
+{
+	srv->reset_tokens += (double)(now_ms - srv->reset_tokens_ms) * RESET_RATE_PER_S / 1000.0;
+	srv->reset_tokens_ms = now_ms;
+	if (srv->reset_tokens > RESET_BURST)
+		srv->reset_tokens = RESET_BURST;
+	if (srv->reset_tokens < 1.0)
+		return false;
+	srv->reset_tokens -= 1.0;
+	return true;
+}
+
+/* Answers a client's hard reset without keeping any state: our session id is the cookie. */
+static void send_stateless_reset(struct server *srv, const struct ctl_packet *pkt, const struct sockaddr *from,
+				 socklen_t fromlen, uint64_t now_ms)
+{
+	struct ctl_packet r;
+	uint8_t buf[64];
+	ssize_t n;
+
+	if (!reset_token(srv, now_ms))
+		return;
+	memset(&r, 0, sizeof(r));
+	r.opcode = P_CONTROL_HARD_RESET_SERVER_V2;
+	cookie_make(&srv->cookie, from, pkt->sid, now_ms / 1000, r.sid);
+	r.n_acks = 1;
+	r.acks[0] = 0;
+	memcpy(r.peer_sid, pkt->sid, 8);
+	r.mid = 0;
+	n = packet_build_control(&r, buf, sizeof(buf));
+	if (n > 0)
+		sendto(srv->udp_fd, buf, (size_t)n, 0, from, fromlen);
+}
+
+static bool cookie_packet_ok(const struct server *srv, const struct ctl_packet *pkt, const struct sockaddr *from,
+			     uint64_t now_ms)
+{
+	if ((pkt->opcode != P_CONTROL_V1 && pkt->opcode != P_ACK_V1) || pkt->key_id != 0 || pkt->n_acks == 0)
+		return false;
+	for (int i = 0; i < pkt->n_acks; i++)
+		if (pkt->acks[i] > 1)
+			return false;
+	if (pkt->has_mid && pkt->mid > 1)
+		return false;
+	return cookie_verify(&srv->cookie, from, pkt->sid, now_ms / 1000, pkt->peer_sid);
+}
+
+static void on_udp_packet(struct server *srv, const uint8_t *buf, size_t len, const struct sockaddr *from,
+			  socklen_t fromlen, uint64_t now_ms)
+{
+	struct ctl_packet pkt;
+	struct session *s;
+	uint8_t op;
+
+	if (len < 1)
+		return;
+	op = packet_opcode(buf[0]);
+	if (op == P_DATA_V2) {
+		uint32_t peer_id;
+
+		if (packet_data_peer_id(buf, len, &peer_id) < 0 || peer_id >= srv->cfg->max_connections)
+			return;
+		s = srv->by_peer_id[peer_id];
+		/* no floating yet: the peer-id must come from the session's own address */
+		if (s && s->transport == SESSION_UDP && same_remote((const struct sockaddr *)&s->remote, from))
+			session_on_data(s, buf, len, now_ms);
+		return;
+	}
+	if (op == P_DATA_V1) {
+		s = lookup_remote(srv, from);
+		if (s)
+			session_on_data(s, buf, len, now_ms);
+		return;
+	}
+	if (packet_parse_control(buf, len, &pkt) < 0) {
+		srv->stat_bad_packets++;
+		return;
+	}
+	s = lookup_remote(srv, from);
+	if (s && memcmp(pkt.sid, s->peer_sid, 8) == 0) {
+		session_on_control(s, &pkt, now_ms);
+		return;
+	}
+	/* an unknown source, or a known one starting over with a new session id */
+	if (pkt.opcode == P_CONTROL_HARD_RESET_CLIENT_V2 && pkt.key_id == 0 && pkt.mid == 0) {
+		send_stateless_reset(srv, &pkt, from, fromlen, now_ms);
+		return;
+	}
+	if (!cookie_packet_ok(srv, &pkt, from, now_ms))
+		return;
+	if (s)
+		session_end(s, "client reconnected");
+	s = session_new_udp(srv, from, fromlen, pkt.peer_sid, pkt.sid, now_ms);
+	if (s)
+		session_on_control(s, &pkt, now_ms);
+}
+
+static void on_udp_readable(struct server *srv)
+{
+	static uint8_t bufs[UDP_BATCH][UDP_BUF];
+	struct sockaddr_storage from[UDP_BATCH];
+	struct mmsghdr msgs[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	int n;
+
+	for (int round = 0; round < 8; round++) {
+		for (int i = 0; i < UDP_BATCH; i++) {
+			iov[i].iov_base = bufs[i];
+			iov[i].iov_len = UDP_BUF;
+			memset(&msgs[i], 0, sizeof(msgs[i]));
+			msgs[i].msg_hdr.msg_iov = &iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
+			msgs[i].msg_hdr.msg_name = &from[i];
+			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+		}
+		n = recvmmsg(srv->udp_fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;
+		uint64_t now = server_now_ms();
+
+		for (int i = 0; i < n; i++) {
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+				continue;
+			on_udp_packet(srv, bufs[i], msgs[i].msg_len, (struct sockaddr *)&from[i],
+				      msgs[i].msg_hdr.msg_namelen, now);
+		}
+		if (n < UDP_BATCH)
+			return;
+	}
+}
+
+static void on_tcp_frame(struct server *srv, struct tcp_conn *c, const uint8_t *buf, size_t len, uint64_t now)
+{
+	struct ctl_packet pkt;
+	uint8_t op;
+
+	if (len < 1)
+		return;
+	op = packet_opcode(buf[0]);
+	if (!c->s) {
+		/* the first packet on a connection must be the client's hard reset */
+		if (packet_parse_control(buf, len, &pkt) < 0 || pkt.opcode != P_CONTROL_HARD_RESET_CLIENT_V2 ||
+		    pkt.key_id != 0 || pkt.mid != 0) {
+			conn_close(srv, c);
+			return;
+		}
+		c->s = session_new_tcp(srv, c->fd, (struct sockaddr *)&c->remote, c->remote_len, &pkt, now);
+		if (!c->s) {
+			conn_close(srv, c);
+			return;
+		}
+		c->s->conn = c;
+		session_tick(c->s, now);
+		return;
+	}
+	if (packet_is_data(op)) {
+		session_on_data(c->s, buf, len, now);
+		return;
+	}
+	if (packet_parse_control(buf, len, &pkt) < 0 || memcmp(pkt.sid, c->s->peer_sid, 8) != 0) {
+		srv->stat_bad_packets++;
+		return;
+	}
+	session_on_control(c->s, &pkt, now);
+}
+
+static void on_tcp_readable(struct server *srv, struct tcp_conn *c)
+{
+	ssize_t n;
+	size_t off;
+
+	while (!c->dead) {
+		n = read(c->fd, c->rx + c->rx_len, sizeof(c->rx) - c->rx_len);
+		if (n == 0) {
+			conn_close(srv, c);
+			return;
+		}
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				conn_close(srv, c);
+			return;
+		}
+		c->rx_len += (size_t)n;
+		off = 0;
+		uint64_t now = server_now_ms();
+
+		while (!c->dead && c->rx_len - off >= 2) {
+			size_t flen = (size_t)c->rx[off] << 8 | c->rx[off + 1];
+
+			if (flen > TCP_FRAME_MAX) {
+				log_warnx("TCP client sent a %zu-byte frame; closing", flen);
+				conn_close(srv, c);
+				return;
+			}
+			if (c->rx_len - off - 2 < flen)
+				break;
+			on_tcp_frame(srv, c, c->rx + off + 2, flen, now);
+			off += 2 + flen;
+		}
+		if (c->dead)
+			return;
+		memmove(c->rx, c->rx + off, c->rx_len - off);
+		c->rx_len -= off;
+	}
+}
+
+static void on_accept(struct server *srv)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(srv->tcp_listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct tcp_conn *c;
+		int one = 1;
+
+		if (fd < 0)
+			return;
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->ev.kind = EV_TCP;
+		c->fd = fd;
+		c->srv = srv;
+		memcpy(&c->remote, &ss, sl);
+		c->remote_len = sl;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct epoll_event ee = { .events = EPOLLIN, .data.ptr = c };
+
+		if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+			close(fd);
+			free(c);
+		}
+	}
+}
+
+static void on_tun_readable(struct server *srv)
+{
+	static uint8_t buf[65536];
+	uint64_t now = server_now_ms();
+
+	for (int i = 0; i < TUN_BATCH; i++) {
+		ssize_t n = read(srv->tun_fd, buf, sizeof(buf));
+		uint32_t dst;
+		long idx;
+
+		if (n <= 0)
+			return;
+		if (n < 20 || (buf[0] >> 4) != 4)
+			continue;
+		memcpy(&dst, buf + 16, 4);
+		idx = pool_index(srv->pool, ntohl(dst));
+		if (idx >= 0 && srv->by_vaddr[idx])
+			session_send_ip(srv->by_vaddr[idx], buf, (size_t)n, now);
+	}
+}
+
+static void on_tick(struct server *srv)
+{
+	uint64_t expirations, now = server_now_ms();
+
+	if (read(srv->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		log_warn("timerfd");
+	for (uint32_t i = 0; i < srv->cfg->max_connections; i++)
+		if (srv->by_peer_id[i])
+			session_tick(srv->by_peer_id[i], now);
+}
+
+static void on_signal(struct server *srv)
+{
+	struct signalfd_siginfo si;
+
+	while (read(srv->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %u: stopping", si.ssi_signo);
+			srv->stop = true;
+			break;
+		case SIGHUP:
+			log_warnx("SIGHUP: live reload is not implemented yet; restart to apply a new config");
+			break;
+		}
+	}
+}
+
+/* ---- setup and teardown ---- */
+
+static int parse_listen(const struct config *cfg, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, cfg->listen_address, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(cfg->port);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, cfg->listen_address, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(cfg->port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int open_listener(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1, fd;
+	bool tcp = cfg->transport == CONFIG_TRANSPORT_TCP;
+
+	if (parse_listen(cfg, &ss, &sl) < 0) {
+		log_warnx("listen address %s is not an IP address", cfg->listen_address);
+		return -1;
+	}
+	fd = socket(ss.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("socket");
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || (tcp && listen(fd, 1024) < 0)) {
+		log_warn("cannot listen on %s port %u", cfg->listen_address, cfg->port);
+		close(fd);
+		return -1;
+	}
+	if (tcp)
+		srv->tcp_listen_fd = fd;
+	else
+		srv->udp_fd = fd;
+	return 0;
+}
+
+static int epoll_add(struct server *srv, int fd, struct ev *ev)
+{
+	struct epoll_event ee = { .events = EPOLLIN, .data.ptr = ev };
+
+	return epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fd, &ee);
+}
+
+static int install_kernel_objects(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	struct nft_base base;
+	char a[16];
+	int err;
+
+	memset(&base, 0, sizeof(base));
+	snprintf(base.tun_ifname, sizeof(base.tun_ifname), "%s", srv->tun_ifname);
+	base.client_cidr = cfg->client_cidr;
+	for (size_t i = 0; i < cfg->n_associations && i < NFT_MAX_ASSOC; i++) {
+		struct nft_assoc *na = &base.assoc[base.n_assoc++];
+
+		snprintf(na->ifname, sizeof(na->ifname), "%s", cfg->associations[i].ifname);
+		err = route_iface_ipv4(na->ifname, &na->snat_addr);
+		if (err < 0) {
+			log_warnx("association %s: interface %s has no usable IPv4 address: %s",
+				  cfg->associations[i].name, na->ifname, strerror(-err));
+			return -1;
+		}
+		config_format_ipv4(na->snat_addr, a);
+		log_info("association %s on %s, SNAT to %s", cfg->associations[i].name, na->ifname, a);
+	}
+	err = route_tun_configure(srv->tun_ifname, pool_gateway_address(srv->pool), cfg->client_cidr.len, 1500);
+	if (err < 0) {
+		log_warnx("cannot configure %s: %s", srv->tun_ifname, strerror(-err));
+		return -1;
+	}
+	err = route_enable_forwarding(&srv->forwarding_was_on);
+	if (err < 0) {
+		log_warnx("cannot enable IPv4 forwarding: %s", strerror(-err));
+		return -1;
+	}
+	err = nft_apply_base(&base, false);
+	if (err < 0) {
+		log_warnx("cannot install table inet %s: %s", NFT_TABLE_NAME, strerror(-err));
+		return -1;
+	}
+	srv->nft_installed = true;
+	return 0;
+}
+
+int server_init(struct server *srv, struct config *cfg)
+{
+	char err[256];
+	sigset_t mask;
+	struct itimerspec its = { { 0, TICK_MS * 1000000 }, { 0, TICK_MS * 1000000 } };
+	uint32_t n_addrs;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->cfg = cfg;
+	srv->udp_fd = srv->tcp_listen_fd = srv->tun_fd = srv->epoll_fd = srv->signal_fd = srv->timer_fd = -1;
+	srv->reset_tokens = RESET_BURST;
+	srv->reset_tokens_ms = server_now_ms();
+
+	srv->pool = pool_new(cfg->client_cidr);
+	if (!srv->pool) {
+		log_warn("client CIDR");
+		return -1;
+	}
+	n_addrs = 1u << (32 - cfg->client_cidr.len);
+	srv->by_vaddr = calloc(n_addrs, sizeof(*srv->by_vaddr));
+	srv->by_peer_id = calloc(cfg->max_connections, sizeof(*srv->by_peer_id));
+	if (!srv->by_vaddr || !srv->by_peer_id) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	if (tls_ctx_new(cfg->server_cert, cfg->server_key, cfg->client_ca, &srv->tls, err, sizeof(err)) < 0) {
+		log_warnx("TLS: %s", err);
+		return -1;
+	}
+	if (cookie_key_init(&srv->cookie, cfg->handshake_window) < 0) {
+		log_warn("cookie key");
+		return -1;
+	}
+	snprintf(srv->tun_ifname, sizeof(srv->tun_ifname), "cvpn-tun%%d");
+	srv->tun_fd = tun_open(srv->tun_ifname);
+	if (srv->tun_fd < 0) {
+		errno = -srv->tun_fd;
+		log_warn("cannot open a tun device");
+		return -1;
+	}
+	if (install_kernel_objects(srv) < 0)
+		return -1;
+	if (open_listener(srv) < 0)
+		return -1;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	srv->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	srv->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->signal_fd < 0 || srv->timer_fd < 0 || srv->epoll_fd < 0 ||
+	    timerfd_settime(srv->timer_fd, 0, &its, NULL) < 0) {
+		log_warn("event loop setup");
+		return -1;
+	}
+	if (epoll_add(srv, srv->tun_fd, &ev_tun) < 0 || epoll_add(srv, srv->signal_fd, &ev_signal) < 0 ||
+	    epoll_add(srv, srv->timer_fd, &ev_timer) < 0 ||
+	    (srv->udp_fd >= 0 && epoll_add(srv, srv->udp_fd, &ev_udp) < 0) ||
+	    (srv->tcp_listen_fd >= 0 && epoll_add(srv, srv->tcp_listen_fd, &ev_listen) < 0)) {
+		log_warn("epoll");
+		return -1;
+	}
+	{
+		char gw[16];
+
+		config_format_ipv4(pool_gateway_address(srv->pool), gw);
+		log_info("ready: endpoint %s listening on %s %s port %u, tun %s %s/%u, %u client addresses",
+			 cfg->endpoint_id, cfg->transport == CONFIG_TRANSPORT_TCP ? "tcp" : "udp", cfg->listen_address,
+			 cfg->port, srv->tun_ifname, gw, cfg->client_cidr.len, pool_size(srv->pool));
+	}
+	return 0;
+}
+
+static void free_dead_conns(void)
+{
+	while (dead_conns) {
+		struct tcp_conn *c = dead_conns;
+
+		dead_conns = c->next_dead;
+		free(c->tx);
+		free(c);
+	}
+}
+
+int server_run(struct server *srv)
+{
+	struct epoll_event events[64];
+
+	while (!srv->stop) {
+		int n = epoll_wait(srv->epoll_fd, events, 64, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("epoll_wait");
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			struct ev *ev = events[i].data.ptr;
+
+			switch (ev->kind) {
+			case EV_UDP:
+				on_udp_readable(srv);
+				break;
+			case EV_LISTEN:
+				on_accept(srv);
+				break;
+			case EV_TUN:
+				on_tun_readable(srv);
+				break;
+			case EV_TIMER:
+				on_tick(srv);
+				break;
+			case EV_SIGNAL:
+				on_signal(srv);
+				break;
+			case EV_TCP: {
+				struct tcp_conn *c = (struct tcp_conn *)ev;
+
+				if (!c->dead && (events[i].events & EPOLLOUT))
+					tcp_flush(srv, c);
+				if (!c->dead && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+					on_tcp_readable(srv, c);
+				break;
+			}
+			}
+		}
+		free_dead_conns();
+	}
+	return 0;
+}
+
+void server_cleanup(struct server *srv)
+{
+	int err;
+
+	if (srv->by_peer_id)
+		for (uint32_t i = 0; i < srv->cfg->max_connections; i++)
+			if (srv->by_peer_id[i])
+				session_end(srv->by_peer_id[i], "gateway stopping");
+	free_dead_conns();
+	if (srv->nft_installed) {
+		err = nft_delete_table();
+		if (err < 0)
+			log_warnx("cannot remove table inet %s: %s", NFT_TABLE_NAME, strerror(-err));
+		route_restore_forwarding(srv->forwarding_was_on);
+	}
+	/* the tun is not persistent: closing its last fd deletes it with its address and routes */
+	int fds[] = { srv->udp_fd, srv->tcp_listen_fd, srv->tun_fd, srv->epoll_fd, srv->signal_fd, srv->timer_fd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	tls_ctx_free(srv->tls);
+	pool_free(srv->pool);
+	free(srv->by_vaddr);
+	free(srv->by_peer_id);
+}

@@ -1,0 +1,703 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* One client's life: control channel (reliability + TLS), key-method-2, authentication, address, push,
+ * data channel, keepalive, renegotiation with a lame-duck key, and the end. See openvpn-protocol.md §9.4. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "cvpn/cert.h"
+#include "cvpn/kdf.h"
+#include "cvpn/keymethod.h"
+#include "cvpn/log.h"
+#include "cvpn/pool.h"
+#include "cvpn/push.h"
+#include "cvpn/server.h"
+#include "cvpn/session.h"
+#include "cvpn/tls.h"
+
+#define TLS_READ_MAX 2048      /* a 2.6 peer's plaintext buffer; a key-method-2 message fits */
+#define CLOSE_GRACE_MS 5000    /* time for AUTH_FAILED to be ACKed, as 2.6 does */
+#define DATA_BUF 65536
+
+static const uint8_t ping_magic[16] = { 0x2a, 0x18, 0x7b, 0xf3, 0x64, 0x1e, 0xb4, 0xcb,
+					0x07, 0xed, 0x2d, 0x0a, 0x98, 0x1f, 0xc7, 0x48 };
+static const uint8_t occ_magic[16] = { 0x28, 0x7f, 0x34, 0x6b, 0xd4, 0xef, 0x7a, 0x81,
+				       0x2d, 0x56, 0xb8, 0xd3, 0xaf, 0xc5, 0x45, 0x9c };
+#define OCC_EXIT 6
+
+/* Return value of the internal steps: the session was ended and freed; the caller must not touch it. */
+#define SESSION_GONE (-1)
+
+static int ks_start(struct session *s, struct key_state *ks, uint8_t key_id, uint32_t send_mid, uint32_t recv_mid,
+		    uint64_t now_ms)
+{
+	const struct config *cfg = s->srv->cfg;
+
+	memset(ks, 0, sizeof(*ks));
+	ks->key_id = key_id;
+	reliable_init(&ks->rel, send_mid, recv_mid, 2000);
+	ks->tls = tls_conn_new(s->srv->tls);
+	if (!ks->tls)
+		return -ENOMEM;
+	ks->state = KS_TLS;
+	ks->started_ms = now_ms;
+	ks->deadline_ms = now_ms + (uint64_t)cfg->handshake_window * 1000;
+	return 0;
+}
+
+static void ks_free(struct key_state *ks)
+{
+	tls_conn_free(ks->tls);
+	aead_key_clear(&ks->data);
+	memset(ks, 0, sizeof(*ks));
+}
+
+static struct key_state *ks_find(struct session *s, uint8_t key_id)
+{
+	for (int i = 0; i < 2; i++)
+		if (s->ks[i].state != KS_NONE && s->ks[i].key_id == key_id)
+			return &s->ks[i];
+	return NULL;
+}
+
+static struct session *session_alloc(struct server *srv, enum session_transport t, const struct sockaddr *remote,
+				     socklen_t len, uint64_t now_ms)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (!s)
+		return NULL;
+	s->srv = srv;
+	s->transport = t;
+	s->tcp_fd = -1;
+	if (len > sizeof(s->remote))
+		len = sizeof(s->remote);
+	memcpy(&s->remote, remote, len);
+	s->remote_len = len;
+	if (remote->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)remote;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (remote->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)remote;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(s->remote_str, sizeof(s->remote_str), "%s:%u", host, port);
+	s->created_ms = s->last_rx_ms = s->last_tx_ms = now_ms;
+	s->state = SESSION_HANDSHAKE;
+	strcpy(s->cn, "-");
+	if (server_register_session(srv, s) < 0) {
+		log_warnx("refused - from %s: %u sessions already, the most this endpoint takes", s->remote_str,
+			  srv->n_sessions);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+struct session *session_new_udp(struct server *srv, const struct sockaddr *remote, socklen_t len,
+				const uint8_t own_sid[8], const uint8_t peer_sid[8], uint64_t now_ms)
+{
+	struct session *s = session_alloc(srv, SESSION_UDP, remote, len, now_ms);
+
+	if (!s)
+		return NULL;
+	memcpy(s->own_sid, own_sid, 8);
+	memcpy(s->peer_sid, peer_sid, 8);
+	/* both resets (message 0 each way) happened statelessly */
+	if (ks_start(s, &s->ks[0], 0, 1, 1, now_ms) < 0) {
+		session_end(s, "out of memory");
+		return NULL;
+	}
+	log_debug("session %llu from %s: cookie verified", (unsigned long long)s->id, s->remote_str);
+	return s;
+}
+
+struct session *session_new_tcp(struct server *srv, int fd, const struct sockaddr *remote, socklen_t len,
+				const struct ctl_packet *reset, uint64_t now_ms)
+{
+	struct session *s = session_alloc(srv, SESSION_TCP, remote, len, now_ms);
+
+	if (!s)
+		return NULL;
+	s->tcp_fd = fd;
+	if (getrandom(s->own_sid, 8, 0) != 8 || ks_start(s, &s->ks[0], 0, 0, 0, now_ms) < 0) {
+		session_end(s, "cannot initialise");
+		return NULL;
+	}
+	memcpy(s->peer_sid, reset->sid, 8);
+	/* over TCP there is no cookie: the connection itself proves the address (openvpn-protocol.md §1.1) */
+	reliable_on_message(&s->ks[0].rel, reset->opcode, reset->mid, reset->payload, reset->payload_len);
+	reliable_pop(&s->ks[0].rel);
+	reliable_queue(&s->ks[0].rel, P_CONTROL_HARD_RESET_SERVER_V2, NULL, 0, NULL);
+	return s;
+}
+
+void session_end(struct session *s, const char *why)
+{
+	struct server *srv = s->srv;
+	char a[16] = "-";
+
+	if (s->vaddr)
+		config_format_ipv4(s->vaddr, a);
+	log_info("session %llu %s from %s ended: %s (address %s, in %llu bytes/%llu packets, out %llu bytes/%llu "
+		 "packets, spoofed %llu)",
+		 (unsigned long long)s->id, s->cn, s->remote_str, why, a, (unsigned long long)s->bytes_in,
+		 (unsigned long long)s->pkts_in, (unsigned long long)s->bytes_out, (unsigned long long)s->pkts_out,
+		 (unsigned long long)s->spoofed_drops);
+	if (s->vaddr) {
+		server_set_vaddr(srv, s, 0);
+		if (pool_release(srv->pool, s->vaddr) < 0)
+			log_warnx("session %llu: address %s was not allocated", (unsigned long long)s->id, a);
+		s->vaddr = 0;
+	}
+	ks_free(&s->ks[0]);
+	ks_free(&s->ks[1]);
+	server_unregister_session(srv, s);
+	free(s);
+}
+
+/* ---- control channel output ---- */
+
+static void send_ctl(struct session *s, struct key_state *ks, uint8_t opcode, const struct reliable_msg *m,
+		     size_t max_acks)
+{
+	uint8_t buf[RELIABLE_MAX_PAYLOAD + 128];
+	struct ctl_packet p;
+	ssize_t n;
+
+	memset(&p, 0, sizeof(p));
+	p.opcode = opcode;
+	p.key_id = ks->key_id;
+	memcpy(p.sid, s->own_sid, 8);
+	p.n_acks = (uint8_t)reliable_take_acks(&ks->rel, p.acks, max_acks);
+	memcpy(p.peer_sid, s->peer_sid, 8);
+	if (m) {
+		p.mid = m->mid;
+		p.payload = m->data;
+		p.payload_len = m->len;
+	}
+	n = packet_build_control(&p, buf, sizeof(buf));
+	if (n < 0) {
+		log_warnx("session %llu: cannot build control packet: %s", (unsigned long long)s->id,
+			  strerror((int)-n));
+		return;
+	}
+	server_send_packet(s->srv, s, buf, (size_t)n);
+}
+
+/* Moves TLS ciphertext into the reliability layer as the send window allows, then sends what is due and
+ * the ACKs that did not ride on a control packet. */
+static void ks_flush(struct session *s, struct key_state *ks, uint64_t now_ms)
+{
+	uint8_t chunk[RELIABLE_MAX_PAYLOAD];
+	struct reliable_msg *m;
+
+	if (ks->state == KS_NONE)
+		return;
+	while (ks->tls && tls_conn_out_pending(ks->tls) > 0 && reliable_can_queue(&ks->rel)) {
+		size_t n = tls_conn_take_out(ks->tls, chunk, sizeof(chunk));
+
+		reliable_queue(&ks->rel, P_CONTROL_V1, chunk, n, NULL);
+	}
+	while ((m = reliable_next_due(&ks->rel, now_ms)))
+		send_ctl(s, ks, m->opcode, m, PACKET_MAX_PIGGYBACK_ACKS);
+	while (reliable_has_acks(&ks->rel))
+		send_ctl(s, ks, P_ACK_V1, NULL, PACKET_MAX_ACKS);
+}
+
+static int tls_send_text(struct session *s, struct key_state *ks, const char *msg)
+{
+	/* text messages travel with their NUL, one per TLS record (openvpn-protocol.md §4.2) */
+	if (tls_conn_write(ks->tls, (const uint8_t *)msg, strlen(msg) + 1) < 0) {
+		log_warnx("session %llu: TLS write failed: %s", (unsigned long long)s->id, tls_conn_error(ks->tls));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- authentication and key exchange ---- */
+
+static void refuse(struct session *s, struct key_state *ks, const char *reason, uint64_t now_ms)
+{
+	char msg[300];
+
+	log_warnx("refused %s from %s: %s", s->cn, s->remote_str, reason);
+	snprintf(msg, sizeof(msg), "AUTH_FAILED,%s", reason);
+	tls_send_text(s, ks, msg);
+	ks->state = KS_FAILED;
+	s->state = SESSION_CLOSING;
+	s->close_at_ms = now_ms + CLOSE_GRACE_MS;
+}
+
+static enum cvpn_cipher choose_cipher(const struct config *cfg, const char *peer_info)
+{
+	char list[256];
+
+	if (peerinfo_get(peer_info, "IV_CIPHERS", list, sizeof(list)) < 0) {
+		/* pre-2.5 clients: IV_NCP=2 means both GCM ciphers are acceptable */
+		char ncp[8];
+
+		if (peerinfo_get(peer_info, "IV_NCP", ncp, sizeof(ncp)) == 0 && atoi(ncp) >= 2)
+			snprintf(list, sizeof(list), "AES-256-GCM:AES-128-GCM");
+		else
+			return CVPN_CIPHER_NONE;
+	}
+	for (size_t i = 0; i < sizeof(cfg->data_ciphers) / sizeof(cfg->data_ciphers[0]); i++) {
+		enum cvpn_cipher c = cfg->data_ciphers[i];
+		char *save = NULL, copy[256];
+
+		if (c == CVPN_CIPHER_NONE)
+			break;
+		snprintf(copy, sizeof(copy), "%s", list);
+		for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
+			if (config_cipher_from_name(tok) == c)
+				return c;
+	}
+	return CVPN_CIPHER_NONE;
+}
+
+static int derive_keys(struct session *s, struct key_state *ks, const struct km2_client *km,
+		       const uint8_t s_random1[32], const uint8_t s_random2[32])
+{
+	uint8_t block[256];
+	int ret;
+
+	if (s->use_ekm)
+		ret = tls_conn_export_datakeys(ks->tls, block);
+	else
+		ret = kdf_openvpn_prf(km->pre_master, km->random1, km->random2, s_random1, s_random2, s->peer_sid,
+				      s->own_sid, block);
+	if (ret == 0)
+		ret = aead_key_init(&ks->data, s->cipher, ks->key_id, block);
+	explicit_bzero(block, sizeof(block));
+	if (ret == 0)
+		ks->keys_ready = true;
+	return ret;
+}
+
+static const char *occ_options(const struct session *s, char *buf, size_t len)
+{
+	/* informational only for 2.6 clients (mismatches are warnings); keep it plausible */
+	snprintf(buf, len,
+		 "V4,dev-type tun,link-mtu 1550,tun-mtu 1500,proto %s,cipher %s,auth [null-digest],keysize %d,"
+		 "key-method 2,tls-server",
+		 s->transport == SESSION_TCP ? "TCPv4_SERVER" : "UDPv4",
+		 config_cipher_name(s->cipher ? s->cipher : CVPN_CIPHER_AES_256_GCM),
+		 s->cipher == CVPN_CIPHER_AES_128_GCM ? 128 : 256);
+	return buf;
+}
+
+static int send_push_reply(struct session *s, struct key_state *ks)
+{
+	char msgs[PUSH_MAX_MSGS][PUSH_MSG_MAX];
+	struct push_params pp = {
+		.cfg = s->srv->cfg,
+		.client_addr = s->vaddr,
+		.gateway_addr = pool_gateway_address(s->srv->pool),
+		.prefix_len = s->srv->cfg->client_cidr.len,
+		.peer_id_on = s->peer_id_on,
+		.peer_id = s->peer_id,
+		.cipher = s->cipher,
+		.tls_ekm = s->use_ekm,
+		.protocol_flags = (s->iv_proto & IV_PROTO_CC_EXIT_NOTIFY) != 0,
+	};
+	int n = push_build_reply(&pp, msgs, PUSH_MAX_MSGS);
+
+	if (n < 0) {
+		log_warnx("session %llu: PUSH_REPLY does not fit (%s)", (unsigned long long)s->id, strerror(-n));
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		if (tls_send_text(s, ks, msgs[i]) < 0)
+			return -1;
+	s->pushed = true;
+	return 0;
+}
+
+static void handle_km2(struct session *s, struct key_state *ks, struct km2_client *km, uint64_t now_ms)
+{
+	const struct config *cfg = s->srv->cfg;
+	bool initial = s->state == SESSION_HANDSHAKE;
+	uint8_t s_random1[32], s_random2[32], reply[1024], der_cn_buf[CERT_CN_MAX + 1];
+	char reason[160] = "", opts[KM2_OPTIONS_MAX], a[16];
+	const char *peer_err = tls_conn_peer_error(ks->tls);
+	const uint8_t *der;
+	size_t der_len;
+	ssize_t n;
+
+	ks->km2_done = true;
+	if (initial) {
+		s->iv_proto = peerinfo_iv_proto(km->peer_info);
+		if (peerinfo_get(km->peer_info, "IV_VER", s->iv_ver, sizeof(s->iv_ver)) < 0)
+			strcpy(s->iv_ver, "unknown");
+		if (peerinfo_get(km->peer_info, "IV_PLAT", s->iv_plat, sizeof(s->iv_plat)) < 0)
+			strcpy(s->iv_plat, "unknown");
+		s->cipher = choose_cipher(cfg, km->peer_info);
+		s->use_ekm = cfg->offer_tls_ekm && (s->iv_proto & IV_PROTO_TLS_KEY_EXPORT);
+		s->peer_id_on = (s->iv_proto & IV_PROTO_DATA_V2) != 0;
+	}
+
+	/* authentication: the chain (verified by TLS, errors recorded), then identity and usage */
+	if (peer_err)
+		snprintf(reason, sizeof(reason), "client certificate not accepted: %s", peer_err);
+	else if (tls_conn_peer_cert(ks->tls, &der, &der_len) < 0)
+		snprintf(reason, sizeof(reason), "no client certificate");
+	else if (cert_check_client(der, der_len, (char *)der_cn_buf, reason, sizeof(reason)) == 0) {
+		if (initial)
+			snprintf(s->cn, sizeof(s->cn), "%s", (char *)der_cn_buf);
+		else if (strcmp(s->cn, (char *)der_cn_buf) != 0)
+			snprintf(reason, sizeof(reason), "certificate identity changed on renegotiation");
+	}
+	if (!reason[0] && initial && s->cipher == CVPN_CIPHER_NONE)
+		snprintf(reason, sizeof(reason), "no common data cipher (the endpoint offers %s)",
+			 config_cipher_name(cfg->data_ciphers[0]));
+	if (!reason[0] && initial) {
+		uint32_t addr;
+
+		if (pool_alloc(s->srv->pool, &addr) < 0)
+			snprintf(reason, sizeof(reason), "no free address in the client CIDR");
+		else {
+			s->vaddr = addr;
+			server_set_vaddr(s->srv, s, addr);
+		}
+	}
+
+	/* the reply goes out even to a refused client: it reads key-method-2 before any text message */
+	if (getrandom(s_random1, 32, 0) != 32 || getrandom(s_random2, 32, 0) != 32) {
+		snprintf(reason, sizeof(reason), "internal error");
+		memset(s_random1, 0, 32);
+		memset(s_random2, 0, 32);
+	}
+	n = km2_build_server(s_random1, s_random2, occ_options(s, opts, sizeof(opts)), reply, sizeof(reply));
+	if (n < 0 || tls_conn_write(ks->tls, reply, (size_t)n) < 0) {
+		refuse(s, ks, "internal error", now_ms);
+		return;
+	}
+	if (reason[0]) {
+		refuse(s, ks, reason, now_ms);
+		return;
+	}
+	if (derive_keys(s, ks, km, s_random1, s_random2) < 0) {
+		refuse(s, ks, "key derivation failed", now_ms);
+		return;
+	}
+	explicit_bzero(s_random1, 32);
+	explicit_bzero(s_random2, 32);
+	ks->state = KS_SENT_KEY;
+	if (initial) {
+		s->state = SESSION_CONNECTED;
+		s->reneg_at_ms = cfg->reneg_seconds ? now_ms + (uint64_t)cfg->reneg_seconds * 1000 : 0;
+		config_format_ipv4(s->vaddr, a);
+		log_info("session %llu %s from %s established address %s cipher %s key-derivation %s peer-id %u "
+			 "client %s/%s %s",
+			 (unsigned long long)s->id, s->cn, s->remote_str, a, config_cipher_name(s->cipher),
+			 s->use_ekm ? "tls-ekm" : "prf", s->peer_id, s->iv_ver, s->iv_plat,
+			 tls_conn_version(ks->tls));
+		/* IV_PROTO_REQUEST_PUSH: the client accepts a reply before it asks */
+		if (s->iv_proto & IV_PROTO_REQUEST_PUSH)
+			send_push_reply(s, ks);
+	}
+}
+
+static int handle_text(struct session *s, struct key_state *ks, const char *msg, uint64_t now_ms)
+{
+	if (strcmp(msg, "PUSH_REQUEST") == 0) {
+		if (s->state == SESSION_CONNECTED && !s->pushed)
+			send_push_reply(s, ks);
+		return 0;
+	}
+	if (strcmp(msg, "EXIT") == 0) {
+		ks_flush(s, ks, now_ms); /* ACK it, or the client retransmits into the void */
+		session_end(s, "client disconnected");
+		return SESSION_GONE;
+	}
+	log_debug("session %llu: ignoring control message '%.40s'", (unsigned long long)s->id, msg);
+	return 0;
+}
+
+/* Runs the TLS handshake and reads what it delivers. */
+static int ks_drive(struct session *s, struct key_state *ks, uint64_t now_ms)
+{
+	uint8_t buf[TLS_READ_MAX + 1];
+	ssize_t n;
+	int r;
+
+	if (ks->state == KS_TLS) {
+		r = tls_conn_handshake(ks->tls);
+		if (r < 0) {
+			log_warnx("refused %s from %s: TLS handshake failed: %s", s->cn, s->remote_str,
+				  tls_conn_error(ks->tls));
+			if (s->state == SESSION_HANDSHAKE || ks == &s->ks[0]) {
+				ks_flush(s, ks, now_ms); /* the alert, so the client stops at once */
+				session_end(s, "TLS handshake failed");
+				return SESSION_GONE;
+			}
+			ks->state = KS_FAILED;
+			return 0;
+		}
+		if (r == 0)
+			return 0;
+	}
+	if (ks->state == KS_NONE || !ks->tls || !tls_conn_established(ks->tls))
+		return 0;
+	for (;;) {
+		n = tls_conn_read(ks->tls, buf, TLS_READ_MAX);
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			log_warnx("session %llu: TLS read failed: %s", (unsigned long long)s->id,
+				  tls_conn_error(ks->tls));
+			session_end(s, "TLS error");
+			return SESSION_GONE;
+		}
+		if (!ks->km2_done) {
+			struct km2_client km;
+
+			if (km2_parse_client(buf, (size_t)n, &km) < 0) {
+				log_warnx("refused %s from %s: malformed key-method-2 message", s->cn, s->remote_str);
+				session_end(s, "protocol error");
+				return SESSION_GONE;
+			}
+			handle_km2(s, ks, &km, now_ms);
+			km2_client_wipe(&km);
+			continue;
+		}
+		/* text messages: NUL-separated, possibly several in one record */
+		buf[n] = '\0';
+		for (char *msg = (char *)buf; msg < (char *)buf + n; msg += strlen(msg) + 1) {
+			size_t l = strlen(msg);
+
+			while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == '\r'))
+				msg[--l] = '\0';
+			if (l && handle_text(s, ks, msg, now_ms) == SESSION_GONE)
+				return SESSION_GONE;
+		}
+	}
+}
+
+/* ---- renegotiation ---- */
+
+static int start_renegotiation(struct session *s, uint8_t key_id, bool by_client, uint64_t now_ms)
+{
+	const struct config *cfg = s->srv->cfg;
+
+	ks_free(&s->ks[1]);
+	s->ks[1] = s->ks[0];
+	/* the old key decrypts for the transition window, and encrypts until the new one is active */
+	s->ks[1].expire_ms = now_ms + (uint64_t)cfg->transition_window * 1000;
+	memset(&s->ks[0], 0, sizeof(s->ks[0]));
+	if (ks_start(s, &s->ks[0], key_id, 0, 0, now_ms) < 0) {
+		session_end(s, "out of memory");
+		return SESSION_GONE;
+	}
+	reliable_queue(&s->ks[0].rel, P_CONTROL_SOFT_RESET_V1, NULL, 0, NULL);
+	s->reneg_at_ms = cfg->reneg_seconds ? now_ms + (uint64_t)cfg->reneg_seconds * 1000 : 0;
+	log_info("session %llu %s: renegotiation of key-id %u started by %s", (unsigned long long)s->id, s->cn,
+		 key_id, by_client ? "client" : "server");
+	return 0;
+}
+
+static uint8_t next_key_id(uint8_t key_id)
+{
+	return (uint8_t)(key_id % 7 + 1); /* 1..7, never 0 again */
+}
+
+/* ---- entry points ---- */
+
+void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_t now_ms)
+{
+	struct key_state *ks;
+	int r;
+
+	if (pkt->opcode == P_CONTROL_SOFT_RESET_V1 && !ks_find(s, pkt->key_id)) {
+		if (s->state != SESSION_CONNECTED || s->ks[0].state != KS_ACTIVE ||
+		    pkt->key_id != next_key_id(s->ks[0].key_id)) {
+			log_debug("session %llu: soft reset for key-id %u ignored", (unsigned long long)s->id,
+				  pkt->key_id);
+			return;
+		}
+		if (start_renegotiation(s, pkt->key_id, true, now_ms) == SESSION_GONE)
+			return;
+	}
+	ks = ks_find(s, pkt->key_id);
+	if (!ks) {
+		log_debug("session %llu: control packet for unknown key-id %u", (unsigned long long)s->id,
+			  pkt->key_id);
+		return;
+	}
+	if (pkt->n_acks > 0) {
+		if (memcmp(pkt->peer_sid, s->own_sid, 8) != 0) {
+			s->srv->stat_bad_packets++;
+			return; /* ACKs for someone else's session */
+		}
+		for (int i = 0; i < pkt->n_acks; i++)
+			reliable_on_ack(&ks->rel, pkt->acks[i]);
+	}
+	s->last_rx_ms = now_ms;
+	if (pkt->opcode != P_ACK_V1) {
+		const struct reliable_msg *m;
+
+		r = reliable_on_message(&ks->rel, pkt->opcode, pkt->mid, pkt->payload, pkt->payload_len);
+		if (r < 0)
+			log_debug("session %llu: control message %u dropped: %s", (unsigned long long)s->id, pkt->mid,
+				  strerror(-r));
+		while ((m = reliable_pop(&ks->rel))) {
+			if (m->opcode != P_CONTROL_V1 || ks->state == KS_FAILED || !ks->tls)
+				continue; /* resets carry nothing for TLS */
+			if (tls_conn_feed(ks->tls, m->data, m->len) < 0) {
+				session_end(s, "control channel overflow");
+				return;
+			}
+		}
+	}
+	if (ks_drive(s, ks, now_ms) == SESSION_GONE)
+		return;
+	ks_flush(s, ks, now_ms);
+}
+
+static bool is_occ_exit(const uint8_t *p, size_t n)
+{
+	return n >= 17 && memcmp(p, occ_magic, 16) == 0 && p[16] == OCC_EXIT;
+}
+
+void session_on_data(struct session *s, const uint8_t *pkt, size_t len, uint64_t now_ms)
+{
+	static uint8_t buf[DATA_BUF]; /* one control thread: a static scratch buffer is safe */
+	struct key_state *ks = ks_find(s, packet_key_id(pkt[0]));
+	const uint8_t *ip = buf;
+	uint32_t src;
+	ssize_t n;
+
+	if (!ks || !ks->keys_ready)
+		return;
+	n = aead_open(&ks->data, pkt, len, buf, sizeof(buf), now_ms / 1000);
+	if (n < 0) {
+		if (n == -EALREADY)
+			s->srv->stat_replays++;
+		else
+			s->srv->stat_bad_packets++;
+		return;
+	}
+	s->last_rx_ms = now_ms;
+	if (n == sizeof(ping_magic) && memcmp(buf, ping_magic, sizeof(ping_magic)) == 0)
+		return;
+	if (is_occ_exit(buf, (size_t)n)) {
+		session_end(s, "client disconnected");
+		return;
+	}
+	/* IPv6 is not routed yet: a client's tun sends router solicitations, which are not spoofing */
+	if (n < 20 || (ip[0] >> 4) != 4 || s->vaddr == 0) {
+		s->srv->stat_unrouted++;
+		return;
+	}
+	/* anti-spoofing: an IPv4 packet from the session's own address, nothing else */
+	memcpy(&src, ip + 12, 4);
+	if (ntohl(src) != s->vaddr) {
+		s->spoofed_drops++;
+		s->srv->stat_spoofed++;
+		return;
+	}
+	s->bytes_in += (uint64_t)n;
+	s->pkts_in++;
+	server_write_tun(s->srv, ip, (size_t)n);
+}
+
+static struct key_state *send_key(struct session *s, uint64_t now_ms)
+{
+	if (s->ks[0].state == KS_ACTIVE && s->ks[0].keys_ready)
+		return &s->ks[0];
+	if (s->ks[1].keys_ready && now_ms < s->ks[1].expire_ms)
+		return &s->ks[1];
+	return NULL;
+}
+
+static void send_data(struct session *s, const uint8_t *payload, size_t len, uint64_t now_ms)
+{
+	static uint8_t buf[DATA_BUF + AEAD_OVERHEAD];
+	struct key_state *ks = send_key(s, now_ms);
+	ssize_t n;
+
+	if (!ks || !s->pushed)
+		return;
+	n = aead_seal(&ks->data, s->peer_id_on ? s->peer_id : PACKET_PEER_ID_UNDEF, payload, len, buf, sizeof(buf));
+	if (n < 0)
+		return;
+	s->last_tx_ms = now_ms;
+	server_send_packet(s->srv, s, buf, (size_t)n);
+}
+
+void session_send_ip(struct session *s, const uint8_t *ip, size_t len, uint64_t now_ms)
+{
+	if (s->state != SESSION_CONNECTED)
+		return;
+	s->bytes_out += len;
+	s->pkts_out++;
+	send_data(s, ip, len, now_ms);
+}
+
+static void ks_tick(struct session *s, struct key_state *ks, uint64_t now_ms)
+{
+	if (ks->state == KS_SENT_KEY && reliable_all_acked(&ks->rel) && tls_conn_out_pending(ks->tls) == 0) {
+		/* the client has our key-method-2 reply, so it has the keys: send with them from now on */
+		ks->state = KS_ACTIVE;
+		if (ks->key_id != 0)
+			log_info("session %llu %s: renegotiated key-id %u", (unsigned long long)s->id, s->cn,
+				 ks->key_id);
+	}
+	ks_flush(s, ks, now_ms);
+}
+
+void session_tick(struct session *s, uint64_t now_ms)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct key_state *cur = &s->ks[0];
+
+	for (int i = 0; i < 2; i++)
+		if (s->ks[i].state != KS_NONE)
+			ks_tick(s, &s->ks[i], now_ms);
+	if (s->ks[1].state != KS_NONE && now_ms >= s->ks[1].expire_ms)
+		ks_free(&s->ks[1]);
+
+	switch (s->state) {
+	case SESSION_CLOSING:
+		if (now_ms >= s->close_at_ms || (reliable_all_acked(&cur->rel) && tls_conn_out_pending(cur->tls) == 0))
+			session_end(s, "refused");
+		return;
+	case SESSION_HANDSHAKE:
+		if (now_ms >= cur->deadline_ms)
+			session_end(s, "handshake did not finish within the handshake window");
+		return;
+	case SESSION_CONNECTED:
+		break;
+	}
+	if ((cur->state == KS_TLS || cur->state == KS_SENT_KEY) && now_ms >= cur->deadline_ms) {
+		log_warnx("session %llu %s: renegotiation of key-id %u timed out", (unsigned long long)s->id, s->cn,
+			  cur->key_id);
+		cur->state = KS_FAILED;
+	}
+	if (now_ms - s->last_rx_ms > (uint64_t)cfg->keepalive_timeout * 2000) {
+		session_end(s, "no packet from the client within twice the keepalive timeout");
+		return;
+	}
+	if (cfg->session_timeout && now_ms - s->created_ms >= (uint64_t)cfg->session_timeout * 1000) {
+		session_end(s, "session timeout");
+		return;
+	}
+	if (s->reneg_at_ms && now_ms >= s->reneg_at_ms && cur->state == KS_ACTIVE) {
+		if (start_renegotiation(s, next_key_id(cur->key_id), false, now_ms) == SESSION_GONE)
+			return;
+		ks_flush(s, &s->ks[0], now_ms);
+	}
+	if (s->pushed && now_ms - s->last_tx_ms >= (uint64_t)cfg->keepalive_interval * 1000)
+		send_data(s, ping_magic, sizeof(ping_magic), now_ms);
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef CVPN_SESSION_H
+#define CVPN_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "cvpn/aead.h"
+#include "cvpn/cert.h"
+#include "cvpn/config.h"
+#include "cvpn/packet.h"
+#include "cvpn/reliable.h"
+
+/* One client connection: its control channel (one key state per TLS session: the current one and the
+ * previous one kept as lame duck after a renegotiation), its identity, address and data-channel keys. The
+ * session does no I/O itself: it hands outgoing packets to its server through server_send_packet(). */
+
+struct server;
+struct tls_conn;
+struct tcp_conn;
+
+enum ks_state {
+	KS_NONE = 0,
+	KS_TLS,        /* resets exchanged, TLS handshake running */
+	KS_SENT_KEY,   /* our key-method-2 reply is out; waiting for every control packet to be ACKed */
+	KS_ACTIVE,     /* keys in use for sending */
+	KS_FAILED,     /* refused or broken; kept only to deliver AUTH_FAILED */
+};
+
+struct key_state {
+	enum ks_state state;
+	uint8_t key_id;
+	struct reliable rel;
+	struct tls_conn *tls;
+	bool km2_done;          /* client's key-method-2 read and answered */
+	bool keys_ready;        /* data keys installed: packets with this key_id are accepted */
+	struct aead_key data;
+	uint64_t started_ms;
+	uint64_t deadline_ms;   /* handshake window */
+	uint64_t expire_ms;     /* lame duck: key deleted then */
+};
+
+enum session_transport { SESSION_UDP, SESSION_TCP };
+
+enum session_state {
+	SESSION_HANDSHAKE,   /* first key being negotiated */
+	SESSION_CONNECTED,   /* authenticated, address assigned */
+	SESSION_CLOSING,     /* AUTH_FAILED sent or refused: only delivering the last messages */
+};
+
+struct session {
+	struct server *srv;
+	uint64_t id;                       /* connection id, unique per daemon run */
+	uint32_t peer_id;                  /* index in the server's table, pushed to the client */
+	enum session_transport transport;
+	struct sockaddr_storage remote;    /* client's public address */
+	socklen_t remote_len;
+	int tcp_fd;                        /* TCP only; owned by conn */
+	struct tcp_conn *conn;             /* TCP only: framing buffers, owned by the server */
+	uint8_t own_sid[PACKET_SID_LEN];
+	uint8_t peer_sid[PACKET_SID_LEN];
+	enum session_state state;
+	struct key_state ks[2];            /* [0] current, [1] lame duck */
+	char cn[CERT_CN_MAX + 1];
+	char remote_str[64];               /* "addr:port" for logs */
+	uint32_t vaddr;                    /* host order, 0 until assigned */
+	enum cvpn_cipher cipher;
+	bool use_ekm;
+	bool peer_id_on;
+	bool pushed;
+	uint32_t iv_proto;
+	char iv_ver[32];
+	char iv_plat[16];
+	uint64_t created_ms, last_rx_ms, last_tx_ms, close_at_ms, reneg_at_ms;
+	uint64_t bytes_in, bytes_out, pkts_in, pkts_out, spoofed_drops;
+	struct session *hash_next;         /* server's remote-address hash chain */
+};
+
+/* Creates a UDP session after a valid cookie: our reset counts as sent and ACKed (mid 0 both ways). */
+struct session *session_new_udp(struct server *srv, const struct sockaddr *remote, socklen_t len,
+				const uint8_t own_sid[8], const uint8_t peer_sid[8], uint64_t now_ms);
+/* Creates a TCP session from the client's hard reset; we answer with our own reset through the
+ * reliability layer. */
+struct session *session_new_tcp(struct server *srv, int fd, const struct sockaddr *remote, socklen_t len,
+				const struct ctl_packet *reset, uint64_t now_ms);
+/* Ends the session: frees its address and keys, and unlinks it from the server. */
+void session_end(struct session *s, const char *why);
+
+/* A control packet from this session's remote. */
+void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_t now_ms);
+/* A data packet from this session's remote (already matched by peer-id or address). */
+void session_on_data(struct session *s, const uint8_t *pkt, size_t len, uint64_t now_ms);
+/* An IP packet from the tun for this session's address. */
+void session_send_ip(struct session *s, const uint8_t *ip, size_t len, uint64_t now_ms);
+/* Timers: retransmission, keepalive, timeouts, renegotiation. */
+void session_tick(struct session *s, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef CVPN_TLS_H
+#define CVPN_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The control channel's TLS server (wolfSSL over memory I/O): ciphertext comes in from P_CONTROL_V1
+ * payloads and goes out into them; the caller never sees a socket. Client certificates are requested and
+ * required; chain errors are recorded rather than aborting the handshake, so the session can tell the client
+ * why with AUTH_FAILED, and the caller must refuse any connection whose tls_conn_peer_error() is set. */
+
+#define TLS_BUF_MAX (256 * 1024) /* per direction: a peer cannot make us buffer more */
+
+struct tls_ctx;
+struct tls_conn;
+
+/* Loads the server certificate, its key and the client CA. On failure returns -1 and writes a reason. */
+int tls_ctx_new(const char *cert, const char *key, const char *client_ca, struct tls_ctx **out, char *err,
+		size_t errlen);
+void tls_ctx_free(struct tls_ctx *ctx);
+
+struct tls_conn *tls_conn_new(struct tls_ctx *ctx);
+void tls_conn_free(struct tls_conn *c);
+
+/* Appends ciphertext received from the peer. -ENOBUFS when the bound would be exceeded. */
+int tls_conn_feed(struct tls_conn *c, const uint8_t *data, size_t len);
+/* Drives the handshake: 1 finished, 0 needs more input, -1 failed (tls_conn_error() says why). */
+int tls_conn_handshake(struct tls_conn *c);
+bool tls_conn_established(const struct tls_conn *c);
+/* Reads one application record: >0 bytes, 0 nothing available yet, -1 error. */
+ssize_t tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t cap);
+/* Writes buf as application data (one record). 0 or -1. */
+int tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len);
+/* Ciphertext waiting to be sent to the peer. */
+size_t tls_conn_out_pending(const struct tls_conn *c);
+/* Moves up to max bytes of it into buf; returns the count. */
+size_t tls_conn_take_out(struct tls_conn *c, uint8_t *buf, size_t max);
+
+/* RFC 5705/8446 exporter with OpenVPN's label, 256 bytes. 0 or -1. */
+int tls_conn_export_datakeys(struct tls_conn *c, uint8_t out[256]);
+/* The peer certificate (DER) as presented, borrowed until tls_conn_free; -1 if none. */
+int tls_conn_peer_cert(struct tls_conn *c, const uint8_t **der, size_t *len);
+/* Non-NULL when the peer's chain failed verification: a human reason ("certificate has expired", ...). */
+const char *tls_conn_peer_error(const struct tls_conn *c);
+const char *tls_conn_error(const struct tls_conn *c);
+const char *tls_conn_version(struct tls_conn *c);
+const char *tls_conn_cipher(struct tls_conn *c);
+
+#endif
