@@ -118,6 +118,8 @@ struct config {
 	char *server_cert;           /* PEM path */
 	char *server_key;            /* PEM path; must not be readable by group/other */
 	char *client_ca;             /* PEM path: client certificates must chain to it */
+	char *server_ca;             /* PEM path: the CA chain of server_cert, inlined into exported client
+	                              * files as <ca>; default: the client_ca file */
 	char *crl;                   /* optional CRL path (later issue) */
 	bool offer_tls_ekm;          /* default true; false forces the TLS-PRF key derivation */
 
@@ -156,7 +158,9 @@ struct config {
 };
 
 /* Parses and validates. On success returns 0 and *out owns a new config. On failure returns -1, writes every
- * problem as "file:line:col: message\n" to errs (never stops at the first), and frees its partial state. */
+ * problem as "file:line:col: message\n" to errs (never stops at the first), and frees its partial state.
+ * Valid but dubious settings are written as "file:line:col: warning: message\n" even on success.
+ * errs may be NULL. */
 int config_load(const char *path, FILE *errs, struct config **out);
 void config_free(struct config *cfg);
 
