@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Client certificate identity checks with OpenSSL's libcrypto on the DER that TLS handed us. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,12 +34,16 @@ int cert_check_client(const uint8_t *der, size_t len, char cn[CERT_CN_MAX + 1], 
 		snprintf(reason, reason_len, "client certificate cannot be parsed");
 		goto out;
 	}
-	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, CERT_CN_MAX + 1);
+	/* Ask for the length first: given a buffer, X509_NAME_get_text_by_NID() silently cuts the CN to fit and
+	 * returns the cut length, which would let two long CNs map to one identity. */
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, NULL, 0);
 	if (n <= 0) {
 		snprintf(reason, reason_len, "client certificate has no common name");
 		goto out;
 	}
-	if (n > CERT_CN_MAX || (size_t)n != strlen(cn) || !cn_is_sane(cn)) {
+	if (n > CERT_CN_MAX ||
+	    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, CERT_CN_MAX + 1) != n ||
+	    (size_t)n != strlen(cn) || !cn_is_sane(cn)) {
 		snprintf(reason, reason_len, "client certificate common name is too long or has unusable characters");
 		goto out;
 	}
