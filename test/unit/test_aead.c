@@ -15,6 +15,9 @@
 
 #include "cvpn/aead.h"
 
+#include "check_run.h"
+#include "test_util.h"
+
 static const enum cvpn_cipher ciphers[] = {
 	CVPN_CIPHER_AES_128_GCM,
 	CVPN_CIPHER_AES_256_GCM,
@@ -26,20 +29,6 @@ static const size_t sizes[] = { 0, 1, 1400, 9000 };
 #define N_SIZES (sizeof(sizes) / sizeof(sizes[0]))
 
 #define MAXPKT (9000 + AEAD_OVERHEAD)
-
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-	unsigned v;
-
-	while (s[0] && s[1]) {
-		ck_assert_int_lt(n, cap);
-		ck_assert_int_eq(sscanf(s, "%2x", &v), 1);
-		out[n++] = (uint8_t)v;
-		s += 2;
-	}
-	return n;
-}
 
 static const EVP_CIPHER *evp_of(enum cvpn_cipher c, size_t *key_len)
 {
@@ -529,8 +518,6 @@ int main(void)
 {
 	Suite *s = suite_create("aead");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_kat_gcm);
@@ -545,9 +532,5 @@ int main(void)
 	tcase_add_test(tc, test_packet_id_exhaustion);
 	tcase_add_test(tc, test_init_clear);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -23,6 +23,8 @@
 #include "cvpn/config.h"
 #include "cvpn/export.h"
 
+#include "check_run.h"
+
 static char tmpdir[64]; /* short: paths built from it must fit PATH_MAX */
 static char realdir[PATH_MAX];
 
@@ -1028,11 +1030,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(config_suite());
 }

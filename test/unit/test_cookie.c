@@ -12,6 +12,8 @@
 
 #include "cvpn/cookie.h"
 
+#include "check_run.h"
+
 static const uint8_t sid_a[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 static const uint8_t sid_b[8] = { 1, 2, 3, 4, 5, 6, 7, 9 };
 
@@ -209,8 +211,6 @@ int main(void)
 {
 	Suite *s = suite_create("cookie");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_key_init);
 	tcase_add_test(tc, test_layout_ipv4);
@@ -220,9 +220,5 @@ int main(void)
 	tcase_add_test(tc, test_bit_flips);
 	tcase_add_test(tc, test_unknown_family);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

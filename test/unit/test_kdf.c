@@ -19,19 +19,8 @@
 
 #include "cvpn/kdf.h"
 
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-	unsigned v;
-
-	while (s[0] && s[1]) {
-		ck_assert_int_lt(n, cap);
-		ck_assert_int_eq(sscanf(s, "%2x", &v), 1);
-		out[n++] = (uint8_t)v;
-		s += 2;
-	}
-	return n;
-}
+#include "check_run.h"
+#include "test_util.h"
 
 START_TEST(test_prf_testvector)
 {
@@ -222,8 +211,6 @@ int main(void)
 {
 	Suite *s = suite_create("kdf");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_prf_testvector);
 	tcase_add_test(tc, test_nist_master_and_expansion);
@@ -231,9 +218,5 @@ int main(void)
 	tcase_add_test(tc, test_bad_args);
 	tcase_add_test(tc, test_openvpn_prf_composition);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

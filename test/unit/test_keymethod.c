@@ -7,6 +7,8 @@
 
 #include "cvpn/keymethod.h"
 
+#include "check_run.h"
+
 /* Assembles a client message field by field, as openvpn-protocol.md §4.3 lays it out. */
 static size_t put_str(uint8_t *p, const char *s, int mode)
 {
@@ -157,8 +159,6 @@ int main(void)
 {
 	Suite *s = suite_create("keymethod");
 	TCase *tc = tcase_create("km2");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, parse_full);
 	tcase_add_test(tc, parse_absent_fields);
@@ -166,9 +166,5 @@ int main(void)
 	tcase_add_test(tc, parse_options_limit);
 	tcase_add_test(tc, build_server);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

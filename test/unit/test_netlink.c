@@ -37,6 +37,8 @@
 #include "cvpn/route.h"
 #include "cvpn/tun.h"
 
+#include "check_run.h"
+
 #define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 #define TEMPLATE "nft-templates/cvpn.nft"
 
@@ -794,16 +796,9 @@ static Suite *netlink_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	if (geteuid() != 0) {
 		fprintf(stderr, "test_netlink: SKIPPED: needs root (network namespaces, nftables)\n");
 		return 0;
 	}
-	sr = srunner_create(netlink_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(netlink_suite());
 }

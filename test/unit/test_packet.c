@@ -10,6 +10,8 @@
 
 #include "cvpn/packet.h"
 
+#include "check_run.h"
+
 static const uint8_t ctl_opcodes[] = {
 	P_CONTROL_SOFT_RESET_V1,	P_CONTROL_V1,	     P_ACK_V1,		P_CONTROL_HARD_RESET_CLIENT_V2,
 	P_CONTROL_HARD_RESET_SERVER_V2, P_CONTROL_HARD_RESET_CLIENT_V3, P_CONTROL_WKC_V1,
@@ -368,8 +370,6 @@ int main(void)
 {
 	Suite *s = suite_create("packet");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_build_mid_ignored_has_mid);
@@ -381,9 +381,5 @@ int main(void)
 	tcase_add_test(tc, test_bad_opcodes);
 	tcase_add_test(tc, test_data_peer_id);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

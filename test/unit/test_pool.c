@@ -8,6 +8,8 @@
 
 #include "cvpn/pool.h"
 
+#include "check_run.h"
+
 #define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
 static struct pool *new_pool(uint32_t addr, uint8_t len)
@@ -222,8 +224,6 @@ int main(void)
 {
 	Suite *s = suite_create("pool");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_slash28_exhaust);
 	tcase_add_test(tc, test_release_errors);
@@ -232,9 +232,5 @@ int main(void)
 	tcase_add_test(tc, test_index);
 	tcase_add_test(tc, test_new_limits);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -8,6 +8,8 @@
 
 #include "cvpn/push.h"
 
+#include "check_run.h"
+
 static struct config cfg;
 static struct config_route routes[200];
 static uint32_t dns[2];
@@ -110,17 +112,11 @@ int main(void)
 {
 	Suite *s = suite_create("push");
 	TCase *tc = tcase_create("reply");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, split_tunnel);
 	tcase_add_test(tc, full_tunnel_and_flags);
 	tcase_add_test(tc, continuation);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -12,6 +12,8 @@
 #include "cvpn/packet.h"
 #include "cvpn/reliable.h"
 
+#include "check_run.h"
+
 static struct reliable *rel_new(uint32_t send_mid, uint32_t recv_mid, uint32_t timeout)
 {
 	struct reliable *r = malloc(sizeof(*r));
@@ -801,8 +803,6 @@ int main(void)
 	Suite *s = suite_create("reliable");
 	TCase *tc = tcase_create("core");
 	TCase *sim = tcase_create("simulation");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_window_full);
 	tcase_add_test(tc, test_queue_contents);
@@ -830,9 +830,5 @@ int main(void)
 	tcase_add_test(sim, test_sim_everything);
 	suite_add_tcase(s, sim);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

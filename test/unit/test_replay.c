@@ -6,6 +6,8 @@
 
 #include "cvpn/aead.h"
 
+#include "check_run.h"
+
 /* check + update, as aead_open does after the tag verified. */
 static bool take(struct replay_window *rw, uint32_t id, uint64_t now)
 {
@@ -187,8 +189,6 @@ int main(void)
 {
 	Suite *s = suite_create("replay");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_in_order);
 	tcase_add_test(tc, test_zero_rejected);
@@ -200,9 +200,5 @@ int main(void)
 	tcase_add_test(tc, test_big_jumps);
 	tcase_add_test(tc, test_time_backtrack);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }
