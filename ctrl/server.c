@@ -119,7 +119,7 @@ static struct session *lookup_remote(struct server *srv, const struct sockaddr *
 
 int server_register_session(struct server *srv, struct session *s)
 {
-	uint32_t max = srv->cfg->max_connections;
+	uint32_t max = srv->table_size;
 	static uint32_t hint;
 
 	if (srv->n_sessions >= max)
@@ -170,6 +170,8 @@ void server_unregister_session(struct server *srv, struct session *s)
 	if (srv->by_peer_id[s->peer_id] == s)
 		srv->by_peer_id[s->peer_id] = NULL;
 	srv->n_sessions--;
+	if (s->state == SESSION_CONNECTED)
+		srv->n_connected--;
 	if (s->transport == SESSION_UDP) {
 		struct session **pp = &srv->by_remote[remote_hash((const struct sockaddr *)&s->remote)];
 
@@ -339,7 +341,7 @@ static void on_udp_packet(struct server *srv, const uint8_t *buf, size_t len, co
 	if (op == P_DATA_V2) {
 		uint32_t peer_id;
 
-		if (packet_data_peer_id(buf, len, &peer_id) < 0 || peer_id >= srv->cfg->max_connections)
+		if (packet_data_peer_id(buf, len, &peer_id) < 0 || peer_id >= srv->table_size)
 			return;
 		s = srv->by_peer_id[peer_id];
 		/* no floating yet: the peer-id must come from the session's own address */
@@ -543,7 +545,7 @@ static void on_tick(struct server *srv)
 
 	if (read(srv->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		log_warn("timerfd");
-	for (uint32_t i = 0; i < srv->cfg->max_connections; i++)
+	for (uint32_t i = 0; i < srv->table_size; i++)
 		if (srv->by_peer_id[i])
 			session_tick(srv->by_peer_id[i], now);
 }
@@ -688,7 +690,8 @@ int server_init(struct server *srv, struct config *cfg)
 	}
 	n_addrs = 1u << (32 - cfg->client_cidr.len);
 	srv->by_vaddr = calloc(n_addrs, sizeof(*srv->by_vaddr));
-	srv->by_peer_id = calloc(cfg->max_connections, sizeof(*srv->by_peer_id));
+	srv->table_size = cfg->max_connections + SERVER_HANDSHAKE_SLACK;
+	srv->by_peer_id = calloc(srv->table_size, sizeof(*srv->by_peer_id));
 	if (!srv->by_vaddr || !srv->by_peer_id) {
 		log_warnx("out of memory");
 		return -1;
@@ -809,7 +812,7 @@ void server_cleanup(struct server *srv)
 	int err;
 
 	if (srv->by_peer_id)
-		for (uint32_t i = 0; i < srv->cfg->max_connections; i++)
+		for (uint32_t i = 0; i < srv->table_size; i++)
 			if (srv->by_peer_id[i])
 				session_end(srv->by_peer_id[i], "gateway stopping");
 	free_dead_conns();

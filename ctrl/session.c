@@ -96,7 +96,7 @@ static struct session *session_alloc(struct server *srv, enum session_transport 
 	s->state = SESSION_HANDSHAKE;
 	strcpy(s->cn, "-");
 	if (server_register_session(srv, s) < 0) {
-		log_warnx("refused - from %s: %u sessions already, the most this endpoint takes", s->remote_str,
+		log_warnx("refused - from %s: %u sessions in progress, no room for another handshake", s->remote_str,
 			  srv->n_sessions);
 		free(s);
 		return NULL;
@@ -349,7 +349,7 @@ static void handle_km2(struct session *s, struct key_state *ks, struct km2_clien
 
 	/* authentication: the chain (verified by TLS, errors recorded), then identity and usage */
 	if (peer_err)
-		snprintf(reason, sizeof(reason), "client certificate not accepted: %s", peer_err);
+		snprintf(reason, sizeof(reason), "%s", peer_err);
 	else if (tls_conn_peer_cert(ks->tls, &der, &der_len) < 0)
 		snprintf(reason, sizeof(reason), "no client certificate");
 	else if (cert_check_client(der, der_len, (char *)der_cn_buf, reason, sizeof(reason)) == 0) {
@@ -361,6 +361,9 @@ static void handle_km2(struct session *s, struct key_state *ks, struct km2_clien
 	if (!reason[0] && initial && s->cipher == CVPN_CIPHER_NONE)
 		snprintf(reason, sizeof(reason), "no common data cipher (the endpoint offers %s)",
 			 config_cipher_name(cfg->data_ciphers[0]));
+	if (!reason[0] && initial && s->srv->n_connected >= cfg->max_connections)
+		snprintf(reason, sizeof(reason), "the endpoint has reached its maximum of %u connections",
+			 cfg->max_connections);
 	if (!reason[0] && initial) {
 		uint32_t addr;
 
@@ -396,6 +399,7 @@ static void handle_km2(struct session *s, struct key_state *ks, struct km2_clien
 	ks->state = KS_SENT_KEY;
 	if (initial) {
 		s->state = SESSION_CONNECTED;
+		s->srv->n_connected++;
 		s->reneg_at_ms = cfg->reneg_seconds ? now_ms + (uint64_t)cfg->reneg_seconds * 1000 : 0;
 		config_format_ipv4(s->vaddr, a);
 		log_info("session %llu %s from %s established address %s cipher %s key-derivation %s peer-id %u "

@@ -9,6 +9,8 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfio.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "cvpn/tls.h"
 
@@ -110,6 +112,40 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	return sz;
 }
 
+/* wolfSSL hands the verify callback either an OpenSSL-style X509_V_ERR_* value or one of its own negative
+ * codes; say the common ones in words an operator and a user understand. */
+static const char *verify_error_text(int err)
+{
+	const char *s;
+
+	switch (err) {
+	case ASN_AFTER_DATE_E:
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD: /* what wolfSSL reports for ASN_AFTER_DATE_E */
+		return "certificate has expired";
+	case ASN_BEFORE_DATE_E:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+	case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
+		return "certificate is not yet valid";
+	case ASN_NO_SIGNER_E:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+		return "not signed by the endpoint's client CA (unable to get issuer)";
+	case ASN_SIG_CONFIRM_E:
+		return "certificate signature does not verify";
+	case EXTKEYUSAGE_E:
+	case EXTKEYUSE_AUTH_E:
+		return "extended key usage does not allow client authentication (clientAuth)";
+	case KEYUSAGE_E:
+	case KEYUSE_SIGNATURE_E:
+	case KEYUSE_ENCIPHER_E:
+		return "key usage does not allow client authentication";
+	case CRL_CERT_REVOKED:
+		return "certificate is revoked";
+	}
+	s = err < 0 ? wc_GetErrorString(err) : wolfSSL_X509_verify_cert_error_string(err);
+	return s ? s : "verification failed";
+}
+
 /* Records the first chain error and lets the handshake finish, so the session can send AUTH_FAILED with the
  * reason; the caller refuses every connection that has one (tls_conn_peer_error). */
 static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
@@ -124,8 +160,9 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 		return 0;
 	if (c->peer_error[0] == '\0') {
 		err = wolfSSL_X509_STORE_CTX_get_error(store);
-		snprintf(c->peer_error, sizeof(c->peer_error), "%s (depth %d)",
-			 wolfSSL_X509_verify_cert_error_string(err), wolfSSL_X509_STORE_CTX_get_error_depth(store));
+		snprintf(c->peer_error, sizeof(c->peer_error), "%s (%s, error %d)", verify_error_text(err),
+			 wolfSSL_X509_STORE_CTX_get_error_depth(store) == 0 ? "client certificate" : "its issuer",
+			 err);
 	}
 	return 1;
 }

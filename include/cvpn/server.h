@@ -17,6 +17,8 @@ struct session;
 struct tls_ctx;
 
 #define SERVER_ADDR_HASH 4096
+/* Sessions still in their handshake beyond max_connections: room to tell a client why it is refused. */
+#define SERVER_HANDSHAKE_SLACK 256
 
 struct server {
 	struct config *cfg;
@@ -27,10 +29,12 @@ struct server {
 	char tun_ifname[IF_NAMESIZE];
 	bool forwarding_was_on;
 	bool nft_installed;
-	struct session **by_peer_id;       /* [max_connections] */
+	struct session **by_peer_id;       /* [table_size] */
+	uint32_t table_size;               /* max_connections + SERVER_HANDSHAKE_SLACK */
 	struct session **by_vaddr;         /* [client CIDR size], indexed by pool_index() */
 	struct session *by_remote[SERVER_ADDR_HASH];
-	uint32_t n_sessions;
+	uint32_t n_sessions;               /* in the table, handshaking ones included */
+	uint32_t n_connected;              /* authenticated: what max_connections limits */
 	uint64_t next_session_id;
 	/* stateless reset replies: a token bucket bounds how much we answer unknown sources */
 	double reset_tokens;
