@@ -71,6 +71,12 @@ test: deps
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory integration
 
+# Benchmarks (not tests): figures printed and merged into bench-results.json; see README "Performance".
+.PHONY: bench
+bench: deps all
+	@scripts/install-deps.sh bench
+	@test/bench/run-all.sh
+
 demo: deps all
 	@examples/demo.sh
 

@@ -5,6 +5,8 @@ set -e
 PKGS="build-essential pkg-config libwolfssl-dev libssl-dev libyaml-dev libjson-c-dev check libsubunit-dev
       libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
       openvpn openssl nftables iproute2 iputils-ping netcat-openbsd procps"
+# `install-deps.sh bench` adds what the benchmarks need on top.
+[ "${1:-}" = bench ] && PKGS="$PKGS iperf3 jq"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
