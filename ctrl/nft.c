@@ -22,22 +22,12 @@
 #include <libnftnl/udata.h>
 
 #include "cvpn/nft.h"
-
-/* The whole base ruleset is a few dozen messages of well under 1 KiB each; 64 KiB leaves ample room.
- * mnl_nlmsg_batch wants a buffer twice its limit so that a message that crosses the limit still fits. */
-#define NFT_BATCH_LIMIT (64 * 1024)
+#include "nft_int.h"
 
 #define NFT_CHAIN_FORWARD "forward"
 #define NFT_CHAIN_POSTROUTING "postrouting"
 #define NFT_PRIO_FILTER 0
 #define NFT_PRIO_SRCNAT 100
-
-struct nft_batch {
-	char *buf;
-	struct mnl_nlmsg_batch *b;
-	uint32_t first_seq;
-	uint32_t seq;        /* next sequence number to use */
-};
 
 struct nft_acks {
 	uint32_t first_seq, last_seq;
@@ -91,7 +81,7 @@ static bool nft_expr_add(struct nftnl_rule *r, struct nftnl_expr *e, bool ok)
 	return true;
 }
 
-static bool nft_meta(struct nftnl_rule *r, uint32_t key)
+bool nft_meta(struct nftnl_rule *r, uint32_t key)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("meta");
 
@@ -102,7 +92,7 @@ static bool nft_meta(struct nftnl_rule *r, uint32_t key)
 	return nft_expr_add(r, e, true);
 }
 
-static bool nft_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
+bool nft_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
 
@@ -113,7 +103,7 @@ static bool nft_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_
 	return nft_expr_add(r, e, nftnl_expr_set_data(e, NFTNL_EXPR_CMP_DATA, data, len) == 0);
 }
 
-static bool nft_bitwise(struct nftnl_rule *r, const void *mask, const void *xor, uint32_t len)
+bool nft_bitwise(struct nftnl_rule *r, const void *mask, const void *xor, uint32_t len)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
 
@@ -128,7 +118,7 @@ static bool nft_bitwise(struct nftnl_rule *r, const void *mask, const void *xor,
 
 /* iifname/oifname "name": exact match on the whole IFNAMSIZ buffer, as nft does. It matches by name, so
  * the rule holds before the interface exists and after it is recreated. */
-static bool nft_ifname(struct nftnl_rule *r, uint32_t key, const char *name)
+bool nft_ifname(struct nftnl_rule *r, uint32_t key, const char *name)
 {
 	char buf[IFNAMSIZ] = { 0 };
 
@@ -136,33 +126,48 @@ static bool nft_ifname(struct nftnl_rule *r, uint32_t key, const char *name)
 	return nft_meta(r, key) && nft_cmp(r, NFT_CMP_EQ, buf, sizeof(buf));
 }
 
-/* ip saddr [!=] net/len. In an inet table the payload offset only means "IPv4 source" after a meta nfproto
- * check; nft adds the same dependency and hides it again when listing. */
-static bool nft_ip_saddr(struct nftnl_rule *r, uint32_t op, const struct cidr4 *c)
+bool nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg)
 {
-	uint8_t proto = NFPROTO_IPV4;
-	uint32_t mask = htonl(c->len ? ~0u << (32 - c->len) : 0);
-	uint32_t net = htonl(c->addr) & mask, zero = 0;
-	struct nftnl_expr *e;
+	struct nftnl_expr *e = nftnl_expr_alloc("payload");
 
-	if (!nft_meta(r, NFT_META_NFPROTO) || !nft_cmp(r, NFT_CMP_EQ, &proto, sizeof(proto)))
-		return false;
-	e = nftnl_expr_alloc("payload");
 	if (!e)
 		return false;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, 12);  /* struct iphdr, saddr */
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, 4);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
-	if (!nft_expr_add(r, e, true))
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	return nft_expr_add(r, e, true);
+}
+
+/* In an inet table a network-header offset only means "IPv4" after a meta nfproto check; nft adds the same
+ * dependency and hides it again when listing. */
+bool nft_nfproto_ipv4(struct nftnl_rule *r)
+{
+	uint8_t proto = NFPROTO_IPV4;
+
+	return nft_meta(r, NFT_META_NFPROTO) && nft_cmp(r, NFT_CMP_EQ, &proto, sizeof(proto));
+}
+
+/* ip saddr|daddr [!=] net/len (offset 12: struct iphdr saddr, 16: daddr) */
+bool nft_ip_addr(struct nftnl_rule *r, uint32_t offset, uint32_t op, const struct cidr4 *c)
+{
+	uint32_t mask = htonl(c->len ? ~0u << (32 - c->len) : 0);
+	uint32_t net = htonl(c->addr) & mask, zero = 0;
+
+	if (!nft_nfproto_ipv4(r) || !nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, offset, 4, NFT_REG_1))
 		return false;
 	if (c->len < 32 && !nft_bitwise(r, &mask, &zero, 4))
 		return false;
 	return nft_cmp(r, op, &net, 4);
 }
 
+static bool nft_ip_saddr(struct nftnl_rule *r, uint32_t op, const struct cidr4 *c)
+{
+	return nft_ip_addr(r, 12, op, c);
+}
+
 /* ct state established,related: the state is a host-order bitmask, so "any of" is (state & bits) != 0. */
-static bool nft_ct_est_rel(struct nftnl_rule *r)
+bool nft_ct_est_rel(struct nftnl_rule *r)
 {
 	uint32_t bits = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), zero = 0;
 	struct nftnl_expr *e = nftnl_expr_alloc("ct");
@@ -175,14 +180,14 @@ static bool nft_ct_est_rel(struct nftnl_rule *r)
 	       nft_cmp(r, NFT_CMP_NEQ, &zero, 4);
 }
 
-static bool nft_counter(struct nftnl_rule *r)
+bool nft_counter(struct nftnl_rule *r)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("counter");
 
 	return e && nft_expr_add(r, e, true);
 }
 
-static bool nft_verdict(struct nftnl_rule *r, int verdict)
+bool nft_verdict(struct nftnl_rule *r, int verdict)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
 
@@ -193,8 +198,31 @@ static bool nft_verdict(struct nftnl_rule *r, int verdict)
 	return nft_expr_add(r, e, true);
 }
 
+bool nft_verdict_chain(struct nftnl_rule *r, int verdict, const char *chain)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	return nft_expr_add(r, e, nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain) == 0);
+}
+
+/* meta KEY set with reg 1 */
+bool nft_meta_set(struct nftnl_rule *r, uint32_t key)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("meta");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+	return nft_expr_add(r, e, true);
+}
+
 /* snat ip to addr: the address goes through a register; family IPv4 because the table is inet. */
-static bool nft_snat(struct nftnl_rule *r, uint32_t addr)
+bool nft_snat(struct nftnl_rule *r, uint32_t addr)
 {
 	uint32_t be = htonl(addr);
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
@@ -217,91 +245,118 @@ static bool nft_snat(struct nftnl_rule *r, uint32_t addr)
 
 /* ---- batch ---- */
 
-static int nft_batch_init(struct nft_batch *nb)
+int nft_batch_init(struct nft_batch *nb)
 {
 	memset(nb, 0, sizeof(*nb));
-	nb->buf = malloc(2 * NFT_BATCH_LIMIT);
+	nb->cap = 4 * NFT_MSG_ROOM;
+	nb->buf = malloc(nb->cap);
 	if (!nb->buf)
 		return -ENOMEM;
-	nb->b = mnl_nlmsg_batch_start(nb->buf, NFT_BATCH_LIMIT);
-	if (!nb->b) {
-		free(nb->buf);
-		nb->buf = NULL;
-		return -ENOMEM;
-	}
 	nb->first_seq = nb->seq = (uint32_t)time(NULL);
 	return 0;
 }
 
-static void nft_batch_free(struct nft_batch *nb)
+void nft_batch_free(struct nft_batch *nb)
 {
-	if (nb->b)
-		mnl_nlmsg_batch_stop(nb->b);
 	free(nb->buf);
+	nb->buf = NULL;
 }
 
-static int nft_batch_next(struct nft_batch *nb)
+void *nft_batch_cur(struct nft_batch *nb)
 {
-	/* false: the message just written crossed the limit (it landed in the spare half of the buffer). */
-	return mnl_nlmsg_batch_next(nb->b) ? 0 : -EMSGSIZE;
+	if (nb->cap - nb->len < NFT_MSG_ROOM) {
+		size_t ncap = nb->cap * 2;
+		char *n = realloc(nb->buf, ncap);
+
+		if (!n) {
+			nb->failed = true;
+			return NULL;
+		}
+		nb->buf = n;
+		nb->cap = ncap;
+	}
+	/* builders write without bounds: give them zeroed room so padding bytes are defined */
+	memset(nb->buf + nb->len, 0, NFT_MSG_ROOM);
+	return nb->buf + nb->len;
 }
 
-static int nft_batch_begin_end(struct nft_batch *nb, bool begin)
+int nft_batch_next(struct nft_batch *nb)
 {
-	void *cur = mnl_nlmsg_batch_current(nb->b);
-	struct nlmsghdr *nlh = begin ? nftnl_batch_begin(cur, nb->seq++) : nftnl_batch_end(cur, nb->seq++);
+	struct nlmsghdr *nlh = (struct nlmsghdr *)(nb->buf + nb->len);
 
+	if (nlh->nlmsg_len > NFT_MSG_ROOM) {
+		nb->failed = true;
+		return -EMSGSIZE;
+	}
+	nb->len += NLMSG_ALIGN(nlh->nlmsg_len);
+	return 0;
+}
+
+int nft_batch_begin_end(struct nft_batch *nb, bool begin)
+{
+	void *cur = nft_batch_cur(nb);
+	struct nlmsghdr *nlh;
+
+	if (!cur)
+		return -ENOMEM;
+	nlh = begin ? nftnl_batch_begin(cur, nb->seq++) : nftnl_batch_end(cur, nb->seq++);
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	return nft_batch_next(nb);
 }
 
-static int nft_batch_table(struct nft_batch *nb, uint16_t type, uint16_t flags)
+int nft_batch_table(struct nft_batch *nb, uint16_t type, uint16_t flags)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *nlh;
+	void *cur = nft_batch_cur(nb);
 
-	if (!t)
+	if (!t || !cur) {
+		nftnl_table_free(t);
 		return -ENOMEM;
+	}
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
 	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME) < 0) {
 		nftnl_table_free(t);
 		return -ENOMEM;
 	}
 	/* No NFTNL_TABLE_FLAGS: never NFT_TABLE_F_OWNER, the policy must outlive this socket (fail closed). */
-	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(nb->b), type, NFPROTO_INET,
-				    flags | NLM_F_ACK, nb->seq++);
+	nlh = nftnl_nlmsg_build_hdr(cur, type, NFPROTO_INET, flags | NLM_F_ACK, nb->seq++);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
 	return nft_batch_next(nb);
 }
 
-static int nft_batch_chain(struct nft_batch *nb, const char *name, const char *type, uint32_t hook, int prio)
+int nft_batch_chain(struct nft_batch *nb, const char *name, const char *type, int hook, int prio)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
+	void *cur = nft_batch_cur(nb);
 	int ret = -ENOMEM;
 
-	if (!c)
-		return -ENOMEM;
+	if (!c || !cur)
+		goto out;
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
 	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE_NAME) < 0 ||
-	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
-	    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type) < 0)
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0)
 		goto out;
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(nb->b), NFT_MSG_NEWCHAIN, NFPROTO_INET,
-				    NLM_F_CREATE | NLM_F_ACK, nb->seq++);
+	if (hook >= 0) {
+		if (nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type) < 0)
+			goto out;
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t)hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = nftnl_nlmsg_build_hdr(cur, NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE | NLM_F_ACK, nb->seq++);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	ret = nft_batch_next(nb);
 out:
-	nftnl_chain_free(c);
+	if (c)
+		nftnl_chain_free(c);
 	return ret;
 }
 
 /* A new rule in chain with its comment in nftables' userdata TLV, so `nft list` shows it. */
-static struct nftnl_rule *nft_rule_new(const char *chain, const char *comment)
+struct nftnl_rule *nft_rule_new(const char *chain, const char *comment)
 {
 	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
 	struct nftnl_rule *r = nftnl_rule_alloc();
@@ -328,16 +383,17 @@ out:
 }
 
 /* Appends rule r (built == false means a helper ran out of memory) and frees it. */
-static int nft_batch_rule(struct nft_batch *nb, struct nftnl_rule *r, bool built)
+int nft_batch_rule(struct nft_batch *nb, struct nftnl_rule *r, bool built)
 {
 	struct nlmsghdr *nlh;
+	void *cur;
 	int ret = -ENOMEM;
 
 	if (!r)
 		return -ENOMEM;
-	if (!built)
+	if (!built || !(cur = nft_batch_cur(nb)))
 		goto out;
-	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(nb->b), NFT_MSG_NEWRULE, NFPROTO_INET,
+	nlh = nftnl_nlmsg_build_hdr(cur, NFT_MSG_NEWRULE, NFPROTO_INET,
 				    NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, nb->seq++);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	ret = nft_batch_next(nb);
@@ -367,13 +423,13 @@ static int nft_ack_cb(const struct nlmsghdr *nlh, void *data)
 
 /* Sends the batch and reads every answer. nfnetlink handles a batch synchronously inside sendmsg(), so all
  * acks are queued on our socket when it returns: drain without blocking until the queue is empty. */
-static int nft_batch_talk(struct nft_batch *nb)
+int nft_batch_talk(struct nft_batch *nb)
 {
 	mnl_cb_t ctl_cb[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = nft_ack_cb };
 	struct nft_acks acks = { .first_seq = nb->first_seq, .last_seq = nb->seq - 1 };
 	char *rbuf = NULL;
 	struct mnl_socket *nl;
-	int one = 1, ret;
+	int one = 1, ret, sndbuf, rcvbuf;
 	unsigned int portid;
 	ssize_t n;
 
@@ -389,12 +445,21 @@ static int nft_batch_talk(struct nft_batch *nb)
 	mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &one, sizeof(one));
 	mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one));
 	portid = mnl_socket_get_portid(nl);
+	/* netlink refuses a message larger than the send buffer, and the kernel queues every ack while still
+	 * inside sendmsg(): size both for this batch (FORCE needs CAP_NET_ADMIN, which we have anyway). */
+	sndbuf = (int)(nb->len + NFT_MSG_ROOM > INT32_MAX / 2 ? INT32_MAX / 2 : nb->len + NFT_MSG_ROOM);
+	rcvbuf = (int)((nb->seq - nb->first_seq) > 1000000 ? INT32_MAX / 2 :
+		       (nb->seq - nb->first_seq) * 2048 + MNL_SOCKET_BUFFER_SIZE * 16);
+	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
+		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 
 	ret = -ENOMEM;
 	rbuf = malloc(MNL_SOCKET_BUFFER_SIZE);
-	if (!rbuf)
+	if (!rbuf || nb->failed)
 		goto out;
-	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(nb->b), mnl_nlmsg_batch_size(nb->b)) < 0) {
+	if (mnl_socket_sendto(nl, nb->buf, nb->len) < 0) {
 		ret = -errno;
 		goto out;
 	}

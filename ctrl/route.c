@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Links, addresses and the forwarding sysctl over rtnetlink, with libnl-route-3. libnl's calls wait for the
+/* Links, addresses, the forwarding sysctl and our routing tables and rules over rtnetlink, with libnl-route-3. libnl's calls wait for the
  * kernel's ack (auto-ack is on by default), so every request here is answered before we return. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,8 +14,14 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/nexthop.h>
+#include <netlink/route/route.h>
+#include <netlink/route/rule.h>
 #include <netlink/socket.h>
+#include <linux/fib_rules.h>
+#include <stdlib.h>
 
+#include "cvpn/policy.h"
 #include "cvpn/route.h"
 
 #define ROUTE_IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
@@ -258,4 +264,235 @@ int route_restore_forwarding(bool was_on)
 	if (ret < 0)
 		return ret;
 	return on == was_on ? 0 : route_write_forward(was_on);
+}
+
+/* ---- per-association routing tables and rules ---- */
+
+static bool route_ours_table(uint32_t table)
+{
+	return table >= POLICY_TABLE_BASE && table < POLICY_TABLE_BASE + POLICY_MAX_ASSOC;
+}
+
+static bool route_ours_prio(uint32_t prio)
+{
+	return prio >= POLICY_RULE_PRIO && prio < POLICY_RULE_PRIO + POLICY_MAX_ASSOC;
+}
+
+static struct nl_addr *route_addr(uint32_t addr, uint8_t len)
+{
+	uint32_t be = htonl(addr);
+	struct nl_addr *a = nl_addr_build(AF_INET, &be, sizeof(be));
+
+	if (a)
+		nl_addr_set_prefixlen(a, len);
+	return a;
+}
+
+static int route_add_entry(struct nl_sock *sk, const struct policy_rtable *t, int ifindex,
+			   const struct policy_rt_entry *e)
+{
+	struct rtnl_route *r = rtnl_route_alloc();
+	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+	struct nl_addr *dst = route_addr(e->dst.addr, e->dst.len), *via = NULL, *src = NULL;
+	int ret = -ENOMEM;
+
+	if (!r || !nh || !dst)
+		goto out;
+	if (e->via && !(via = route_addr(e->via, 32)))
+		goto out;
+	if (e->src && !(src = route_addr(e->src, 32)))
+		goto out;
+	rtnl_route_set_family(r, AF_INET);
+	rtnl_route_set_table(r, t->table);
+	rtnl_route_set_protocol(r, POLICY_RTPROT);
+	/* link scope for on-link destinations, as the kernel gives a connected route */
+	rtnl_route_set_scope(r, e->via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+	rtnl_route_set_type(r, RTN_UNICAST);
+	if ((ret = route_err(rtnl_route_set_dst(r, dst))) < 0)
+		goto out;
+	if (src && (ret = route_err(rtnl_route_set_pref_src(r, src))) < 0)
+		goto out;
+	rtnl_route_nh_set_ifindex(nh, ifindex);
+	if (via)
+		rtnl_route_nh_set_gateway(nh, via);
+	rtnl_route_add_nexthop(r, nh);
+	nh = NULL;   /* owned by r now */
+	/* replace: a table left by a previous run, or a reload that changed a next hop */
+	ret = route_err(rtnl_route_add(sk, r, NLM_F_CREATE | NLM_F_REPLACE));
+out:
+	if (nh)
+		rtnl_route_nh_free(nh);
+	rtnl_route_put(r);
+	nl_addr_put(dst);
+	nl_addr_put(via);
+	nl_addr_put(src);
+	return ret;
+}
+
+static bool route_wanted(const struct policy *p, const bool *have_if, uint32_t table, uint32_t dst, uint8_t len)
+{
+	for (size_t i = 0; p && i < p->n_rtables; i++) {
+		const struct policy_rtable *t = &p->rtables[i];
+
+		if (t->table != table || !have_if[i])
+			continue;
+		for (size_t k = 0; k < t->n_entries; k++)
+			if (t->entries[k].dst.addr == dst && t->entries[k].dst.len == len)
+				return true;
+	}
+	return false;
+}
+
+static bool rule_wanted(const struct policy *p, struct rtnl_rule *r)
+{
+	for (size_t i = 0; p && i < p->n_rtables; i++) {
+		const struct policy_rtable *t = &p->rtables[i];
+
+		if (rtnl_rule_get_prio(r) == t->priority && rtnl_rule_get_mark(r) == t->mark &&
+		    rtnl_rule_get_table(r) == t->table && rtnl_rule_get_action(r) == FR_ACT_TO_TBL)
+			return true;
+	}
+	return false;
+}
+
+/* Deletes our routes and rules that p (NULL: none) does not want. */
+static int route_sweep(struct nl_sock *sk, const struct policy *p, const bool *have_if)
+{
+	struct nl_cache *cache = NULL;
+	struct nl_object *obj;
+	int ret, first = 0;
+
+	ret = route_err(rtnl_route_alloc_cache(sk, AF_INET, 0, &cache));
+	if (ret < 0)
+		return ret;
+	for (obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj)) {
+		struct rtnl_route *r = (struct rtnl_route *)obj;
+		struct nl_addr *dst = rtnl_route_get_dst(r);
+		uint32_t be = 0;
+
+		if (rtnl_route_get_protocol(r) != POLICY_RTPROT || !route_ours_table(rtnl_route_get_table(r)))
+			continue;
+		if (dst && nl_addr_get_len(dst) == sizeof(be))
+			memcpy(&be, nl_addr_get_binary_addr(dst), sizeof(be));
+		if (route_wanted(p, have_if, rtnl_route_get_table(r), ntohl(be),
+				 dst ? (uint8_t)nl_addr_get_prefixlen(dst) : 0))
+			continue;
+		ret = route_err(rtnl_route_delete(sk, r, 0));
+		if (ret < 0 && ret != -ENOENT && first == 0)
+			first = ret;
+	}
+	nl_cache_free(cache);
+	cache = NULL;
+
+	ret = route_err(rtnl_rule_alloc_cache(sk, AF_INET, &cache));
+	if (ret < 0)
+		return first ? first : ret;
+	for (obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj)) {
+		struct rtnl_rule *r = (struct rtnl_rule *)obj;
+
+		if (!route_ours_prio(rtnl_rule_get_prio(r)) || rule_wanted(p, r))
+			continue;
+		ret = route_err(rtnl_rule_delete(sk, r, 0));
+		if (ret < 0 && ret != -ENOENT && first == 0)
+			first = ret;
+	}
+	nl_cache_free(cache);
+	return first;
+}
+
+static bool rule_present(struct nl_cache *cache, const struct policy_rtable *t)
+{
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_rule *r = (struct rtnl_rule *)o;
+
+		if (rtnl_rule_get_prio(r) == t->priority && rtnl_rule_get_mark(r) == t->mark &&
+		    rtnl_rule_get_table(r) == t->table && rtnl_rule_get_action(r) == FR_ACT_TO_TBL)
+			return true;
+	}
+	return false;
+}
+
+static int route_add_rule(struct nl_sock *sk, const struct policy_rtable *t)
+{
+	struct rtnl_rule *r = rtnl_rule_alloc();
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	rtnl_rule_set_family(r, AF_INET);
+	rtnl_rule_set_prio(r, t->priority);
+	rtnl_rule_set_mark(r, t->mark);
+	rtnl_rule_set_mask(r, 0xffffffff);
+	rtnl_rule_set_table(r, t->table);
+	rtnl_rule_set_action(r, FR_ACT_TO_TBL);
+	/* without EXCL the kernel would add a duplicate; rule_present() checked, so EXCL only guards races */
+	ret = route_err(rtnl_rule_add(sk, r, NLM_F_CREATE | NLM_F_EXCL));
+	rtnl_rule_put(r);
+	return ret == -EEXIST ? 0 : ret;
+}
+
+int route_apply_assoc_tables(const struct policy *p)
+{
+	struct nl_cache *rules = NULL;
+	struct nl_sock *sk = NULL;
+	bool *have_if = NULL;
+	int ret, first = 0;
+
+	if (!p)
+		return -EINVAL;
+	ret = route_open(&sk);
+	if (ret < 0)
+		return ret;
+	have_if = calloc(p->n_rtables ? p->n_rtables : 1, sizeof(*have_if));
+	ret = -ENOMEM;
+	if (!have_if)
+		goto out;
+	ret = route_err(rtnl_rule_alloc_cache(sk, AF_INET, &rules));
+	if (ret < 0)
+		goto out;
+	for (size_t i = 0; i < p->n_rtables; i++) {
+		const struct policy_rtable *t = &p->rtables[i];
+		int ifindex = (int)if_nametoindex(t->ifname);
+
+		if (ifindex == 0) {
+			/* its routes come when the interface does (the daemon re-applies on link events) */
+			if (first == 0)
+				first = -ENODEV;
+		} else {
+			have_if[i] = true;
+			/* entries[0], the on-link subnet, goes first: next hops are checked against it */
+			for (size_t k = 0; k < t->n_entries; k++) {
+				ret = route_add_entry(sk, t, ifindex, &t->entries[k]);
+				if (ret < 0 && first == 0)
+					first = ret;
+			}
+		}
+		if (!rule_present(rules, t)) {
+			ret = route_add_rule(sk, t);
+			if (ret < 0 && first == 0)
+				first = ret;
+		}
+	}
+	ret = route_sweep(sk, p, have_if);
+	if (first == 0)
+		first = ret;
+	ret = first;
+out:
+	nl_cache_free(rules);
+	free(have_if);
+	nl_socket_free(sk);
+	return ret;
+}
+
+int route_reconcile(void)
+{
+	struct nl_sock *sk = NULL;
+	int ret;
+
+	ret = route_open(&sk);
+	if (ret < 0)
+		return ret;
+	ret = route_sweep(sk, NULL, NULL);
+	nl_socket_free(sk);
+	return ret;
 }

@@ -17,4 +17,16 @@ int route_iface_ipv4(const char *ifname, uint32_t *addr);
 int route_enable_forwarding(bool *was_on);
 int route_restore_forwarding(bool was_on);
 
+struct policy;
+
+/* Installs each association's routing table (POLICY_TABLE_BASE + i: the subnet on-link with the SNAT
+ * address as source, then its route-table entries) and its `ip rule fwmark MARK lookup TABLE` at
+ * POLICY_RULE_PRIO + i; then removes our routes and rules that p no longer has. Every route carries
+ * rtm_protocol POLICY_RTPROT. Goes on past a failing association (e.g. its interface is missing) and
+ * returns the first error, -ENODEV for a missing interface. */
+int route_apply_assoc_tables(const struct policy *p);
+/* Removes every route with protocol POLICY_RTPROT in tables POLICY_TABLE_BASE..+255 and every rule with a
+ * priority in POLICY_RULE_PRIO..+255 (a previous run's leftovers, or ours on stop); nothing else. */
+int route_reconcile(void);
+
 #endif
