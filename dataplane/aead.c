@@ -94,6 +94,13 @@ out:
 
 int aead_key_init(struct aead_key *k, enum cvpn_cipher cipher, uint8_t key_id, const uint8_t block[256])
 {
+	return aead_key_init_role(k, cipher, key_id, block, true);
+}
+
+int aead_key_init_role(struct aead_key *k, enum cvpn_cipher cipher, uint8_t key_id, const uint8_t block[256],
+		       bool server)
+{
+	const uint8_t *c2s = block, *s2c = block + 128;
 	const EVP_CIPHER *evp;
 	size_t key_len = 0;
 	int ret = -EINVAL;
@@ -105,11 +112,12 @@ int aead_key_init(struct aead_key *k, enum cvpn_cipher cipher, uint8_t key_id, c
 	k->cipher = cipher;
 	k->key_id = key_id;
 	replay_init(&k->replay);
-	/* Server role (§5.1): the client->server half is what we decrypt. */
-	ret = aead_dir_new(evp, key_len, block + 0, block + 64, 0, &k->dec);
+	/* §5.1: each half is cipher key (0..63) then implicit IV (64..); the server decrypts the
+	 * client->server half and the client encrypts with it. */
+	ret = aead_dir_new(evp, key_len, server ? c2s : s2c, (server ? c2s : s2c) + 64, 0, &k->dec);
 	if (ret)
 		goto out;
-	ret = aead_dir_new(evp, key_len, block + 128, block + 192, 1, &k->enc);
+	ret = aead_dir_new(evp, key_len, server ? s2c : c2s, (server ? s2c : c2s) + 64, 1, &k->enc);
 out:
 	if (ret)
 		aead_key_clear(k);

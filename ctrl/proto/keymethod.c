@@ -101,10 +101,81 @@ ssize_t km2_build_server(const uint8_t random1[32], const uint8_t random2[32], c
 	return (ssize_t)pos;
 }
 
+/* u16 length and the string with its NUL; the empty string is written as a bare u16 0. */
+static int wr_string(uint8_t *out, size_t cap, size_t *pos, const char *s, size_t max)
+{
+	size_t l = strnlen(s, max);
+	uint8_t lenb[2];
+
+	if (l == max)
+		return -EINVAL; /* no NUL within the limit */
+	if (l == 0)
+		return wr(out, cap, pos, "\0\0", 2);
+	l++;
+	lenb[0] = (uint8_t)(l >> 8);
+	lenb[1] = (uint8_t)l;
+	if (wr(out, cap, pos, lenb, 2) || wr(out, cap, pos, s, l))
+		return -ENOSPC;
+	return 0;
+}
+
+ssize_t km2_build_client(const struct km2_client *km, uint8_t *out, size_t cap)
+{
+	static const uint8_t head[5] = { 0, 0, 0, 0, 2 };
+	size_t pos = 0;
+	int ret;
+
+	if (wr(out, cap, &pos, head, 5) || wr(out, cap, &pos, km->pre_master, 48) ||
+	    wr(out, cap, &pos, km->random1, 32) || wr(out, cap, &pos, km->random2, 32))
+		return -ENOSPC;
+	/* the options string is mandatory, so even an empty one goes out with its NUL */
+	if (km->options[0] == '\0') {
+		if (wr(out, cap, &pos, "\0\1\0", 3))
+			return -ENOSPC;
+	} else if ((ret = wr_string(out, cap, &pos, km->options, sizeof(km->options))) < 0) {
+		return ret;
+	}
+	if ((ret = wr_string(out, cap, &pos, km->username, sizeof(km->username))) < 0 ||
+	    (ret = wr_string(out, cap, &pos, km->password, sizeof(km->password))) < 0 ||
+	    (ret = wr_string(out, cap, &pos, km->peer_info, sizeof(km->peer_info))) < 0)
+		return ret;
+	return (ssize_t)pos;
+}
+
+int km2_parse_server(const uint8_t *buf, size_t len, struct km2_server *out)
+{
+	struct reader r = { buf, len };
+	uint8_t zero[4], method;
+	char scratch[KM2_PEER_INFO_MAX];
+
+	memset(out, 0, sizeof(*out));
+	if (rd_bytes(&r, zero, 4) < 0 || memcmp(zero, "\0\0\0\0", 4) != 0)
+		goto bad;
+	if (rd_bytes(&r, &method, 1) < 0 || (method & 0x0f) != 2)
+		goto bad;
+	/* a server sends no pre-master: the randoms follow the method byte directly */
+	if (rd_bytes(&r, out->random1, 32) < 0 || rd_bytes(&r, out->random2, 32) < 0)
+		goto bad;
+	if (r.left < 2 || rd_string(&r, out->options, sizeof(out->options)) < 0)
+		goto bad;
+	/* username, password, peer-info: empty from a 2.6 server, but well-formed if present */
+	for (int i = 0; i < 3; i++)
+		if (rd_string(&r, scratch, sizeof(scratch)) < 0)
+			goto bad;
+	explicit_bzero(scratch, sizeof(scratch));
+	return 0;
+bad:
+	explicit_bzero(out, sizeof(*out));
+	return -EINVAL;
+}
+
 int peerinfo_get(const char *pi, const char *key, char *val, size_t val_len)
 {
 	size_t klen = strlen(key);
 	const char *line = pi;
+
+	if (val_len == 0)
+		return -ENOSPC;
 
 	while (line && *line) {
 		const char *end = strchr(line, '\n');

@@ -16,6 +16,7 @@
 
 struct tls_ctx {
 	WOLFSSL_CTX *ctx;
+	bool client;
 };
 
 struct bytebuf {
@@ -26,6 +27,7 @@ struct bytebuf {
 struct tls_conn {
 	WOLFSSL *ssl;
 	struct bytebuf in, out;
+	bool client;
 	bool established;
 	char peer_error[128];
 	char error[128];
@@ -74,6 +76,8 @@ static size_t buf_take(struct bytebuf *b, uint8_t *out, size_t max)
 
 	if (n > max)
 		n = max;
+	if (n == 0)
+		return 0; /* data may still be NULL: a client reads before anything arrived */
 	memcpy(out, b->data + b->off, n);
 	b->off += n;
 	return n;
@@ -212,6 +216,60 @@ fail:
 	return -1;
 }
 
+int tls_client_ctx_new(const char *ca, const char *cert, const char *key, struct tls_ctx **out, char *err,
+		       size_t errlen)
+{
+	struct tls_ctx *t;
+
+	wolfSSL_Init();
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	t->client = true;
+	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	if (!t->ctx) {
+		snprintf(err, errlen, "wolfSSL_CTX_new failed");
+		goto fail;
+	}
+	wolfSSL_CTX_SetMinVersion(t->ctx, WOLFSSL_TLSV1_2);
+	if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cert) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load client certificate", cert);
+		goto fail;
+	}
+	if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load client key", key);
+		goto fail;
+	}
+	if (wolfSSL_CTX_check_private_key(t->ctx) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: key does not match certificate %s", key, cert);
+		goto fail;
+	}
+	if (wolfSSL_CTX_load_verify_locations(t->ctx, ca, NULL) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load CA", ca);
+		goto fail;
+	}
+	/* the key shares of OpenSSL 3's default list, which a stock 2.6 client offers: X25519 first */
+	{
+		int groups[] = { WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_SECP384R1 };
+
+		if (wolfSSL_CTX_set_groups(t->ctx, groups, (int)(sizeof(groups) / sizeof(groups[0]))) !=
+		    WOLFSSL_SUCCESS) {
+			snprintf(err, errlen, "cannot set the TLS key-exchange groups");
+			goto fail;
+		}
+	}
+	/* a client has no reason to finish a handshake with a server it cannot verify: no callback */
+	wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER, NULL);
+	wolfSSL_CTX_set_session_cache_mode(t->ctx, WOLFSSL_SESS_CACHE_OFF);
+	*out = t;
+	return 0;
+fail:
+	tls_ctx_free(t);
+	return -1;
+}
+
 void tls_ctx_free(struct tls_ctx *t)
 {
 	if (!t)
@@ -237,6 +295,7 @@ struct tls_conn *tls_conn_new(struct tls_ctx *t)
 	wolfSSL_SetIOReadCtx(c->ssl, c);
 	wolfSSL_SetIOWriteCtx(c->ssl, c);
 	wolfSSL_set_ex_data(c->ssl, 0, c);
+	c->client = t->client;
 	return c;
 }
 
@@ -291,7 +350,7 @@ int tls_conn_handshake(struct tls_conn *c)
 
 	if (c->established)
 		return 1;
-	ret = wolfSSL_accept(c->ssl);
+	ret = c->client ? wolfSSL_connect(c->ssl) : wolfSSL_accept(c->ssl);
 	if (ret == WOLFSSL_SUCCESS) {
 		c->established = true;
 		keep_peer_cert(c);

@@ -40,8 +40,8 @@ struct aead_dir; /* opaque: one EVP context per direction */
 struct aead_key {
 	enum cvpn_cipher cipher;
 	uint8_t key_id;               /* 0..7 */
-	struct aead_dir *enc;         /* server -> client */
-	struct aead_dir *dec;         /* client -> server */
+	struct aead_dir *enc;         /* server -> client (client -> server in the client role) */
+	struct aead_dir *dec;         /* client -> server (server -> client in the client role) */
 	uint32_t send_packet_id;      /* last id sent; next is +1; never wraps for one key */
 	struct replay_window replay;
 };
@@ -49,6 +49,10 @@ struct aead_key {
 /* Sets up both directions from the 256-byte key block (§5.1): as server, decrypt with bytes 0..63/64..71,
  * encrypt with 128..191/192..199. Returns 0 or -errno; on error the key is left cleared. */
 int aead_key_init(struct aead_key *k, enum cvpn_cipher cipher, uint8_t key_id, const uint8_t block[256]);
+/* The same for either role: server as above; client (the load generator) the reverse, encrypting with
+ * bytes 0../64.. and decrypting with 128../192... */
+int aead_key_init_role(struct aead_key *k, enum cvpn_cipher cipher, uint8_t key_id, const uint8_t block[256],
+		       bool server);
 /* Wipes and frees; safe on a zeroed or already cleared key. */
 void aead_key_clear(struct aead_key *k);
 

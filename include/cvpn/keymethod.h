@@ -39,6 +39,23 @@ void km2_client_wipe(struct km2_client *km);
 ssize_t km2_build_server(const uint8_t random1[32], const uint8_t random2[32], const char *options,
 			 uint8_t *out, size_t cap);
 
+/* The client side (used by the load generator). */
+
+/* The server's message: no pre-master; empty username, password and peer-info. */
+struct km2_server {
+	uint8_t random1[32];
+	uint8_t random2[32];
+	char options[KM2_OPTIONS_MAX];
+};
+
+/* Builds the client's message from km: zero, method 2, pre_master, random1, random2, options, then
+ * username, password and peer-info, each empty one as a bare u16 0 (as 2.6 writes them). Returns the length
+ * or -ENOSPC / -EINVAL (a string over its limit). */
+ssize_t km2_build_client(const struct km2_client *km, uint8_t *out, size_t cap);
+/* Parses the server's reply. Returns 0 or -EINVAL (bad marker, method, truncation, a malformed or missing
+ * options string, a malformed trailing string). */
+int km2_parse_server(const uint8_t *buf, size_t len, struct km2_server *out);
+
 /* Looks up KEY in a "\n"-separated KEY=value list; copies the value. Returns 0 or -ENOENT. */
 int peerinfo_get(const char *peer_info, const char *key, char *val, size_t val_len);
 /* IV_PROTO as a number (0 when absent or malformed). */

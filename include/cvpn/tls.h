@@ -20,6 +20,11 @@ struct tls_conn;
 /* Loads the server certificate, its key and the client CA. On failure returns -1 and writes a reason. */
 int tls_ctx_new(const char *cert, const char *key, const char *client_ca, struct tls_ctx **out, char *err,
 		size_t errlen);
+/* Client mode (the load generator): presents cert and key, and fails the handshake unless the server's chain
+ * verifies against ca. Connections made from such a context run the client side of the handshake; the rest of
+ * this interface works the same for both. */
+int tls_client_ctx_new(const char *ca, const char *cert, const char *key, struct tls_ctx **out, char *err,
+		       size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
 
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx);

@@ -514,6 +514,44 @@ START_TEST(test_init_clear)
 }
 END_TEST
 
+/* The client role (the load generator's) on the same block the server uses: byte-identical to the reference
+ * client of §5.1, and each side opens what the other seals. */
+START_TEST(test_client_role)
+{
+	uint8_t block[256], ref[MAXPKT];
+	struct aead_key srv, cli;
+	size_t ci, len = 100, rn;
+	ssize_t n;
+
+	for (ci = 0; ci < N_CIPHERS; ci++) {
+		make_block(block, (uint8_t)(ci + 40));
+		ck_assert_int_eq(aead_key_init(&srv, ciphers[ci], 1, block), 0);
+		ck_assert_int_eq(aead_key_init_role(&cli, ciphers[ci], 1, block, false), 0);
+		fill(pt, len, (unsigned)ci);
+		n = aead_seal(&cli, 0x42, pt, len, pkt, sizeof(pkt));
+		ck_assert_int_eq(n, (ssize_t)(len + AEAD_OVERHEAD));
+		rn = client_packet_v2(ciphers[ci], block, 1, 0x42, 1, pt, len, ref);
+		ck_assert_uint_eq(rn, (size_t)n);
+		ck_assert_mem_eq(pkt, ref, rn);
+		ck_assert_int_eq(aead_open(&srv, pkt, (size_t)n, back, sizeof(back), 5), (ssize_t)len);
+		ck_assert_mem_eq(back, pt, len);
+		/* a client cannot open its own packet */
+		ck_assert_int_eq(aead_open(&cli, pkt, (size_t)n, back, sizeof(back), 5), -EBADMSG);
+		n = aead_seal(&srv, 0x42, pt, len, pkt, sizeof(pkt));
+		ck_assert_int_eq(aead_open(&cli, pkt, (size_t)n, back, sizeof(back), 5), (ssize_t)len);
+		ck_assert_mem_eq(back, pt, len);
+		aead_key_clear(&srv);
+		aead_key_clear(&cli);
+	}
+	/* the server role through the new entry point is the old one */
+	make_block(block, 3);
+	ck_assert_int_eq(aead_key_init_role(&srv, CVPN_CIPHER_AES_256_GCM, 0, block, true), 0);
+	rn = client_packet_v2(CVPN_CIPHER_AES_256_GCM, block, 0, 9, 1, pt, 20, ref);
+	ck_assert_int_eq(aead_open(&srv, ref, rn, back, sizeof(back), 5), 20);
+	aead_key_clear(&srv);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("aead");
@@ -531,6 +569,7 @@ int main(void)
 	tcase_add_test(tc, test_key_id_and_space);
 	tcase_add_test(tc, test_packet_id_exhaustion);
 	tcase_add_test(tc, test_init_clear);
+	tcase_add_test(tc, test_client_role);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -2,6 +2,7 @@
 /* Key-method-2 parsing against hand-assembled messages in the exact 2.6 layout, and the server reply. */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +156,141 @@ START_TEST(build_server)
 }
 END_TEST
 
+static void client_fields(struct km2_client *km)
+{
+	memset(km, 0, sizeof(*km));
+	for (int i = 0; i < 48; i++)
+		km->pre_master[i] = (uint8_t)(0x30 + i);
+	for (int i = 0; i < 32; i++) {
+		km->random1[i] = (uint8_t)(0x90 + i);
+		km->random2[i] = (uint8_t)(0xd0 + i);
+	}
+	snprintf(km->options, sizeof(km->options), "V4,dev-type tun,proto UDPv4,key-method 2,tls-client");
+	snprintf(km->peer_info, sizeof(km->peer_info),
+		 "IV_VER=2.6.14\nIV_PLAT=linux\nIV_PROTO=990\nIV_CIPHERS=AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\n"
+		 "IV_MTU=1600\n");
+}
+
+START_TEST(client_round_trip)
+{
+	struct km2_client km, back;
+	uint8_t out[4096];
+	size_t olen, plen;
+	ssize_t n;
+
+	client_fields(&km);
+	n = km2_build_client(&km, out, sizeof(out));
+	olen = strlen(km.options) + 1;
+	plen = strlen(km.peer_info) + 1;
+	/* header, pre-master and randoms, options, bare u16 0 for username and password, peer-info */
+	ck_assert_int_eq(n, (ssize_t)(5 + 48 + 64 + 2 + olen + 2 + 2 + 2 + plen));
+	ck_assert_mem_eq(out, "\0\0\0\0\2", 5);
+	ck_assert_mem_eq(out + 5, km.pre_master, 48);
+	ck_assert_uint_eq(out[117] << 8 | out[118], olen);
+	ck_assert_mem_eq(out + 119 + olen, "\0\0\0\0", 4);
+	ck_assert_int_eq(km2_parse_client(out, (size_t)n, &back), 0);
+	ck_assert_mem_eq(back.pre_master, km.pre_master, 48);
+	ck_assert_mem_eq(back.random1, km.random1, 32);
+	ck_assert_mem_eq(back.random2, km.random2, 32);
+	ck_assert_str_eq(back.options, km.options);
+	ck_assert_str_eq(back.username, "");
+	ck_assert_str_eq(back.password, "");
+	ck_assert_str_eq(back.peer_info, km.peer_info);
+	ck_assert_uint_eq(peerinfo_iv_proto(back.peer_info), 990);
+
+	/* with credentials they come back too */
+	snprintf(km.username, sizeof(km.username), "alice");
+	snprintf(km.password, sizeof(km.password), "pw");
+	n = km2_build_client(&km, out, sizeof(out));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(km2_parse_client(out, (size_t)n, &back), 0);
+	ck_assert_str_eq(back.username, "alice");
+	ck_assert_str_eq(back.password, "pw");
+	ck_assert_str_eq(back.peer_info, km.peer_info);
+
+	/* every buffer too small by any amount is refused, never overrun */
+	for (size_t cap = 0; cap < (size_t)n; cap++)
+		ck_assert_int_eq(km2_build_client(&km, out, cap), -ENOSPC);
+	/* a string that fills its field with no room for the NUL */
+	memset(km.options, 'x', sizeof(km.options));
+	ck_assert_int_eq(km2_build_client(&km, out, sizeof(out)), -EINVAL);
+	km2_client_wipe(&back);
+}
+END_TEST
+
+START_TEST(server_round_trip)
+{
+	uint8_t r1[32], r2[32], out[1024];
+	const char *opts = "V4,dev-type tun,link-mtu 1550,tun-mtu 1500,proto UDPv4,cipher AES-256-GCM,tls-server";
+	struct km2_server ks;
+	ssize_t n;
+
+	for (int i = 0; i < 32; i++) {
+		r1[i] = (uint8_t)(i * 3);
+		r2[i] = (uint8_t)(0xff - i);
+	}
+	n = km2_build_server(r1, r2, opts, out, sizeof(out));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(km2_parse_server(out, (size_t)n, &ks), 0);
+	ck_assert_mem_eq(ks.random1, r1, 32);
+	ck_assert_mem_eq(ks.random2, r2, 32);
+	ck_assert_str_eq(ks.options, opts);
+	/* trailing strings may be missing entirely, as in old servers */
+	ck_assert_int_eq(km2_parse_server(out, (size_t)n - 6, &ks), 0);
+	ck_assert_str_eq(ks.options, opts);
+}
+END_TEST
+
+START_TEST(server_parse_rejects)
+{
+	uint8_t r1[32] = { 1 }, r2[32] = { 2 }, out[1024], bad[1024];
+	const char *opts = "V4,tls-server";
+	struct km2_server ks;
+	ssize_t n = km2_build_server(r1, r2, opts, out, sizeof(out));
+	size_t mandatory = 5 + 64 + 2 + strlen(opts) + 1;
+
+	ck_assert_int_gt(n, 0);
+	for (size_t cut = 0; cut < mandatory; cut++)
+		ck_assert_int_eq(km2_parse_server(out, cut, &ks), -EINVAL);
+	ck_assert_int_eq(km2_parse_server(out, mandatory, &ks), 0);
+	memcpy(bad, out, (size_t)n);
+	bad[3] = 1; /* the literal zero */
+	ck_assert_int_eq(km2_parse_server(bad, (size_t)n, &ks), -EINVAL);
+	memcpy(bad, out, (size_t)n);
+	bad[4] = 1; /* key method 1 */
+	ck_assert_int_eq(km2_parse_server(bad, (size_t)n, &ks), -EINVAL);
+	memcpy(bad, out, (size_t)n);
+	bad[71 + 2] = '\0'; /* NUL inside the options string */
+	ck_assert_int_eq(km2_parse_server(bad, (size_t)n, &ks), -EINVAL);
+	memcpy(bad, out, (size_t)n);
+	bad[mandatory + 1] = 9; /* username length beyond the message */
+	ck_assert_int_eq(km2_parse_server(bad, (size_t)n, &ks), -EINVAL);
+	/* a client's message is not a server's: its pre-master shifts everything by 48 bytes */
+	{
+		struct km2_client km;
+		uint8_t cbuf[4096];
+		ssize_t cn;
+
+		client_fields(&km);
+		cn = km2_build_client(&km, cbuf, sizeof(cbuf));
+		ck_assert_int_eq(km2_parse_server(cbuf, (size_t)cn, &ks), -EINVAL);
+	}
+	/* options over the 512-byte limit */
+	{
+		uint8_t big[2048];
+		size_t pos = 5 + 64;
+
+		memset(big, 0, sizeof(big));
+		big[4] = 2;
+		big[pos++] = (KM2_OPTIONS_MAX + 1) >> 8;
+		big[pos++] = (KM2_OPTIONS_MAX + 1) & 0xff;
+		memset(big + pos, 'o', KM2_OPTIONS_MAX);
+		pos += KM2_OPTIONS_MAX + 1;
+		ck_assert_int_eq(km2_parse_server(big, pos, &ks), -EINVAL);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("keymethod");
@@ -165,6 +301,9 @@ int main(void)
 	tcase_add_test(tc, parse_rejects);
 	tcase_add_test(tc, parse_options_limit);
 	tcase_add_test(tc, build_server);
+	tcase_add_test(tc, client_round_trip);
+	tcase_add_test(tc, server_round_trip);
+	tcase_add_test(tc, server_parse_rejects);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
