@@ -47,6 +47,13 @@ $(BUILD)/cvpnd: $(BUILD)/obj/ctrl/cvpnd.o $(BUILD)/libcvpn.a
 $(BUILD)/cvpnctl: $(BUILD)/obj/ctrl/cvpnctl.o $(BUILD)/libcvpn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The load generator (test/loadgen/): N client sessions from one process, built on the same protocol code.
+LOADGEN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard test/loadgen/*.c))
+.PHONY: loadgen
+loadgen: $(BUILD)/loadgen
+$(BUILD)/loadgen: $(LOADGEN_OBJS) $(BUILD)/libcvpn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(BUILD)/libcvpn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
@@ -64,7 +71,7 @@ unit-run: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_FORK=yes $$t; done
 
 # Integration tests: network namespaces, the real daemon, the stock openvpn client.
-integration: deps all
+integration: deps all $(BUILD)/loadgen
 	@test/integration/run-all.sh
 
 test: deps
@@ -80,7 +87,56 @@ bench: deps all
 demo: deps all
 	@examples/demo.sh
 
+# Fuzzing: libFuzzer harnesses in test/fuzz/, built with clang into build-fuzz/ (each links only the sources
+# of the module it fuzzes) and run FUZZ_SECONDS each, e.g. `make fuzz FUZZ_SECONDS=3600`. Not part of test.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD   := build-fuzz
+FUZZ_TARGETS := packet reliable keymethod config aead
+# clang, unlike gcc, flags vsnprintf(fmt) in helpers without a format attribute (config.c's error printer).
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -Wno-format-nonliteral -fno-omit-frame-pointer \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Iinclude -Itest/fuzz $(shell pkg-config --cflags yaml-0.1 libcrypto 2>/dev/null)
+fuzz_srcs_packet    := ctrl/proto/packet.c
+fuzz_srcs_reliable  := ctrl/proto/reliable.c
+fuzz_srcs_keymethod := ctrl/proto/keymethod.c
+fuzz_srcs_config    := ctrl/config.c ctrl/config_parse.c ctrl/config_validate.c ctrl/config_value.c
+fuzz_srcs_aead      := dataplane/aead.c dataplane/replay.c
+fuzz_libs_config    := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
+fuzz_libs_aead      := $(shell pkg-config --libs libcrypto 2>/dev/null)
+
+define FUZZ_RULE
+$(FUZZ_BUILD)/fuzz_$(1): test/fuzz/fuzz_$(1).c test/fuzz/fuzz.h $(fuzz_srcs_$(1)) $(wildcard include/cvpn/*.h ctrl/*.h)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ test/fuzz/fuzz_$(1).c $(fuzz_srcs_$(1)) $(fuzz_libs_$(1))
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULE,$(t))))
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+fuzz:
+	@scripts/install-deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@test/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# make install [DESTDIR=/staging] [PREFIX=/usr/local]: cvpnd to sbin, cvpnctl to bin, the systemd unit (with
+# the installed cvpnd's path) to /lib/systemd/system, the docs and example configs to share/doc/cvpn.
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR  ?= $(PREFIX)/bin
+DOCDIR  ?= $(PREFIX)/share/doc/cvpn
+UNITDIR ?= /lib/systemd/system
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BUILD)/cvpnd $(DESTDIR)$(SBINDIR)/cvpnd
+	install -m 0755 $(BUILD)/cvpnctl $(DESTDIR)$(BINDIR)/cvpnctl
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' examples/cvpnd.service >$(DESTDIR)$(UNITDIR)/cvpnd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/cvpnd.service
+	install -m 0644 README.md examples/endpoint.yaml examples/endpoint-reference.yaml $(DESTDIR)$(DOCDIR)/
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -442,6 +442,9 @@ void config_free(struct config *cfg)
 		free(cfg->search_domains[i]);
 	free(cfg->search_domains);
 	free(cfg->banner);
+	free(cfg->control_socket);
+	free(cfg->control_socket_group);
+	free(cfg->connection_log);
 	for (size_t i = 0; i < cfg->n_associations; i++) {
 		struct config_association *a = &cfg->associations[i];
 

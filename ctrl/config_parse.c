@@ -115,7 +115,8 @@ static void parse_ciphers(struct cfg_ctx *ctx, yaml_node_t *n)
 
 enum {
 	E_ID, E_LISTEN, E_REMOTE, E_CERT, E_KEY, E_CLIENT_CA, E_SERVER_CA, E_CRL, E_EKM, E_CIDR, E_SPLIT, E_DNS,
-	E_SEARCH, E_CIPHERS, E_KEEPALIVE, E_RENEG, E_HANDSHAKE, E_TRANSITION, E_SESSION, E_MAXCONN, E_BANNER, E_N
+	E_SEARCH, E_CIPHERS, E_KEEPALIVE, E_RENEG, E_HANDSHAKE, E_TRANSITION, E_SESSION, E_MAXCONN, E_BANNER,
+	E_DISC_TIMEOUT, E_CTL_SOCKET, E_CONNLOG, E_N
 };
 static const char *const endpoint_keys[E_N] = {
 	[E_ID] = "id", [E_LISTEN] = "listen", [E_REMOTE] = "remote", [E_CERT] = "server-certificate",
@@ -124,7 +125,52 @@ static const char *const endpoint_keys[E_N] = {
 	[E_SEARCH] = "search-domains", [E_CIPHERS] = "data-ciphers", [E_KEEPALIVE] = "keepalive",
 	[E_RENEG] = "renegotiate-after", [E_HANDSHAKE] = "handshake-window", [E_TRANSITION] = "transition-window",
 	[E_SESSION] = "session-timeout", [E_MAXCONN] = "max-connections", [E_BANNER] = "banner",
+	[E_DISC_TIMEOUT] = "disconnect-on-session-timeout", [E_CTL_SOCKET] = "control-socket",
+	[E_CONNLOG] = "connection-log",
 };
+
+enum { CS_PATH, CS_GROUP, CS_N };
+static const char *const ctl_socket_keys[CS_N] = { "path", "group" };
+
+/* control-socket: PATH, or { path: PATH, group: NAME } */
+static void parse_control_socket(struct cfg_ctx *ctx, yaml_node_t *n)
+{
+	struct config *cfg = ctx->cfg;
+	yaml_node_t *v[CS_N];
+
+	if (n->type == YAML_SCALAR_NODE) {
+		cfg->control_socket = cfg_get_path(ctx, n, "control-socket");
+		return;
+	}
+	if (!cfg_walk_map(ctx, n, "control-socket", ctl_socket_keys, CS_N, v))
+		return;
+	if (v[CS_PATH])
+		cfg->control_socket = cfg_get_path(ctx, v[CS_PATH], "control-socket path");
+	if (v[CS_GROUP])
+		cfg->control_socket_group = cfg_get_name(ctx, v[CS_GROUP], "control-socket group");
+}
+
+enum { CL_PATH, CL_UPDATE, CL_N };
+static const char *const connlog_keys[CL_N] = { "path", "update-interval" };
+
+/* connection-log: PATH, or { path: PATH, update-interval: DURATION } */
+static void parse_connection_log(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_t *key)
+{
+	struct config *cfg = ctx->cfg;
+	yaml_node_t *v[CL_N];
+
+	if (n->type == YAML_SCALAR_NODE) {
+		cfg->connection_log = cfg_get_path(ctx, n, "connection-log");
+		return;
+	}
+	if (!cfg_walk_map(ctx, n, "connection-log", connlog_keys, CL_N, v))
+		return;
+	require(ctx, key, v[CL_PATH], "path", "connection-log");
+	if (v[CL_PATH])
+		cfg->connection_log = cfg_get_path(ctx, v[CL_PATH], "connection-log path");
+	if (v[CL_UPDATE])
+		cfg_get_duration(ctx, v[CL_UPDATE], "connection-log update-interval", 1, &cfg->connection_log_update);
+}
 
 static void parse_endpoint(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_t *key)
 {
@@ -194,6 +240,12 @@ static void parse_endpoint(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_t *key
 		if (cfg_get_uint(ctx, v[E_MAXCONN], "max-connections", 1, UINT_MAX, &u))
 			cfg->max_connections = (unsigned)u;
 	}
+	if (v[E_DISC_TIMEOUT])
+		cfg_get_bool(ctx, v[E_DISC_TIMEOUT], "disconnect-on-session-timeout", &cfg->disconnect_on_session_timeout);
+	if (v[E_CTL_SOCKET])
+		parse_control_socket(ctx, v[E_CTL_SOCKET]);
+	if (v[E_CONNLOG])
+		parse_connection_log(ctx, v[E_CONNLOG], v[E_CONNLOG]);
 	if (v[E_BANNER]) {
 		cfg->banner = cfg_get_text(ctx, v[E_BANNER], "banner", TEXT_BANNER, CFG_MAX_BANNER);
 		if (cfg->banner) {
@@ -482,6 +534,8 @@ void cfg_set_defaults(struct config *cfg)
 	cfg->transition_window = 3600;
 	cfg->session_timeout = 86400;
 	cfg->max_connections = 2000;
+	cfg->disconnect_on_session_timeout = true;
+	cfg->connection_log_update = 300;
 }
 
 void cfg_parse_root(struct cfg_ctx *ctx)

@@ -1,20 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* cvpnctl: the operator's command line. Subcommands come from one table, as in wireguard-tools' wg; the
- * ones that talk to a running cvpnd over its control socket (status, connections, terminate, reload) will
- * join the table later. Exit status: 0 ok, 1 the operation failed, 2 usage error. */
+/* cvpnctl: the operator's command line. Subcommands come from one table, as in wireguard-tools' wg. check and
+ * export-client-config work on a config file; status, connections, terminate, reload and metrics talk to a
+ * running cvpnd over its control socket (one JSON request line, one JSON reply line). Every command takes
+ * --json. Exit status: 0 ok, 1 the operation failed, 2 usage error; errors go to stderr. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "cvpn/config.h"
 #include "cvpn/export.h"
+#include "cvpn/metrics.h"
 
 #define EXIT_USAGE 2
+#define REPLY_MAX (64u << 20)    /* a reply listing every connection of a busy hour fits many times */
+#define REPLY_TIMEOUT_S 10
 
 struct subcommand {
 	const char *name;
@@ -25,24 +35,47 @@ struct subcommand {
 
 static int check_main(int argc, char *argv[]);
 static int export_main(int argc, char *argv[]);
+static int status_main(int argc, char *argv[]);
+static int connections_main(int argc, char *argv[]);
+static int terminate_main(int argc, char *argv[]);
+static int reload_main(int argc, char *argv[]);
+static int metrics_main(int argc, char *argv[]);
 static int help_main(int argc, char *argv[]);
 
 static const struct subcommand subcommands[] = {
-	{ "check", check_main, "FILE", "validate an endpoint configuration file without applying it" },
-	{ "export-client-config", export_main, "-c FILE [--cert F --key F] [-o OUT]",
+	{ "status", status_main, "[--json]",
+	  "endpoint, version of the applied config, sessions by state, traffic totals" },
+	{ "connections", connections_main, "[--json]",
+	  "active connections and those that ended in the last 60 minutes" },
+	{ "terminate", terminate_main, "--connection-id ID | --username NAME [--json]",
+	  "disconnect a client now (it is told so and exits); by username: every session of that user" },
+	{ "reload", reload_main, "[--json]",
+	  "re-read the config file cvpnd runs with and apply it, or say why not (like SIGHUP)" },
+	{ "metrics", metrics_main, "[--json]", "counters and gauges in the Prometheus text format" },
+	{ "check", check_main, "FILE [--json]", "validate an endpoint configuration file without applying it" },
+	{ "export-client-config", export_main,
+	  "-c FILE [--cert F --key F] [--auth-user-pass] [--static-challenge TEXT] [-o OUT] [--json]",
 	  "write the OpenVPN client configuration file for the endpoint" },
 	{ "help", help_main, "", "show this help" },
-	/* later, over cvpnd's control socket: status, connections, terminate, reload */
 };
 
 static const char *prog = "cvpnctl";
+static const char *socket_path;   /* --socket, else $CVPN_SOCKET, else the default */
+static bool json_out;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: %s <command> [arguments]\n\nCommands:\n", prog);
+	fprintf(f, "Usage: %s [--socket PATH] <command> [arguments]\n\nCommands:\n", prog);
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		fprintf(f, "  %s%s%s\n      %s\n", subcommands[i].name, *subcommands[i].args ? " " : "",
 			subcommands[i].args, subcommands[i].help);
+	fprintf(f, "\nOptions:\n"
+		   "  -s, --socket PATH   cvpnd's control socket (default: $CVPN_SOCKET, else %s;\n"
+		   "                      set by control-socket: in the endpoint config)\n"
+		   "  --json              (every command) print the result as JSON; errors as JSON on stderr\n"
+		   "\nThe control socket is open to root and to the group named by control-socket.group.\n"
+		   "Exit status: 0 success, 1 failure, 2 usage error.\n",
+		CONFIG_DEFAULT_CONTROL_SOCKET);
 }
 
 static int help_main(int argc, char *argv[])
@@ -51,23 +84,448 @@ static int help_main(int argc, char *argv[])
 	return 0;
 }
 
-static int check_main(int argc, char *argv[])
+static void print_json(FILE *f, struct json_object *o)
 {
-	struct config *cfg;
+	fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						  JSON_C_TO_STRING_NOSLASHESCAPE));
+}
 
-	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		printf("Usage: %s check FILE\n", prog);
-		return 0;
+/* Reports an error: plain text, or with --json an {"ok": false, "error": ...} object, on stderr. */
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (json_out) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "ok", json_object_new_boolean(false));
+		json_object_object_add(o, "error", json_object_new_string(msg));
+		print_json(stderr, o);
+		json_object_put(o);
+	} else {
+		fprintf(stderr, "%s: %s\n", prog, msg);
 	}
-	if (argc != 2) {
-		fprintf(stderr, "Usage: %s check FILE\n", prog);
+	return 1;
+}
+
+/* ---- talking to cvpnd ---- */
+
+/* Sends req (consumed) and returns the reply object, or NULL after reporting why. */
+static struct json_object *call(struct json_object *req)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { REPLY_TIMEOUT_S, 0 };
+	struct json_object *reply = NULL;
+	const char *path = socket_path ? socket_path : getenv("CVPN_SOCKET");
+	char *buf = NULL, *line = NULL;
+	size_t len = 0, cap = 0;
+	int fd = -1;
+
+	if (!path || !*path)
+		path = CONFIG_DEFAULT_CONTROL_SOCKET;
+	if (asprintf(&line, "%s\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN)) < 0) {
+		line = NULL;
+		fail("out of memory");
+		goto out;
+	}
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fail("%s: socket path too long", path);
+		goto out;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fail("cannot reach cvpnd at %s: %s%s", path, strerror(errno),
+		     errno == ENOENT || errno == ECONNREFUSED ? " (is cvpnd running? --socket or $CVPN_SOCKET "
+								"select another socket)" : "");
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line)) {
+		fail("sending to cvpnd: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len + 4096 + 1 > cap) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 65536;
+			if (cap > REPLY_MAX || !(nb = realloc(buf, cap))) {
+				fail("reply from cvpnd too large");
+				goto out;
+			}
+			buf = nb;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fail("cvpnd closed the connection without a complete reply%s%s", n < 0 ? ": " : "",
+			     n < 0 ? strerror(errno) : "");
+			goto out;
+		}
+		len += (size_t)n;
+		if (memchr(buf + len - n, '\n', (size_t)n))
+			break;
+	}
+	buf[len] = '\0';
+	reply = json_tokener_parse(buf);
+	if (!reply || !json_object_is_type(reply, json_type_object)) {
+		json_object_put(reply);
+		reply = NULL;
+		fail("cvpnd sent a reply that is not a JSON object");
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(line);
+	free(buf);
+	json_object_put(req);
+	return reply;
+}
+
+static const char *get_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return "-";
+	return json_object_get_string(v);
+}
+
+static uint64_t get_u64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+static struct json_object *get_obj(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	json_object_object_get_ex(o, key, &v);
+	return v;
+}
+
+/* A reply with ok:false becomes the error (and its "errors" lines); 0 when ok. */
+static int reply_failed(struct json_object *reply)
+{
+	struct json_object *ok = get_obj(reply, "ok"), *errs = get_obj(reply, "errors");
+
+	if (ok && json_object_get_boolean(ok))
+		return 0;
+	if (json_out) {
+		print_json(stderr, reply);
+		return 1;
+	}
+	fprintf(stderr, "%s: %s\n", prog, get_str(reply, "error"));
+	for (size_t i = 0; errs && i < json_object_array_length(errs); i++)
+		fprintf(stderr, "  %s\n", json_object_get_string(json_object_array_get_idx(errs, i)));
+	return 1;
+}
+
+/* Parses the options every socket command shares, plus any in extra (terminated by a zero entry); returns
+ * the option character for extras one at a time through *c, 0 when done, -1 on a usage error. */
+static const struct option common_opts[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+static int simple_args(int argc, char *argv[], const char *usage_line)
+{
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:h", common_opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json_out = true; break;
+		case 's': socket_path = optarg; break;
+		case 'h':
+			printf("Usage: %s %s\n", prog, usage_line);
+			return 0;
+		default:
+			fprintf(stderr, "Usage: %s %s\n", prog, usage_line);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "Usage: %s %s\n", prog, usage_line);
 		return EXIT_USAGE;
 	}
-	if (config_load(argv[1], stderr, &cfg) < 0)
+	return -1; /* go on */
+}
+
+static struct json_object *request(const char *command)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "command", json_object_new_string(command));
+	return o;
+}
+
+/* ---- status ---- */
+
+static int status_main(int argc, char *argv[])
+{
+	struct json_object *r, *ep, *cfg, *ss, *tot;
+	int ret = simple_args(argc, argv, "status [--json] [--socket PATH]");
+
+	if (ret >= 0)
+		return ret;
+	if (!(r = call(request("status"))))
 		return 1;
+	if ((ret = reply_failed(r)) == 0) {
+		if (json_out) {
+			print_json(stdout, r);
+		} else {
+			ep = get_obj(r, "endpoint");
+			cfg = get_obj(r, "config");
+			ss = get_obj(r, "sessions");
+			tot = get_obj(r, "totals");
+			printf("endpoint:  %s, %s %s port %llu (clients use %s), client CIDR %s, tun %s\n",
+			       get_str(ep, "id"), get_str(ep, "transport"), get_str(ep, "listen-address"),
+			       (unsigned long long)get_u64(ep, "port"), get_str(ep, "remote"),
+			       get_str(ep, "client-cidr"), get_str(ep, "tun"));
+			printf("config:    version %llu, sha256 %s\n           %s\n",
+			       (unsigned long long)get_u64(cfg, "version"), get_str(cfg, "sha256"), get_str(cfg, "path"));
+			printf("daemon:    cvpnd %s, started %s UTC (%llu s ago)\n", get_str(r, "daemon-version"),
+			       get_str(r, "started"), (unsigned long long)get_u64(r, "uptime-seconds"));
+			printf("sessions:  %llu active (max %llu), %llu handshaking, %llu terminating, %llu being "
+			       "refused; %llu ended in the last hour\n",
+			       (unsigned long long)get_u64(ss, "active"), (unsigned long long)get_u64(ep, "max-connections"),
+			       (unsigned long long)get_u64(ss, "handshaking"),
+			       (unsigned long long)get_u64(ss, "terminating"), (unsigned long long)get_u64(ss, "refusing"),
+			       (unsigned long long)get_u64(ss, "ended-last-hour"));
+			printf("totals:    ingress %llu bytes / %llu packets, egress %llu bytes / %llu packets\n"
+			       "           %llu attempts, %llu authentication failures, %llu refused at max-connections\n",
+			       (unsigned long long)get_u64(tot, "ingress-bytes"),
+			       (unsigned long long)get_u64(tot, "ingress-packets"),
+			       (unsigned long long)get_u64(tot, "egress-bytes"),
+			       (unsigned long long)get_u64(tot, "egress-packets"),
+			       (unsigned long long)get_u64(tot, "connection-attempts"),
+			       (unsigned long long)get_u64(tot, "authentication-failures"),
+			       (unsigned long long)get_u64(tot, "refused-max-connections"));
+		}
+	}
+	json_object_put(r);
+	return ret;
+}
+
+/* ---- connections ---- */
+
+static int connections_main(int argc, char *argv[])
+{
+	struct json_object *r, *arr;
+	int ret = simple_args(argc, argv, "connections [--json] [--socket PATH]");
+
+	if (ret >= 0)
+		return ret;
+	if (!(r = call(request("connections"))))
+		return 1;
+	if ((ret = reply_failed(r)) == 0) {
+		arr = get_obj(r, "connections");
+		if (json_out) {
+			print_json(stdout, r);
+		} else {
+			printf("%-27s %-11s %-20s %-15s %-21s %-19s %12s %12s %9s %9s\n", "CONNECTION-ID", "STATUS",
+			       "COMMON-NAME", "CLIENT-IP", "PUBLIC-ADDRESS", "ESTABLISHED (UTC)", "IN-BYTES",
+			       "OUT-BYTES", "IN-PKTS", "OUT-PKTS");
+			for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+				struct json_object *c = json_object_array_get_idx(arr, i);
+				char pub[72];
+
+				snprintf(pub, sizeof(pub), "%s:%llu", get_str(c, "device-ip"),
+					 (unsigned long long)get_u64(c, "port"));
+				printf("%-27s %-11s %-20s %-15s %-21s %-19s %12llu %12llu %9llu %9llu\n",
+				       get_str(c, "connection-id"), get_str(c, "status"), get_str(c, "common-name"),
+				       get_str(c, "client-ip"), pub, get_str(c, "connection-established-time"),
+				       (unsigned long long)get_u64(c, "ingress-bytes"),
+				       (unsigned long long)get_u64(c, "egress-bytes"),
+				       (unsigned long long)get_u64(c, "ingress-packets"),
+				       (unsigned long long)get_u64(c, "egress-packets"));
+			}
+		}
+	}
+	json_object_put(r);
+	return ret;
+}
+
+/* ---- terminate ---- */
+
+static int terminate_main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "connection-id", required_argument, NULL, 'i' },
+		{ "username", required_argument, NULL, 'u' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *use = "terminate --connection-id ID | --username NAME [--json] [--socket PATH]";
+	const char *id = NULL, *user = NULL;
+	struct json_object *req, *r, *done;
+	int c, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': id = optarg; break;
+		case 'u': user = optarg; break;
+		case 'j': json_out = true; break;
+		case 's': socket_path = optarg; break;
+		case 'h':
+			printf("Usage: %s %s\n\nThe client is told \"HALT,terminated by the administrator\" and exits; its\n"
+			       "address is released at once. Without directory authentication the username is the\n"
+			       "certificate's common name.\n", prog, use);
+			return 0;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc || !id == !user)
+		goto usage;
+	req = request("terminate");
+	json_object_object_add(req, id ? "connection-id" : "username", json_object_new_string(id ? id : user));
+	if (!(r = call(req)))
+		return 1;
+	if ((ret = reply_failed(r)) == 0) {
+		done = get_obj(r, "terminated");
+		if (json_out)
+			print_json(stdout, r);
+		else
+			for (size_t i = 0; done && i < json_object_array_length(done); i++)
+				printf("terminated %s\n", json_object_get_string(json_object_array_get_idx(done, i)));
+	}
+	json_object_put(r);
+	return ret;
+usage:
+	fprintf(stderr, "Usage: %s %s\n", prog, use);
+	return EXIT_USAGE;
+}
+
+/* ---- reload ---- */
+
+static int reload_main(int argc, char *argv[])
+{
+	struct json_object *r, *cfg;
+	int ret = simple_args(argc, argv, "reload [--json] [--socket PATH]");
+
+	if (ret >= 0)
+		return ret;
+	if (!(r = call(request("reload"))))
+		return 1;
+	if ((ret = reply_failed(r)) == 0) {
+		cfg = get_obj(r, "config");
+		if (json_out)
+			print_json(stdout, r);
+		else
+			printf("configuration reloaded: version %llu, sha256 %s\n",
+			       (unsigned long long)get_u64(cfg, "version"), get_str(cfg, "sha256"));
+	}
+	json_object_put(r);
+	return ret;
+}
+
+/* ---- metrics ---- */
+
+static int metrics_main(int argc, char *argv[])
+{
+	struct json_object *r;
+	int ret = simple_args(argc, argv, "metrics [--json] [--socket PATH]");
+
+	if (ret >= 0)
+		return ret;
+	if (!(r = call(request("metrics"))))
+		return 1;
+	if ((ret = reply_failed(r)) == 0) {
+		if (json_out)
+			print_json(stdout, r);
+		else if (metrics_write_prometheus(get_obj(r, "metrics"), stdout) < 0)
+			ret = fail("cvpnd sent malformed metrics");
+	}
+	json_object_put(r);
+	return ret;
+}
+
+/* ---- check ---- */
+
+/* Splits config_load's report into errors and warnings. */
+static void add_lines(struct json_object *errors, struct json_object *warnings, char *buf)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		json_object_array_add(strstr(line, ": warning: ") ? warnings : errors, json_object_new_string(line));
+}
+
+static int check_main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct config *cfg = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *ms;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json_out = true; break;
+		case 'h':
+			printf("Usage: %s check FILE [--json]\n", prog);
+			return 0;
+		default:
+			fprintf(stderr, "Usage: %s check FILE [--json]\n", prog);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "Usage: %s check FILE [--json]\n", prog);
+		return EXIT_USAGE;
+	}
+	if (!json_out) {
+		if (config_load(argv[optind], stderr, &cfg) < 0)
+			return 1;
+		config_free(cfg);
+		printf("configuration OK\n");
+		return 0;
+	}
+	ms = open_memstream(&buf, &len);
+	if (!ms)
+		return fail("%s", strerror(errno));
+	r = config_load(argv[optind], ms, &cfg);
+	fclose(ms);
+	{
+		struct json_object *o = json_object_new_object(), *e = json_object_new_array(),
+				   *w = json_object_new_array();
+
+		add_lines(e, w, buf);
+		json_object_object_add(o, "ok", json_object_new_boolean(r == 0));
+		json_object_object_add(o, "file", json_object_new_string(argv[optind]));
+		json_object_object_add(o, "errors", e);
+		json_object_object_add(o, "warnings", w);
+		print_json(r == 0 ? stdout : stderr, o);
+		json_object_put(o);
+	}
+	free(buf);
 	config_free(cfg);
-	printf("configuration OK\n");
-	return 0;
+	return r == 0 ? 0 : 1;
 }
 
 static const char *export_strerror(int err)
@@ -135,10 +593,14 @@ static int export_main(int argc, char *argv[])
 		{ "output", required_argument, NULL, 'o' },
 		{ "cert", required_argument, NULL, 'C' },
 		{ "key", required_argument, NULL, 'K' },
+		{ "auth-user-pass", no_argument, NULL, 'A' },
+		{ "static-challenge", required_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *file = NULL, *output = NULL, *cert = NULL, *key = NULL;
+	const char *file = NULL, *output = NULL, *cert = NULL, *key = NULL, *challenge = NULL;
+	bool user_pass = false;
 	struct config *cfg = NULL;
 	char *buf = NULL;
 	size_t len = 0;
@@ -152,8 +614,19 @@ static int export_main(int argc, char *argv[])
 		case 'o': output = optarg; break;
 		case 'C': cert = optarg; break;
 		case 'K': key = optarg; break;
+		case 'A': user_pass = true; break;
+		case 'S': challenge = optarg; user_pass = true; break;
+		case 'j': json_out = true; break;
 		case 'h':
-			printf("Usage: %s export-client-config -c FILE [--cert F --key F] [-o OUT]\n", prog);
+			printf("Usage: %s export-client-config -c FILE [--cert F --key F] [--auth-user-pass]\n"
+			       "           [--static-challenge TEXT] [-o OUT] [--json]\n\n"
+			       "  --cert, --key         inline the user's certificate and key (certificate authentication)\n"
+			       "  --auth-user-pass      the client asks for a username and password (directory auth)\n"
+			       "  --static-challenge T  also asks for an MFA code with prompt T, echoed (implies\n"
+			       "                        --auth-user-pass); sent as SCRV1:<base64 pw>:<base64 code>\n"
+			       "  -o OUT                write to OUT (mode 0600, atomically) instead of stdout\n"
+			       "  --json                {\"ok\": true, \"client-config\": TEXT} (or \"output\": OUT)\n",
+			       prog);
 			return 0;
 		default:
 			goto usage;
@@ -161,6 +634,10 @@ static int export_main(int argc, char *argv[])
 	}
 	if (!file || optind != argc || !cert != !key)
 		goto usage;
+	if (challenge && (strchr(challenge, '\n') || strlen(challenge) > 200)) {
+		fprintf(stderr, "%s: --static-challenge: one line of at most 200 characters\n", prog);
+		return EXIT_USAGE;
+	}
 	if (config_load(file, stderr, &cfg) < 0)
 		return 1;
 	ms = open_memstream(&buf, &len);
@@ -175,6 +652,18 @@ static int export_main(int argc, char *argv[])
 		fprintf(stderr, "%s: %s: %s\n", prog, cert, export_strerror(r));
 	if (r == 0 && key && (r = export_inline_file(ms, "key", key)) < 0)
 		fprintf(stderr, "%s: %s: %s\n", prog, key, export_strerror(r));
+	if (r == 0 && user_pass)
+		fputs("auth-user-pass\n", ms);
+	if (r == 0 && challenge) {
+		/* a quoted OpenVPN parameter: backslash escapes inside double quotes; the 1 echoes the code */
+		fputs("static-challenge \"", ms);
+		for (const char *p = challenge; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				fputc('\\', ms);
+			fputc(*p, ms);
+		}
+		fputs("\" 1\n", ms);
+	}
 	if (fclose(ms) != 0 && r == 0) {
 		fprintf(stderr, "%s: %s\n", prog, strerror(errno));
 		r = -EIO;
@@ -184,6 +673,21 @@ static int export_main(int argc, char *argv[])
 	if (output) {
 		if (write_file(output, buf, len) < 0)
 			goto out;
+		if (json_out) {
+			struct json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "ok", json_object_new_boolean(true));
+			json_object_object_add(o, "output", json_object_new_string(output));
+			print_json(stdout, o);
+			json_object_put(o);
+		}
+	} else if (json_out) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "ok", json_object_new_boolean(true));
+		json_object_object_add(o, "client-config", json_object_new_string_len(buf, (int)len));
+		print_json(stdout, o);
+		json_object_put(o);
 	} else if (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0) {
 		fprintf(stderr, "%s: writing to stdout: %s\n", prog, strerror(errno));
 		goto out;
@@ -197,12 +701,23 @@ out:
 	config_free(cfg);
 	return ret;
 usage:
-	fprintf(stderr, "Usage: %s export-client-config -c FILE [--cert F --key F] [-o OUT]\n", prog);
+	fprintf(stderr, "Usage: %s export-client-config -c FILE [--cert F --key F] [--auth-user-pass] "
+			"[--static-challenge TEXT] [-o OUT] [--json]\n", prog);
 	return EXIT_USAGE;
 }
 
 int main(int argc, char *argv[])
 {
+	/* global options before the command */
+	while (argc >= 2 && (!strcmp(argv[1], "--socket") || !strcmp(argv[1], "-s"))) {
+		if (argc < 3) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		socket_path = argv[2];
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -19,8 +19,26 @@ static void usage(FILE *f)
 		   "  -v, --verbose       debug logging\n"
 		   "  -h, --help          this text\n"
 		   "\n"
-		   "Runs in the foreground and logs to stderr. SIGTERM stops it and removes the tun, the\n"
-		   "nftables table inet cvpn and everything else it installed.\n");
+		   "Runs in the foreground and logs to stderr (under systemd: the journal). Needs CAP_NET_ADMIN\n"
+		   "(tun, nftables, routes) and CAP_NET_BIND_SERVICE (ports below 1024); examples/cvpnd.service\n"
+		   "runs it with those two capabilities only.\n"
+		   "\n"
+		   "Signals:\n"
+		   "  SIGTERM, SIGINT  stop: clients are dropped, the tun, the nftables table inet cvpn and\n"
+		   "                   everything else cvpnd installed are removed\n"
+		   "  SIGHUP           reload the config file (as `cvpnctl reload`); an invalid file, or one that\n"
+		   "                   changes client-cidr, transport, port, listen address or control-socket, is\n"
+		   "                   refused with the reasons in the log and the running config stays\n"
+		   "  SIGUSR1          reopen the connection log (after logrotate moved it)\n"
+		   "\n"
+		   "Operations (endpoint section of the config):\n"
+		   "  control-socket: PATH | { path: PATH, group: NAME }\n"
+		   "                   where cvpnctl reaches the daemon; default %s,\n"
+		   "                   mode 0660, open to root and to the group\n"
+		   "  connection-log: PATH | { path: PATH, update-interval: 5m }\n"
+		   "                   one JSON object per line per connection attempt, update and end\n"
+		   "  session-timeout, disconnect-on-session-timeout, max-connections, banner: see README.md\n",
+		CONFIG_DEFAULT_CONTROL_SOCKET);
 }
 
 int main(int argc, char **argv)
@@ -69,9 +87,9 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+	/* the server owns cfg from here: a reload replaces it */
 	if (server_init(&srv, cfg) == 0 && server_run(&srv) == 0)
 		ret = 0;
 	server_cleanup(&srv);
-	config_free(cfg);
 	return ret;
 }

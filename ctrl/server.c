@@ -19,7 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
+#include "cvpn/connlog.h"
 #include "cvpn/log.h"
+#include "cvpn/mgmt.h"
 #include "cvpn/nft.h"
 #include "cvpn/packet.h"
 #include "cvpn/pool.h"
@@ -27,6 +31,7 @@
 #include "cvpn/server.h"
 #include "cvpn/session.h"
 #include "cvpn/tls.h"
+#include "cvpn/track.h"
 #include "cvpn/tun.h"
 
 #define TICK_MS 100
@@ -38,7 +43,7 @@
 #define RESET_RATE_PER_S 500.0        /* stateless reset replies to unknown sources */
 #define RESET_BURST 2000.0
 
-enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_TUN, EV_SIGNAL, EV_TIMER, EV_TCP };
+enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_TUN, EV_SIGNAL, EV_TIMER, EV_TCP, EV_MGMT };
 
 struct ev {
 	enum ev_kind kind;
@@ -60,7 +65,7 @@ struct tcp_conn {
 };
 
 static struct ev ev_udp = { EV_UDP }, ev_listen = { EV_LISTEN }, ev_tun = { EV_TUN }, ev_signal = { EV_SIGNAL },
-		 ev_timer = { EV_TIMER };
+		 ev_timer = { EV_TIMER }, ev_mgmt = { EV_MGMT };
 static struct tcp_conn *dead_conns;
 
 uint64_t server_now_ms(void)
@@ -548,6 +553,32 @@ static void on_tick(struct server *srv)
 	for (uint32_t i = 0; i < srv->table_size; i++)
 		if (srv->by_peer_id[i])
 			session_tick(srv->by_peer_id[i], now);
+	track_tick(srv, now);
+	if (srv->mgmt)
+		mgmt_tick(srv->mgmt, now);
+}
+
+/* SIGHUP: the same as `cvpnctl reload`, with the reasons in the daemon's log. */
+static void reload_on_signal(struct server *srv)
+{
+	char *buf = NULL, *save = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f) {
+		log_warn("SIGHUP");
+		return;
+	}
+	if (server_reload(srv, f) < 0) {
+		fclose(f);
+		log_warnx("SIGHUP: configuration not reloaded; the running configuration (version %llu) stays",
+			  (unsigned long long)srv->cfg_version);
+		for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			log_warnx("  %s", line);
+	} else {
+		fclose(f);
+	}
+	free(buf);
 }
 
 static void on_signal(struct server *srv)
@@ -562,8 +593,18 @@ static void on_signal(struct server *srv)
 			srv->stop = true;
 			break;
 		case SIGHUP:
-			log_warnx("SIGHUP: live reload is not implemented yet; restart to apply a new config");
+			reload_on_signal(srv);
 			break;
+		case SIGUSR1: {
+			int err = track_reopen_log(srv->track);
+
+			if (err < 0)
+				log_warnx("SIGUSR1: cannot reopen the connection log %s: %s", srv->cfg->connection_log,
+					  strerror(-err));
+			else
+				log_info("SIGUSR1: connection log reopened");
+			break;
+		}
 		}
 	}
 }
@@ -628,29 +669,44 @@ static int epoll_add(struct server *srv, int fd, struct ev *ev)
 	return epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fd, &ee);
 }
 
-static int install_kernel_objects(struct server *srv)
+/* The ruleset for cfg; problems are written to errs (NULL: to the log). */
+static int build_nft_base(const struct server *srv, const struct config *cfg, struct nft_base *base, FILE *errs)
 {
-	const struct config *cfg = srv->cfg;
-	struct nft_base base;
 	char a[16];
 	int err;
 
-	memset(&base, 0, sizeof(base));
-	snprintf(base.tun_ifname, sizeof(base.tun_ifname), "%s", srv->tun_ifname);
-	base.client_cidr = cfg->client_cidr;
+	memset(base, 0, sizeof(*base));
+	snprintf(base->tun_ifname, sizeof(base->tun_ifname), "%s", srv->tun_ifname);
+	base->client_cidr = cfg->client_cidr;
 	for (size_t i = 0; i < cfg->n_associations && i < NFT_MAX_ASSOC; i++) {
-		struct nft_assoc *na = &base.assoc[base.n_assoc++];
+		struct nft_assoc *na = &base->assoc[base->n_assoc++];
 
 		snprintf(na->ifname, sizeof(na->ifname), "%s", cfg->associations[i].ifname);
 		err = route_iface_ipv4(na->ifname, &na->snat_addr);
 		if (err < 0) {
-			log_warnx("association %s: interface %s has no usable IPv4 address: %s",
-				  cfg->associations[i].name, na->ifname, strerror(-err));
+			if (errs)
+				fprintf(errs, "%s:%d: association %s: interface %s has no usable IPv4 address: %s\n",
+					cfg->path, cfg->associations[i].line, cfg->associations[i].name, na->ifname,
+					strerror(-err));
+			else
+				log_warnx("association %s: interface %s has no usable IPv4 address: %s",
+					  cfg->associations[i].name, na->ifname, strerror(-err));
 			return -1;
 		}
 		config_format_ipv4(na->snat_addr, a);
 		log_info("association %s on %s, SNAT to %s", cfg->associations[i].name, na->ifname, a);
 	}
+	return 0;
+}
+
+static int install_kernel_objects(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	struct nft_base base;
+	int err;
+
+	if (build_nft_base(srv, cfg, &base, NULL) < 0)
+		return -1;
 	err = route_tun_configure(srv->tun_ifname, pool_gateway_address(srv->pool), cfg->client_cidr.len, 1500);
 	if (err < 0) {
 		log_warnx("cannot configure %s: %s", srv->tun_ifname, strerror(-err));
@@ -667,6 +723,58 @@ static int install_kernel_objects(struct server *srv)
 		return -1;
 	}
 	srv->nft_installed = true;
+	return 0;
+}
+
+/* "Version of the applied config": the hash says which file content it was, whoever edited it since. */
+static int file_sha256(const char *path, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE], buf[8192];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	FILE *f = fopen(path, "re");
+	size_t n;
+	int ret = -EIO;
+
+	if (!f || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (!EVP_DigestUpdate(ctx, buf, n))
+			goto out;
+	if (ferror(f) || !EVP_DigestFinal_ex(ctx, md, &mdlen))
+		goto out;
+	for (unsigned int i = 0; i < mdlen && i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	ret = 0;
+out:
+	if (f)
+		fclose(f);
+	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+static int open_operations(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	const char *sock = cfg->control_socket ? cfg->control_socket : CONFIG_DEFAULT_CONTROL_SOCKET;
+	int err;
+
+	srv->started_at = time(NULL);
+	srv->cfg_version = 1;
+	if (file_sha256(cfg->path, srv->cfg_sha256) < 0)
+		snprintf(srv->cfg_sha256, sizeof(srv->cfg_sha256), "unknown");
+	err = track_new(cfg->connection_log, &srv->track);
+	if (err < 0) {
+		log_warnx("cannot open the connection log %s: %s", cfg->connection_log, strerror(-err));
+		return -1;
+	}
+	err = mgmt_open(sock, cfg->control_socket_group, srv, &srv->mgmt);
+	if (err < 0) {
+		log_warnx("cannot create the control socket %s: %s%s", sock, strerror(-err),
+			  err == -EPERM ? " (its directory must belong to root and not be writable by others)" :
+			  err == -EADDRINUSE ? " (another cvpnd answers on it)" : "");
+		return -1;
+	}
 	return 0;
 }
 
@@ -715,11 +823,14 @@ int server_init(struct server *srv, struct config *cfg)
 		return -1;
 	if (open_listener(srv) < 0)
 		return -1;
+	if (open_operations(srv) < 0)
+		return -1;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	srv->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -733,7 +844,8 @@ int server_init(struct server *srv, struct config *cfg)
 	if (epoll_add(srv, srv->tun_fd, &ev_tun) < 0 || epoll_add(srv, srv->signal_fd, &ev_signal) < 0 ||
 	    epoll_add(srv, srv->timer_fd, &ev_timer) < 0 ||
 	    (srv->udp_fd >= 0 && epoll_add(srv, srv->udp_fd, &ev_udp) < 0) ||
-	    (srv->tcp_listen_fd >= 0 && epoll_add(srv, srv->tcp_listen_fd, &ev_listen) < 0)) {
+	    (srv->tcp_listen_fd >= 0 && epoll_add(srv, srv->tcp_listen_fd, &ev_listen) < 0) ||
+	    epoll_add(srv, mgmt_fd(srv->mgmt), &ev_mgmt) < 0) {
 		log_warn("epoll");
 		return -1;
 	}
@@ -791,6 +903,9 @@ int server_run(struct server *srv)
 			case EV_SIGNAL:
 				on_signal(srv);
 				break;
+			case EV_MGMT:
+				mgmt_dispatch(srv->mgmt, server_now_ms());
+				break;
 			case EV_TCP: {
 				struct tcp_conn *c = (struct tcp_conn *)ev;
 
@@ -816,6 +931,10 @@ void server_cleanup(struct server *srv)
 			if (srv->by_peer_id[i])
 				session_end(srv->by_peer_id[i], "gateway stopping");
 	free_dead_conns();
+	mgmt_close(srv->mgmt);
+	srv->mgmt = NULL;
+	track_free(srv->track); /* after the sessions: their end records are written */
+	srv->track = NULL;
 	if (srv->nft_installed) {
 		err = nft_delete_table();
 		if (err < 0)
@@ -832,4 +951,126 @@ void server_cleanup(struct server *srv)
 	pool_free(srv->pool);
 	free(srv->by_vaddr);
 	free(srv->by_peer_id);
+	config_free(srv->cfg);
+	srv->cfg = NULL;
+}
+
+/* ---- reload ---- */
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Settings the running gateway is built on. Changing them would mean new sockets, a new tun or new client
+ * files: refuse, and say which, rather than apply half of it. */
+static int check_immutable(const struct config *old, const struct config *new, FILE *errs)
+{
+	int bad = 0;
+
+	if (old->client_cidr.addr != new->client_cidr.addr || old->client_cidr.len != new->client_cidr.len) {
+		fprintf(errs, "%s: client-cidr cannot change on reload (sessions hold addresses from it); restart "
+			      "cvpnd to apply it\n", new->path);
+		bad = -1;
+	}
+	if (old->transport != new->transport) {
+		fprintf(errs, "%s: listen transport cannot change on reload; restart cvpnd and re-export the client "
+			      "configuration\n", new->path);
+		bad = -1;
+	}
+	if (old->port != new->port) {
+		fprintf(errs, "%s: listen port cannot change on reload (%u -> %u); restart cvpnd to apply it\n",
+			new->path, old->port, new->port);
+		bad = -1;
+	}
+	if (!same_str(old->listen_address, new->listen_address)) {
+		fprintf(errs, "%s: listen address cannot change on reload (%s -> %s); restart cvpnd to apply it\n",
+			new->path, old->listen_address, new->listen_address);
+		bad = -1;
+	}
+	if (!same_str(old->control_socket, new->control_socket) ||
+	    !same_str(old->control_socket_group, new->control_socket_group)) {
+		fprintf(errs, "%s: control-socket cannot change on reload; restart cvpnd to apply it\n", new->path);
+		bad = -1;
+	}
+	return bad;
+}
+
+int server_reload(struct server *srv, FILE *errs)
+{
+	struct config *ncfg = NULL;
+	struct tls_ctx *ntls = NULL;
+	struct nft_base base;
+	char tlserr[256], hash[65];
+	bool log_changed;
+	int err, ret = -1;
+
+	if (file_sha256(srv->cfg->path, hash) < 0)
+		snprintf(hash, sizeof(hash), "unknown");
+	if (config_load(srv->cfg->path, errs, &ncfg) < 0) {
+		fprintf(errs, "%s: configuration has errors, not reloading\n", srv->cfg->path);
+		goto out;
+	}
+	if (check_immutable(srv->cfg, ncfg, errs) < 0)
+		goto out;
+	/* certificates and keys are read again: a renewed server certificate applies to new handshakes
+	 * (wolfSSL keeps the old context alive for the sessions still using it) */
+	if (tls_ctx_new(ncfg->server_cert, ncfg->server_key, ncfg->client_ca, &ntls, tlserr, sizeof(tlserr)) < 0) {
+		fprintf(errs, "%s: TLS: %s\n", ncfg->path, tlserr);
+		goto out;
+	}
+	if (ncfg->max_connections + SERVER_HANDSHAKE_SLACK > srv->table_size) {
+		uint32_t n = ncfg->max_connections + SERVER_HANDSHAKE_SLACK;
+		struct session **t = realloc(srv->by_peer_id, n * sizeof(*t));
+
+		if (!t) {
+			fprintf(errs, "%s: out of memory for max-connections %u\n", ncfg->path, ncfg->max_connections);
+			goto out;
+		}
+		memset(t + srv->table_size, 0, (n - srv->table_size) * sizeof(*t));
+		srv->by_peer_id = t;
+		srv->table_size = n;
+	}
+	log_changed = !same_str(srv->cfg->connection_log, ncfg->connection_log);
+	if (log_changed && ncfg->connection_log) {
+		/* a trial open, so a bad path fails the reload before the kernel is touched */
+		struct connlog *probe = NULL;
+
+		err = connlog_open(ncfg->connection_log, &probe);
+		connlog_close(probe);
+		if (err < 0) {
+			fprintf(errs, "%s: cannot open the connection log %s: %s\n", ncfg->path,
+				ncfg->connection_log, strerror(-err));
+			goto out;
+		}
+	}
+	/* Kernel state last: everything that can fail without side effects has been done. The policy issue
+	 * compiles and applies the policy here, in the same batch as the base table. */
+	if (build_nft_base(srv, ncfg, &base, errs) < 0)
+		goto out;
+	err = nft_apply_base(&base, false);
+	if (err < 0) {
+		fprintf(errs, "%s: cannot apply table inet %s: %s\n", ncfg->path, NFT_TABLE_NAME, strerror(-err));
+		goto out;
+	}
+	if (log_changed && (err = track_set_log(srv->track, ncfg->connection_log)) < 0)
+		log_warnx("reload: cannot switch the connection log to %s: %s; keeping the old one",
+			  ncfg->connection_log, strerror(-err));
+	/* Swap. Push options, keepalive, timeouts, banner, max-connections and ciphers apply to new sessions
+	 * (session timeout also to the running ones: a lower value ends older sessions at the next tick). */
+	tls_ctx_free(srv->tls);
+	srv->tls = ntls;
+	ntls = NULL;
+	config_free(srv->cfg);
+	srv->cfg = ncfg;
+	ncfg = NULL;
+	srv->cfg_version++;
+	memcpy(srv->cfg_sha256, hash, sizeof(hash));
+	log_info("configuration reloaded: version %llu, sha256 %s", (unsigned long long)srv->cfg_version,
+		 srv->cfg_sha256);
+	ret = 0;
+out:
+	tls_ctx_free(ntls);
+	config_free(ncfg);
+	return ret;
 }

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* One client's life: control channel (reliability + TLS), key-method-2, authentication, address, push,
  * data channel, keepalive, renegotiation with a lame-duck key, and the end. See openvpn-protocol.md §9.4. */
+#define _GNU_SOURCE /* asprintf */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cvpn/cert.h"
@@ -18,9 +20,11 @@
 #include "cvpn/server.h"
 #include "cvpn/session.h"
 #include "cvpn/tls.h"
+#include "cvpn/track.h"
 
 #define TLS_READ_MAX 2048      /* a 2.6 peer's plaintext buffer; a key-method-2 message fits */
 #define CLOSE_GRACE_MS 5000    /* time for AUTH_FAILED to be ACKed, as 2.6 does */
+#define TERMINATE_GRACE_MS 2000 /* time for HALT/RESTART to be ACKed; the address is already gone */
 #define DATA_BUF 65536
 
 static const uint8_t ping_magic[16] = { 0x2a, 0x18, 0x7b, 0xf3, 0x64, 0x1e, 0xb4, 0xcb,
@@ -93,6 +97,7 @@ static struct session *session_alloc(struct server *srv, enum session_transport 
 	}
 	snprintf(s->remote_str, sizeof(s->remote_str), "%s:%u", host, port);
 	s->created_ms = s->last_rx_ms = s->last_tx_ms = now_ms;
+	s->start_time = time(NULL);
 	s->state = SESSION_HANDSHAKE;
 	strcpy(s->cn, "-");
 	if (server_register_session(srv, s) < 0) {
@@ -147,8 +152,11 @@ void session_end(struct session *s, const char *why)
 	struct server *srv = s->srv;
 	char a[16] = "-";
 
-	if (s->vaddr)
-		config_format_ipv4(s->vaddr, a);
+	if (s->close_why[0])
+		why = s->close_why; /* decided when it started closing; what happened since is detail */
+	if (s->vaddr || s->last_vaddr)
+		config_format_ipv4(s->vaddr ? s->vaddr : s->last_vaddr, a);
+	track_end(s, why);
 	log_info("session %llu %s from %s ended: %s (address %s, in %llu bytes/%llu packets, out %llu bytes/%llu "
 		 "packets, spoofed %llu)",
 		 (unsigned long long)s->id, s->cn, s->remote_str, why, a, (unsigned long long)s->bytes_in,
@@ -232,6 +240,8 @@ static void refuse(struct session *s, struct key_state *ks, const char *reason, 
 	char msg[300];
 
 	log_warnx("refused %s from %s: %s", s->cn, s->remote_str, reason);
+	snprintf(s->close_why, sizeof(s->close_why), "%s", reason);
+	track_attempt(s, reason);
 	snprintf(msg, sizeof(msg), "AUTH_FAILED,%s", reason);
 	tls_send_text(s, ks, msg);
 	ks->state = KS_FAILED;
@@ -321,6 +331,17 @@ static int send_push_reply(struct session *s, struct key_state *ks)
 		if (tls_send_text(s, ks, msgs[i]) < 0)
 			return -1;
 	s->pushed = true;
+	/* The login banner as an INFO control message, after the push so it cannot delay the connection. A
+	 * stock 2.6 client logs it ("Info command was pushed by server ('...')") and hands it to its
+	 * management interface as >INFOMSG:, which is how GUIs get to display it. */
+	if (s->srv->cfg->banner) {
+		char *info = NULL;
+
+		if (asprintf(&info, "INFO,%s", s->srv->cfg->banner) >= 0) {
+			tls_send_text(s, ks, info);
+			free(info);
+		}
+	}
 	return 0;
 }
 
@@ -358,12 +379,16 @@ static void handle_km2(struct session *s, struct key_state *ks, struct km2_clien
 		else if (strcmp(s->cn, (char *)der_cn_buf) != 0)
 			snprintf(reason, sizeof(reason), "certificate identity changed on renegotiation");
 	}
+	if (reason[0])
+		s->srv->stat_auth_failures++;
 	if (!reason[0] && initial && s->cipher == CVPN_CIPHER_NONE)
 		snprintf(reason, sizeof(reason), "no common data cipher (the endpoint offers %s)",
 			 config_cipher_name(cfg->data_ciphers[0]));
-	if (!reason[0] && initial && s->srv->n_connected >= cfg->max_connections)
+	if (!reason[0] && initial && s->srv->n_connected >= cfg->max_connections) {
 		snprintf(reason, sizeof(reason), "the endpoint has reached its maximum of %u connections",
 			 cfg->max_connections);
+		s->srv->stat_refused_limit++;
+	}
 	if (!reason[0] && initial) {
 		uint32_t addr;
 
@@ -400,6 +425,8 @@ static void handle_km2(struct session *s, struct key_state *ks, struct km2_clien
 	if (initial) {
 		s->state = SESSION_CONNECTED;
 		s->srv->n_connected++;
+		s->established_time = time(NULL);
+		track_attempt(s, NULL);
 		s->reneg_at_ms = cfg->reneg_seconds ? now_ms + (uint64_t)cfg->reneg_seconds * 1000 : 0;
 		config_format_ipv4(s->vaddr, a);
 		log_info("session %llu %s from %s established address %s cipher %s key-derivation %s peer-id %u "
@@ -441,6 +468,12 @@ static int ks_drive(struct session *s, struct key_state *ks, uint64_t now_ms)
 		if (r < 0) {
 			log_warnx("refused %s from %s: TLS handshake failed: %s", s->cn, s->remote_str,
 				  tls_conn_error(ks->tls));
+			s->srv->stat_auth_failures++;
+			if (s->state == SESSION_HANDSHAKE) {
+				snprintf(s->close_why, sizeof(s->close_why), "TLS handshake failed: %s",
+					 tls_conn_error(ks->tls));
+				track_attempt(s, s->close_why);
+			}
 			if (s->state == SESSION_HANDSHAKE || ks == &s->ks[0]) {
 				ks_flush(s, ks, now_ms); /* the alert, so the client stops at once */
 				session_end(s, "TLS handshake failed");
@@ -582,8 +615,8 @@ void session_on_data(struct session *s, const uint8_t *pkt, size_t len, uint64_t
 	uint32_t src;
 	ssize_t n;
 
-	if (!ks || !ks->keys_ready)
-		return;
+	if (!ks || !ks->keys_ready || s->state == SESSION_CLOSING)
+		return; /* a terminated session takes nothing more from the client, not even its OCC_EXIT */
 	n = aead_open(&ks->data, pkt, len, buf, sizeof(buf), now_ms / 1000);
 	if (n < 0) {
 		if (n == -EALREADY)
@@ -673,10 +706,17 @@ void session_tick(struct session *s, uint64_t now_ms)
 		ks_free(&s->ks[1]);
 
 	switch (s->state) {
-	case SESSION_CLOSING:
-		if (now_ms >= s->close_at_ms || (reliable_all_acked(&cur->rel) && tls_conn_out_pending(cur->tls) == 0))
+	case SESSION_CLOSING: {
+		bool delivered = true;
+
+		for (int i = 0; i < 2; i++)
+			if (s->ks[i].state != KS_NONE && s->ks[i].tls &&
+			    (!reliable_all_acked(&s->ks[i].rel) || tls_conn_out_pending(s->ks[i].tls) > 0))
+				delivered = false;
+		if (now_ms >= s->close_at_ms || delivered)
 			session_end(s, "refused");
 		return;
+	}
 	case SESSION_HANDSHAKE:
 		if (now_ms >= cur->deadline_ms)
 			session_end(s, "handshake did not finish within the handshake window");
@@ -694,7 +734,10 @@ void session_tick(struct session *s, uint64_t now_ms)
 		return;
 	}
 	if (cfg->session_timeout && now_ms - s->created_ms >= (uint64_t)cfg->session_timeout * 1000) {
-		session_end(s, "session timeout");
+		/* disconnect-on-session-timeout off: the client is told to reconnect, and gets a new session */
+		session_terminate(s, "session timeout",
+				  cfg->disconnect_on_session_timeout ? "HALT,session timeout" : "RESTART,session timeout",
+				  now_ms);
 		return;
 	}
 	if (s->reneg_at_ms && now_ms >= s->reneg_at_ms && cur->state == KS_ACTIVE) {
@@ -704,4 +747,38 @@ void session_tick(struct session *s, uint64_t now_ms)
 	}
 	if (s->pushed && now_ms - s->last_tx_ms >= (uint64_t)cfg->keepalive_interval * 1000)
 		send_data(s, ping_magic, sizeof(ping_magic), now_ms);
+}
+
+int session_terminate(struct session *s, const char *why, const char *client_msg, uint64_t now_ms)
+{
+	struct server *srv = s->srv;
+	struct key_state *ks = NULL;
+	char a[16] = "-";
+
+	if (s->state != SESSION_CONNECTED)
+		return -EALREADY;
+	snprintf(s->close_why, sizeof(s->close_why), "%s", why);
+	srv->n_connected--;
+	s->state = SESSION_CLOSING;
+	/* the address and everything routed to it go now, not when the client gets round to ACKing */
+	if (s->vaddr) {
+		config_format_ipv4(s->vaddr, a);
+		server_set_vaddr(srv, s, 0);
+		pool_release(srv->pool, s->vaddr);
+		s->last_vaddr = s->vaddr;
+		s->vaddr = 0;
+	}
+	log_info("session %llu %s from %s: %s; address %s released", (unsigned long long)s->id, s->cn,
+		 s->remote_str, why, a);
+	/* during a renegotiation the new TLS session may not be up yet: use whichever one is */
+	for (int i = 0; i < 2 && !ks; i++)
+		if ((s->ks[i].state == KS_ACTIVE || s->ks[i].state == KS_SENT_KEY) && s->ks[i].tls &&
+		    tls_conn_established(s->ks[i].tls))
+			ks = &s->ks[i];
+	s->close_at_ms = now_ms;
+	if (client_msg && ks && tls_send_text(s, ks, client_msg) == 0) {
+		ks_flush(s, ks, now_ms);
+		s->close_at_ms = now_ms + TERMINATE_GRACE_MS;
+	}
+	return 0;
 }

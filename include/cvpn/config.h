@@ -104,6 +104,8 @@ struct config_route_table {
 	int line;
 };
 
+#define CONFIG_DEFAULT_CONTROL_SOCKET "/run/cvpn/cvpnd.sock"
+
 struct config {
 	char *path;                  /* file this came from */
 	char *endpoint_id;           /* "cvpn-endpoint-..." style id; default "cvpn-endpoint" */
@@ -141,6 +143,13 @@ struct config {
 	unsigned session_timeout;     /* default 86400 */
 	unsigned max_connections;     /* default 2000 */
 	char *banner;                 /* optional, <= 1400 chars */
+	bool disconnect_on_session_timeout; /* default true: HALT the client; false: tell it to reconnect */
+
+	/* operations */
+	char *control_socket;         /* cvpnctl's Unix socket; NULL = CONFIG_DEFAULT_CONTROL_SOCKET */
+	char *control_socket_group;   /* group that may use it besides root; NULL = root only */
+	char *connection_log;         /* JSON-lines connection log; NULL = off */
+	unsigned connection_log_update; /* seconds between update records of a live connection, default 300 */
 
 	/* policy (semantics.md §2-§3); compiled by a later issue, validated now */
 	struct config_association *associations;

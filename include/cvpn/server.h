@@ -5,16 +5,22 @@
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "cvpn/config.h"
 #include "cvpn/cookie.h"
 
 /* The daemon's one control thread: listeners, the session tables, the tun, and the kernel objects it owns. */
 
+struct mgmt;
 struct pool;
 struct session;
 struct tls_ctx;
+struct track;
+
+#define CVPN_VERSION "0.1.0"
 
 #define SERVER_ADDR_HASH 4096
 /* Sessions still in their handshake beyond max_connections: room to tell a client why it is refused. */
@@ -40,12 +46,26 @@ struct server {
 	double reset_tokens;
 	uint64_t reset_tokens_ms;
 	uint64_t stat_spoofed, stat_bad_packets, stat_replays, stat_unrouted;
+	/* operations (cvpnctl status / metrics) */
+	struct track *track;               /* connection log and recent history */
+	struct mgmt *mgmt;                 /* control socket */
+	time_t started_at;
+	uint64_t cfg_version;              /* 1 at start, +1 per applied reload */
+	char cfg_sha256[65];               /* of the file the running config was loaded from */
+	uint64_t stat_attempts, stat_auth_failures, stat_refused_limit;
+	uint64_t stat_handler_timeouts, stat_handler_denials; /* connect handler (later issue): stay 0 */
+	uint64_t ended_bytes_in, ended_bytes_out, ended_pkts_in, ended_pkts_out; /* of ended sessions */
 	volatile bool stop;
 };
 
+/* server_init takes cfg; srv->cfg is the config in force (a reload replaces it), freed by server_cleanup. */
 int server_init(struct server *srv, struct config *cfg);
 int server_run(struct server *srv);
 void server_cleanup(struct server *srv);
+/* Reloads the config file the running one came from (SIGHUP, cvpnctl reload). Applied only if it is valid
+ * and changes nothing that cannot change live; otherwise the running config stays and every reason is written
+ * to errs as a line. Returns 0 when applied. */
+int server_reload(struct server *srv, FILE *errs);
 
 /* Used by sessions. */
 int server_send_packet(struct server *srv, struct session *s, const uint8_t *buf, size_t len);

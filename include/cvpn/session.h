@@ -5,10 +5,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "cvpn/aead.h"
 #include "cvpn/cert.h"
 #include "cvpn/config.h"
+#include "cvpn/connlog.h"
 #include "cvpn/packet.h"
 #include "cvpn/reliable.h"
 
@@ -46,7 +48,7 @@ enum session_transport { SESSION_UDP, SESSION_TCP };
 enum session_state {
 	SESSION_HANDSHAKE,   /* first key being negotiated */
 	SESSION_CONNECTED,   /* authenticated, address assigned */
-	SESSION_CLOSING,     /* AUTH_FAILED sent or refused: only delivering the last messages */
+	SESSION_CLOSING,     /* refused, terminated or timed out: only delivering the last messages */
 };
 
 struct session {
@@ -74,6 +76,12 @@ struct session {
 	char iv_plat[16];
 	uint64_t created_ms, last_rx_ms, last_tx_ms, close_at_ms, reneg_at_ms;
 	uint64_t bytes_in, bytes_out, pkts_in, pkts_out, spoofed_drops;
+	/* for operators (track.h): wall-clock times, the connection log's state, why a CLOSING session ends */
+	time_t start_time, established_time;
+	uint64_t next_update_ms;           /* next connection-update record */
+	bool attempt_logged;
+	uint32_t last_vaddr;               /* the address it had, after a terminate released it */
+	char close_why[CONN_REASON_MAX];
 	struct session *hash_next;         /* server's remote-address hash chain */
 };
 
@@ -86,6 +94,11 @@ struct session *session_new_tcp(struct server *srv, int fd, const struct sockadd
 				const struct ctl_packet *reset, uint64_t now_ms);
 /* Ends the session: frees its address and keys, and unlinks it from the server. */
 void session_end(struct session *s, const char *why);
+/* Ends a connected session on the gateway's initiative: its address is released at once, client_msg (a
+ * control message such as "HALT,terminated by the administrator" or "RESTART,session timeout"; NULL =
+ * none) goes out on the control channel, and the session is freed once the client ACKed it or after a short
+ * grace. Returns 0, or -EALREADY when the session is not connected (handshaking or already closing). */
+int session_terminate(struct session *s, const char *why, const char *client_msg, uint64_t now_ms);
 
 /* A control packet from this session's remote. */
 void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_t now_ms);

@@ -287,7 +287,9 @@ trap 'exit 143' TERM
 topo_basic() {
 	ns_create "$NS_CLI" "$NS_GW" "$NS_RES"
 
-	ip -n "$NS_GW" link add outside type bridge
+	# A bridge takes the lowest MAC of its ports unless given one: pin it, or adding a client port later could
+	# change the gateway's MAC under the ARP caches of the clients already there.
+	ip -n "$NS_GW" link add outside address 02:00:00:c5:00:01 type bridge
 	ip -n "$NS_GW" addr add "$GW_OUT_IP/24" dev outside
 	ip -n "$NS_GW" link set outside up
 
@@ -334,6 +336,7 @@ write_endpoint_config() { # FILE
 		    port: ${CV_PORT:-1194}
 		    transport: ${CV_TRANSPORT:-udp}
 		  remote: $GW_OUT_IP
+		  control-socket: $CTL_SOCK
 		  server-certificate: $PKI/server.crt
 		  server-key: $PKI/server.key
 		  client-ca: $PKI/ca.crt
@@ -365,6 +368,8 @@ write_endpoint_config() { # FILE
 }
 
 SERVER_LOG="$TMPD/cvpnd.out"
+# Per run, so two runs (or a gateway on the test machine) never share a control socket.
+CTL_SOCK="$TMPD/run/cvpnd.sock"
 
 # Starts cvpnd in the gateway namespace with CONFIG and waits for its `ready` line. Any earlier instance must
 # have been stopped (server_stop). The log of each start is kept as cvpnd.out (the previous one is renamed).

@@ -1,0 +1,649 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The control socket: accepts cvpnctl connections, checks who is calling, reads one JSON request per line
+ * and answers each with one JSON line. The commands read the server's tables directly: one thread owns all. */
+#define _GNU_SOURCE /* SO_PEERCRED, struct ucred, accept4, open_memstream */
+#include <errno.h>
+#include <grp.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cvpn/connlog.h"
+#include "cvpn/log.h"
+#include "cvpn/metrics.h"
+#include "cvpn/mgmt.h"
+#include "cvpn/pool.h"
+#include "cvpn/server.h"
+#include "cvpn/session.h"
+#include "cvpn/track.h"
+
+struct mgmt_client {
+	bool is_listener;            /* first: epoll data points at a client or at the mgmt itself */
+	int fd;
+	char rx[MGMT_REQUEST_MAX];
+	size_t rx_len;
+	char *tx;
+	size_t tx_len, tx_off;
+	bool close_after_tx;
+	uint64_t last_ms;
+	struct mgmt_client *next;
+};
+
+struct mgmt {
+	bool is_listener;            /* always true: tells it apart from a client in epoll data */
+	int epfd, lfd;
+	char *path;
+	gid_t gid;
+	bool has_group;
+	struct server *srv;
+	struct mgmt_client *clients;
+	unsigned n_clients;
+};
+
+/* ---- the commands ---- */
+
+static struct json_object *reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static struct json_object *reply_error(const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "ok", json_object_new_boolean(false));
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	return o;
+}
+
+static struct json_object *reply_ok(void)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(true));
+	return o;
+}
+
+static void add_str(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+static void add_u64(struct json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+struct totals {
+	uint64_t handshaking, active, terminating, refusing;
+	uint64_t bytes_in, bytes_out, pkts_in, pkts_out, spoofed;
+};
+
+static void sum_sessions(const struct server *srv, struct totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->bytes_in = srv->ended_bytes_in;
+	t->bytes_out = srv->ended_bytes_out;
+	t->pkts_in = srv->ended_pkts_in;
+	t->pkts_out = srv->ended_pkts_out;
+	t->spoofed = srv->stat_spoofed;
+	for (uint32_t i = 0; i < srv->table_size; i++) {
+		const struct session *s = srv->by_peer_id[i];
+
+		if (!s)
+			continue;
+		if (s->state == SESSION_HANDSHAKE)
+			t->handshaking++;
+		else if (s->state == SESSION_CONNECTED)
+			t->active++;
+		else if (s->established_time)
+			t->terminating++;
+		else
+			t->refusing++;
+		t->bytes_in += s->bytes_in;
+		t->bytes_out += s->bytes_out;
+		t->pkts_in += s->pkts_in;
+		t->pkts_out += s->pkts_out;
+	}
+}
+
+static void add_config_version(struct json_object *o, const struct server *srv)
+{
+	struct json_object *c = json_object_new_object();
+
+	add_u64(c, "version", srv->cfg_version);
+	add_str(c, "sha256", srv->cfg_sha256);
+	add_str(c, "path", srv->cfg->path);
+	json_object_object_add(o, "config", c);
+}
+
+static struct json_object *cmd_status(struct mgmt *m, struct json_object *req)
+{
+	const struct server *srv = m->srv;
+	const struct config *cfg = srv->cfg;
+	struct json_object *o = reply_ok(), *ep = json_object_new_object(), *ss = json_object_new_object(),
+			   *tot = json_object_new_object();
+	char cidr[24], a[16], started[20];
+	struct totals t;
+
+	config_format_ipv4(cfg->client_cidr.addr, a);
+	snprintf(cidr, sizeof(cidr), "%s/%u", a, cfg->client_cidr.len);
+	connlog_format_time(srv->started_at, started);
+	add_str(ep, "id", cfg->endpoint_id);
+	add_str(ep, "transport", cfg->transport == CONFIG_TRANSPORT_TCP ? "tcp" : "udp");
+	add_str(ep, "listen-address", cfg->listen_address);
+	add_u64(ep, "port", cfg->port);
+	add_str(ep, "remote", cfg->remote_name);
+	add_str(ep, "client-cidr", cidr);
+	add_str(ep, "tun", srv->tun_ifname);
+	add_u64(ep, "max-connections", cfg->max_connections);
+	add_u64(ep, "session-timeout-seconds", cfg->session_timeout);
+	json_object_object_add(ep, "disconnect-on-session-timeout",
+			       json_object_new_boolean(cfg->disconnect_on_session_timeout));
+	add_str(ep, "connection-log", cfg->connection_log);
+	json_object_object_add(o, "endpoint", ep);
+	add_str(o, "daemon-version", CVPN_VERSION);
+	add_str(o, "started", started);
+	add_u64(o, "uptime-seconds", (uint64_t)(time(NULL) - srv->started_at));
+	add_config_version(o, srv);
+
+	sum_sessions(srv, &t);
+	add_u64(ss, "handshaking", t.handshaking);
+	add_u64(ss, "active", t.active);
+	add_u64(ss, "terminating", t.terminating);
+	add_u64(ss, "refusing", t.refusing);
+	add_u64(ss, "ended-last-hour", track_history_len(srv->track));
+	json_object_object_add(o, "sessions", ss);
+	add_u64(tot, "connection-attempts", srv->stat_attempts);
+	add_u64(tot, "authentication-failures", srv->stat_auth_failures);
+	add_u64(tot, "refused-max-connections", srv->stat_refused_limit);
+	add_u64(tot, "ingress-bytes", t.bytes_in);
+	add_u64(tot, "egress-bytes", t.bytes_out);
+	add_u64(tot, "ingress-packets", t.pkts_in);
+	add_u64(tot, "egress-packets", t.pkts_out);
+	add_u64(tot, "free-addresses", pool_size(srv->pool) - t.active - t.terminating);
+	json_object_object_add(o, "totals", tot);
+	return o;
+}
+
+static struct json_object *cmd_connections(struct mgmt *m, struct json_object *req)
+{
+	struct server *srv = m->srv;
+	struct json_object *o = reply_ok(), *arr = json_object_new_array();
+	struct conn_info ci;
+
+	for (uint32_t i = 0; i < srv->table_size; i++) {
+		const struct session *s = srv->by_peer_id[i];
+
+		/* handshakes and refusals are attempts, not connections: the log has them */
+		if (!s || !s->established_time)
+			continue;
+		track_info(s, &ci);
+		json_object_array_add(arr, connlog_connection(&ci));
+	}
+	for (size_t i = 0; i < track_history_len(srv->track); i++)
+		json_object_array_add(arr, connlog_connection(track_history(srv->track, i)));
+	json_object_object_add(o, "connections", arr);
+	return o;
+}
+
+static const char *req_str(struct json_object *req, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static struct json_object *cmd_terminate(struct mgmt *m, struct json_object *req)
+{
+	struct server *srv = m->srv;
+	const char *id = req_str(req, "connection-id"), *user = req_str(req, "username");
+	struct json_object *o, *done;
+	uint64_t now = server_now_ms();
+	char cid[CONN_ID_LEN];
+
+	if (!id == !user)
+		return reply_error("terminate needs exactly one of connection-id and username");
+	done = json_object_new_array();
+	for (uint32_t i = 0; i < srv->table_size; i++) {
+		struct session *s = srv->by_peer_id[i];
+
+		if (!s || s->state != SESSION_CONNECTED)
+			continue;
+		connlog_format_id(s->id, cid);
+		/* without directory authentication the certificate's CN is the user's identity (semantics.md §1) */
+		if (id ? strcmp(cid, id) != 0 : strcmp(s->cn, user) != 0)
+			continue;
+		if (session_terminate(s, "terminated by the administrator", "HALT,terminated by the administrator",
+				      now) == 0)
+			json_object_array_add(done, json_object_new_string(cid));
+	}
+	if (json_object_array_length(done) == 0) {
+		json_object_put(done);
+		return id ? reply_error("no active connection with connection-id %s", id)
+			  : reply_error("no active connection of user %s", user);
+	}
+	o = reply_ok();
+	json_object_object_add(o, "terminated", done);
+	return o;
+}
+
+static struct json_object *cmd_reload(struct mgmt *m, struct json_object *req)
+{
+	struct json_object *o, *errs;
+	char *buf = NULL, *save = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int r;
+
+	if (!f)
+		return reply_error("out of memory");
+	r = server_reload(m->srv, f);
+	fclose(f);
+	if (r == 0) {
+		o = reply_ok();
+		add_config_version(o, m->srv);
+	} else {
+		o = reply_error("configuration not reloaded; the running configuration (version %llu) stays",
+				(unsigned long long)m->srv->cfg_version);
+		errs = json_object_new_array();
+		for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			json_object_array_add(errs, json_object_new_string(line));
+		json_object_object_add(o, "errors", errs);
+	}
+	free(buf);
+	return o;
+}
+
+static struct json_object *cmd_metrics(struct mgmt *m, struct json_object *req)
+{
+	const struct server *srv = m->srv;
+	struct json_object *o = reply_ok(), *mm = json_object_new_object();
+	struct totals t;
+	double days;
+
+	sum_sessions(srv, &t);
+	add_u64(mm, "active_connections", t.active);
+	add_u64(mm, "handshaking_sessions", t.handshaking);
+	add_u64(mm, "max_connections", srv->cfg->max_connections);
+	add_u64(mm, "connection_attempts_total", srv->stat_attempts);
+	add_u64(mm, "authentication_failures_total", srv->stat_auth_failures);
+	add_u64(mm, "connections_refused_limit_total", srv->stat_refused_limit);
+	if (srv->cfg->crl && metrics_crl_days(srv->cfg->crl, &days) == 0)
+		json_object_object_add(mm, "crl_days_to_expiry", json_object_new_double(days));
+	add_u64(mm, "ingress_bytes_total", t.bytes_in);
+	add_u64(mm, "egress_bytes_total", t.bytes_out);
+	add_u64(mm, "ingress_packets_total", t.pkts_in);
+	add_u64(mm, "egress_packets_total", t.pkts_out);
+	add_u64(mm, "spoofed_packets_total", t.spoofed);
+	add_u64(mm, "connect_handler_timeouts_total", srv->stat_handler_timeouts);
+	add_u64(mm, "connect_handler_denials_total", srv->stat_handler_denials);
+	add_u64(mm, "config_version", srv->cfg_version);
+	add_u64(mm, "start_time_seconds", (uint64_t)srv->started_at);
+	json_object_object_add(o, "metrics", mm);
+	return o;
+}
+
+static const struct {
+	const char *name;
+	struct json_object *(*fn)(struct mgmt *m, struct json_object *req);
+} commands[] = {
+	{ "status", cmd_status },   { "connections", cmd_connections }, { "terminate", cmd_terminate },
+	{ "reload", cmd_reload },   { "metrics", cmd_metrics },
+};
+
+static struct json_object *execute(struct mgmt *m, const char *line)
+{
+	struct json_object *req = json_tokener_parse(line), *reply = NULL;
+	const char *cmd;
+
+	if (!req || !json_object_is_type(req, json_type_object)) {
+		json_object_put(req);
+		return reply_error("the request is not a JSON object");
+	}
+	cmd = req_str(req, "command");
+	for (size_t i = 0; cmd && i < sizeof(commands) / sizeof(commands[0]) && !reply; i++)
+		if (!strcmp(cmd, commands[i].name))
+			reply = commands[i].fn(m, req);
+	if (!reply)
+		reply = cmd ? reply_error("unknown command '%.64s'", cmd) : reply_error("the request has no command");
+	json_object_put(req);
+	return reply;
+}
+
+/* ---- the socket ---- */
+
+static void client_free(struct mgmt *m, struct mgmt_client *c)
+{
+	for (struct mgmt_client **pp = &m->clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	epoll_ctl(m->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->tx);
+	free(c);
+	m->n_clients--;
+}
+
+/* Writes what is pending; returns false when the client is gone. */
+static bool client_flush(struct mgmt *m, struct mgmt_client *c)
+{
+	struct epoll_event ee = { .events = EPOLLIN, .data.ptr = c };
+
+	while (c->tx_off < c->tx_len) {
+		ssize_t n = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ee.events = EPOLLOUT;
+			epoll_ctl(m->epfd, EPOLL_CTL_MOD, c->fd, &ee);
+			return true;
+		}
+		if (n < 0) {
+			client_free(m, c);
+			return false;
+		}
+		c->tx_off += (size_t)n;
+	}
+	free(c->tx);
+	c->tx = NULL;
+	c->tx_len = c->tx_off = 0;
+	if (c->close_after_tx) {
+		client_free(m, c);
+		return false;
+	}
+	epoll_ctl(m->epfd, EPOLL_CTL_MOD, c->fd, &ee);
+	return true;
+}
+
+static bool client_reply(struct mgmt *m, struct mgmt_client *c, struct json_object *reply)
+{
+	const char *s = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t len = s ? strlen(s) : 0;
+
+	c->tx = s ? malloc(len + 1) : NULL;
+	if (!c->tx) {
+		json_object_put(reply);
+		client_free(m, c);
+		return false;
+	}
+	memcpy(c->tx, s, len);
+	c->tx[len] = '\n';
+	c->tx_len = len + 1;
+	c->tx_off = 0;
+	json_object_put(reply);
+	return client_flush(m, c);
+}
+
+static void client_read(struct mgmt *m, struct mgmt_client *c, uint64_t now_ms)
+{
+	char *nl;
+	ssize_t n;
+
+	/* one request at a time: the next is read once the reply is out */
+	while (!c->tx) {
+		nl = memchr(c->rx, '\n', c->rx_len);
+		if (nl) {
+			size_t used = (size_t)(nl - c->rx) + 1;
+
+			*nl = '\0';
+			if (!client_reply(m, c, execute(m, c->rx)))
+				return;
+			memmove(c->rx, c->rx + used, c->rx_len - used);
+			c->rx_len -= used;
+			continue;
+		}
+		if (c->rx_len >= sizeof(c->rx) - 1) {
+			c->close_after_tx = true;
+			client_reply(m, c, reply_error("request longer than %d bytes", MGMT_REQUEST_MAX - 1));
+			return;
+		}
+		n = recv(c->fd, c->rx + c->rx_len, sizeof(c->rx) - 1 - c->rx_len, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+			client_free(m, c);
+			return;
+		}
+		if (n < 0)
+			return;
+		c->rx_len += (size_t)n;
+		c->last_ms = now_ms;
+	}
+}
+
+/* Root, or a member of the socket's group (primary or supplementary). */
+static bool peer_allowed(const struct mgmt *m, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	gid_t groups[256];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	if (cred.uid == 0)
+		return true;
+	if (!m->has_group)
+		return false;
+	if (cred.gid == m->gid)
+		return true;
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+		if (groups[i] == m->gid)
+			return true;
+	return false;
+}
+
+static void accept_clients(struct mgmt *m, uint64_t now_ms)
+{
+	for (;;) {
+		int fd = accept4(m->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct epoll_event ee = { .events = EPOLLIN };
+		struct mgmt_client *c;
+
+		if (fd < 0)
+			return;
+		if (m->n_clients >= MGMT_CLIENTS_MAX || !(c = calloc(1, sizeof(*c)))) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->last_ms = now_ms;
+		c->next = m->clients;
+		m->clients = c;
+		m->n_clients++;
+		ee.data.ptr = c;
+		if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+			client_free(m, c);
+			continue;
+		}
+		if (!peer_allowed(m, fd)) {
+			log_warnx("control socket: refused a client that is neither root nor in the socket's group");
+			c->close_after_tx = true;
+			client_reply(m, c, reply_error("permission denied: root or the control socket's group only"));
+		}
+	}
+}
+
+void mgmt_dispatch(struct mgmt *m, uint64_t now_ms)
+{
+	struct epoll_event ev[16];
+	int n = epoll_wait(m->epfd, ev, 16, 0);
+
+	for (int i = 0; i < n; i++) {
+		struct mgmt_client *c = ev[i].data.ptr;
+
+		if (c->is_listener) {
+			accept_clients(m, now_ms);
+			continue;
+		}
+		/* a client freed earlier in this batch cannot be in it again: each fd appears once */
+		if ((ev[i].events & EPOLLOUT) && !client_flush(m, c))
+			continue;
+		/* after a flush too: requests that arrived while the reply was going out wait in rx */
+		client_read(m, c, now_ms);
+	}
+}
+
+void mgmt_tick(struct mgmt *m, uint64_t now_ms)
+{
+	struct mgmt_client *c = m->clients, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (now_ms - c->last_ms > MGMT_IDLE_MS)
+			client_free(m, c);
+	}
+}
+
+int mgmt_fd(const struct mgmt *m)
+{
+	return m->epfd;
+}
+
+static int resolve_group(const char *group, gid_t *gid)
+{
+	char buf[4096], *end;
+	struct group gr, *res = NULL;
+	unsigned long v;
+
+	v = strtoul(group, &end, 10);
+	if (*group && !*end) {
+		*gid = (gid_t)v;
+		return 0;
+	}
+	if (getgrnam_r(group, &gr, buf, sizeof(buf), &res) != 0 || !res)
+		return -ENOENT;
+	*gid = res->gr_gid;
+	return 0;
+}
+
+/* The directory must be ours and closed to others, or someone else could swap the socket. */
+static int prepare_dir(const char *path)
+{
+	char *copy = strdup(path), *dir;
+	struct stat st;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	dir = dirname(copy);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		ret = -errno;
+	else if (stat(dir, &st) < 0)
+		ret = -errno;
+	else if (!S_ISDIR(st.st_mode))
+		ret = -ENOTDIR;
+	else if (st.st_uid != geteuid() || (st.st_mode & S_IWOTH))
+		ret = -EPERM;
+	free(copy);
+	return ret;
+}
+
+/* A socket file left by a daemon that died is removed; one a live daemon answers on is not. */
+static int clear_stale(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? -EADDRINUSE : 0;
+	close(fd);
+	if (ret == 0 && unlink(path) < 0)
+		ret = -errno;
+	return ret;
+}
+
+int mgmt_open(const char *path, const char *group, struct server *srv, struct mgmt **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct epoll_event ee = { .events = EPOLLIN };
+	struct mgmt *m = NULL;
+	mode_t old_umask;
+	int ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->is_listener = true;
+	m->srv = srv;
+	m->lfd = m->epfd = -1;
+	if (!(m->path = strdup(path))) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if (group && (ret = resolve_group(group, &m->gid)) < 0)
+		goto fail;
+	m->has_group = group != NULL;
+	if ((ret = prepare_dir(path)) < 0 || (ret = clear_stale(path, &sa)) < 0)
+		goto fail;
+	m->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (m->lfd < 0 || m->epfd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	/* bind creates the file with the umask applied: make it 0660 from the start, never wider */
+	old_umask = umask(0117);
+	ret = bind(m->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	umask(old_umask);
+	if (ret < 0)
+		goto fail;
+	if ((m->has_group && chown(path, (uid_t)-1, m->gid) < 0) || chmod(path, 0660) < 0 ||
+	    listen(m->lfd, 16) < 0) {
+		ret = -errno;
+		unlink(path);
+		goto fail;
+	}
+	ee.data.ptr = m;
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->lfd, &ee) < 0) {
+		ret = -errno;
+		unlink(path);
+		goto fail;
+	}
+	*out = m;
+	return 0;
+fail:
+	if (m->lfd >= 0)
+		close(m->lfd);
+	if (m->epfd >= 0)
+		close(m->epfd);
+	free(m->path);
+	free(m);
+	return ret;
+}
+
+void mgmt_close(struct mgmt *m)
+{
+	if (!m)
+		return;
+	while (m->clients)
+		client_free(m, m->clients);
+	close(m->lfd);
+	close(m->epfd);
+	unlink(m->path);
+	free(m->path);
+	free(m);
+}
