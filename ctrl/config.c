@@ -481,10 +481,25 @@ void config_free(struct config *cfg)
 		free(cfg->network_acls[i].inbound);
 	}
 	free(cfg->network_acls);
+	for (size_t i = 0; i < cfg->n_identities; i++) {
+		free(cfg->identities[i].name);
+		for (size_t j = 0; j < cfg->identities[i].n_groups; j++)
+			free(cfg->identities[i].groups[j]);
+		free(cfg->identities[i].groups);
+	}
+	free(cfg->identities);
 	for (size_t i = 0; i < cfg->n_route_tables; i++) {
 		free(cfg->route_tables[i].name);
 		free(cfg->route_tables[i].entries);
 	}
 	free(cfg->route_tables);
 	free(cfg);
+}
+
+const struct config_identity *config_find_identity(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; name && i < cfg->n_identities; i++)
+		if (cfg->identities[i].name && !strcmp(cfg->identities[i].name, name))
+			return &cfg->identities[i];
+	return NULL;
 }

@@ -22,6 +22,7 @@ enum cfg_section {
 	CFG_SEC_SG,
 	CFG_SEC_ACL,
 	CFG_SEC_RT,
+	CFG_SEC_IDENT,
 	CFG_SEC_N
 };
 

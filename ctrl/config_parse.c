@@ -509,12 +509,33 @@ static void parse_route_table(struct cfg_ctx *ctx, yaml_node_t *n, struct config
 	}
 }
 
+enum { ID_NAME, ID_GROUPS, ID_N };
+static const char *const ident_keys[ID_N] = { "identity", "groups" };
+
+static void parse_identity(struct cfg_ctx *ctx, yaml_node_t *n, struct config_identity *id)
+{
+	yaml_node_t *v[ID_N];
+	void *arr;
+
+	id->line = cfg_node_line(n);
+	if (!cfg_walk_map(ctx, n, "identity-groups entry", ident_keys, ID_N, v))
+		return;
+	require(ctx, n, v[ID_NAME], "identity", "identity-groups entry");
+	require(ctx, n, v[ID_GROUPS], "groups", "identity-groups entry");
+	if (v[ID_NAME])
+		id->name = cfg_get_name(ctx, v[ID_NAME], "identity");
+	id->n_groups = cfg_alloc_list(ctx, v[ID_GROUPS], "groups", sizeof(char *), &arr);
+	id->groups = arr;
+	for (size_t i = 0; i < id->n_groups; i++)
+		id->groups[i] = cfg_get_name(ctx, cfg_seq_item(ctx, v[ID_GROUPS], i), "group name");
+}
+
 /* ---- top level ---- */
 
 static const char *const top_keys[CFG_SEC_N] = {
 	[CFG_SEC_ENDPOINT] = "endpoint", [CFG_SEC_ASSOC] = "associations", [CFG_SEC_ROUTES] = "routes",
 	[CFG_SEC_AUTHZ] = "authorization-rules", [CFG_SEC_SG] = "security-groups",
-	[CFG_SEC_ACL] = "network-acls", [CFG_SEC_RT] = "route-tables",
+	[CFG_SEC_ACL] = "network-acls", [CFG_SEC_RT] = "route-tables", [CFG_SEC_IDENT] = "identity-groups",
 };
 
 void cfg_set_defaults(struct config *cfg)
@@ -600,4 +621,10 @@ void cfg_parse_root(struct cfg_ctx *ctx)
 	cfg->route_tables = arr;
 	for (size_t i = 0; i < cfg->n_route_tables; i++)
 		parse_route_table(ctx, cfg_seq_item(ctx, ctx->sec[CFG_SEC_RT], i), &cfg->route_tables[i]);
+
+	cfg->n_identities = cfg_alloc_list(ctx, ctx->sec[CFG_SEC_IDENT], "identity-groups",
+					   sizeof(*cfg->identities), &arr);
+	cfg->identities = arr;
+	for (size_t i = 0; i < cfg->n_identities; i++)
+		parse_identity(ctx, cfg_seq_item(ctx, ctx->sec[CFG_SEC_IDENT], i), &cfg->identities[i]);
 }

@@ -139,6 +139,7 @@ ACCESSORS(assoc, associations)
 ACCESSORS(sg, security_groups)
 ACCESSORS(acl, network_acls)
 ACCESSORS(rt, route_tables)
+ACCESSORS(ident, identities)
 
 static const struct config_association *find_assoc(const struct config *cfg, const char *name)
 {
@@ -396,6 +397,7 @@ void cfg_validate(struct cfg_ctx *ctx)
 	check_unique(ctx, CFG_SEC_SG, "security group", cfg->n_security_groups, sg_name, sg_line);
 	check_unique(ctx, CFG_SEC_ACL, "network ACL", cfg->n_network_acls, acl_name, acl_line);
 	check_unique(ctx, CFG_SEC_RT, "route table", cfg->n_route_tables, rt_name, rt_line);
+	check_unique(ctx, CFG_SEC_IDENT, "identity", cfg->n_identities, ident_name, ident_line);
 	check_associations(ctx);
 	check_routes(ctx);
 	check_authz(ctx);

@@ -19,6 +19,8 @@
 #include <netlink/route/rule.h>
 #include <netlink/socket.h>
 #include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 
 #include "cvpn/policy.h"
@@ -156,6 +158,56 @@ out:
 	nl_addr_put(local);
 	nl_socket_free(sk);
 	return ret;
+}
+
+int route_iface_running(const char *ifname, bool *running)
+{
+	struct rtnl_link *link = NULL;
+	struct nl_sock *sk = NULL;
+	unsigned flags;
+	int ret;
+
+	if (!route_valid_ifname(ifname) || !running)
+		return -EINVAL;
+	ret = route_open(&sk);
+	if (ret < 0)
+		return ret;
+	ret = route_get_link(sk, ifname, &link);
+	if (ret == 0) {
+		/* administratively up and with carrier: a veth whose peer is down has no IFF_RUNNING */
+		flags = rtnl_link_get_flags(link);
+		*running = (flags & IFF_UP) && (flags & IFF_RUNNING);
+	}
+	rtnl_link_put(link);
+	nl_socket_free(sk);
+	return ret;
+}
+
+int route_link_monitor_open(void)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int route_link_monitor_drain(int fd)
+{
+	char buf[8192];
+	int n = 0;
+
+	/* the content does not matter: the caller re-reads the state of the links it cares about */
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		n++;
+	return n;
 }
 
 int route_iface_ipv4(const char *ifname, uint32_t *addr)

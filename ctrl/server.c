@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "cvpn/connlog.h"
+#include "cvpn/enforce.h"
 #include "cvpn/log.h"
 #include "cvpn/mgmt.h"
 #include "cvpn/nft.h"
@@ -43,7 +44,7 @@
 #define RESET_RATE_PER_S 500.0        /* stateless reset replies to unknown sources */
 #define RESET_BURST 2000.0
 
-enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_TUN, EV_SIGNAL, EV_TIMER, EV_TCP, EV_MGMT };
+enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_TUN, EV_SIGNAL, EV_TIMER, EV_TCP, EV_MGMT, EV_LINK };
 
 struct ev {
 	enum ev_kind kind;
@@ -65,7 +66,7 @@ struct tcp_conn {
 };
 
 static struct ev ev_udp = { EV_UDP }, ev_listen = { EV_LISTEN }, ev_tun = { EV_TUN }, ev_signal = { EV_SIGNAL },
-		 ev_timer = { EV_TIMER }, ev_mgmt = { EV_MGMT };
+		 ev_timer = { EV_TIMER }, ev_mgmt = { EV_MGMT }, ev_link = { EV_LINK };
 static struct tcp_conn *dead_conns;
 
 uint64_t server_now_ms(void)
@@ -669,44 +670,11 @@ static int epoll_add(struct server *srv, int fd, struct ev *ev)
 	return epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fd, &ee);
 }
 
-/* The ruleset for cfg; problems are written to errs (NULL: to the log). */
-static int build_nft_base(const struct server *srv, const struct config *cfg, struct nft_base *base, FILE *errs)
-{
-	char a[16];
-	int err;
-
-	memset(base, 0, sizeof(*base));
-	snprintf(base->tun_ifname, sizeof(base->tun_ifname), "%s", srv->tun_ifname);
-	base->client_cidr = cfg->client_cidr;
-	for (size_t i = 0; i < cfg->n_associations && i < NFT_MAX_ASSOC; i++) {
-		struct nft_assoc *na = &base->assoc[base->n_assoc++];
-
-		snprintf(na->ifname, sizeof(na->ifname), "%s", cfg->associations[i].ifname);
-		err = route_iface_ipv4(na->ifname, &na->snat_addr);
-		if (err < 0) {
-			if (errs)
-				fprintf(errs, "%s:%d: association %s: interface %s has no usable IPv4 address: %s\n",
-					cfg->path, cfg->associations[i].line, cfg->associations[i].name, na->ifname,
-					strerror(-err));
-			else
-				log_warnx("association %s: interface %s has no usable IPv4 address: %s",
-					  cfg->associations[i].name, na->ifname, strerror(-err));
-			return -1;
-		}
-		config_format_ipv4(na->snat_addr, a);
-		log_info("association %s on %s, SNAT to %s", cfg->associations[i].name, na->ifname, a);
-	}
-	return 0;
-}
-
 static int install_kernel_objects(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
-	struct nft_base base;
 	int err;
 
-	if (build_nft_base(srv, cfg, &base, NULL) < 0)
-		return -1;
 	err = route_tun_configure(srv->tun_ifname, pool_gateway_address(srv->pool), cfg->client_cidr.len, 1500);
 	if (err < 0) {
 		log_warnx("cannot configure %s: %s", srv->tun_ifname, strerror(-err));
@@ -717,13 +685,14 @@ static int install_kernel_objects(struct server *srv)
 		log_warnx("cannot enable IPv4 forwarding: %s", strerror(-err));
 		return -1;
 	}
-	err = nft_apply_base(&base, false);
-	if (err < 0) {
-		log_warnx("cannot install table inet %s: %s", NFT_TABLE_NAME, strerror(-err));
+	srv->forwarding_set = true;
+	/* link events before the first read of the links' state, so no change can slip between the two */
+	srv->rtnl_fd = route_link_monitor_open();
+	if (srv->rtnl_fd < 0) {
+		log_warnx("cannot watch link events: %s", strerror(-srv->rtnl_fd));
 		return -1;
 	}
-	srv->nft_installed = true;
-	return 0;
+	return enforce_init(srv);
 }
 
 /* "Version of the applied config": the hash says which file content it was, whoever edited it since. */
@@ -788,6 +757,7 @@ int server_init(struct server *srv, struct config *cfg)
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
 	srv->udp_fd = srv->tcp_listen_fd = srv->tun_fd = srv->epoll_fd = srv->signal_fd = srv->timer_fd = -1;
+	srv->rtnl_fd = -1;
 	srv->reset_tokens = RESET_BURST;
 	srv->reset_tokens_ms = server_now_ms();
 
@@ -842,7 +812,7 @@ int server_init(struct server *srv, struct config *cfg)
 		return -1;
 	}
 	if (epoll_add(srv, srv->tun_fd, &ev_tun) < 0 || epoll_add(srv, srv->signal_fd, &ev_signal) < 0 ||
-	    epoll_add(srv, srv->timer_fd, &ev_timer) < 0 ||
+	    epoll_add(srv, srv->timer_fd, &ev_timer) < 0 || epoll_add(srv, srv->rtnl_fd, &ev_link) < 0 ||
 	    (srv->udp_fd >= 0 && epoll_add(srv, srv->udp_fd, &ev_udp) < 0) ||
 	    (srv->tcp_listen_fd >= 0 && epoll_add(srv, srv->tcp_listen_fd, &ev_listen) < 0) ||
 	    epoll_add(srv, mgmt_fd(srv->mgmt), &ev_mgmt) < 0) {
@@ -897,6 +867,9 @@ int server_run(struct server *srv)
 			case EV_TUN:
 				on_tun_readable(srv);
 				break;
+			case EV_LINK:
+				enforce_on_link_events(srv);
+				break;
 			case EV_TIMER:
 				on_tick(srv);
 				break;
@@ -924,8 +897,6 @@ int server_run(struct server *srv)
 
 void server_cleanup(struct server *srv)
 {
-	int err;
-
 	if (srv->by_peer_id)
 		for (uint32_t i = 0; i < srv->table_size; i++)
 			if (srv->by_peer_id[i])
@@ -935,12 +906,11 @@ void server_cleanup(struct server *srv)
 	srv->mgmt = NULL;
 	track_free(srv->track); /* after the sessions: their end records are written */
 	srv->track = NULL;
-	if (srv->nft_installed) {
-		err = nft_delete_table();
-		if (err < 0)
-			log_warnx("cannot remove table inet %s: %s", NFT_TABLE_NAME, strerror(-err));
+	enforce_cleanup(srv);
+	if (srv->forwarding_set)
 		route_restore_forwarding(srv->forwarding_was_on);
-	}
+	if (srv->rtnl_fd >= 0)
+		close(srv->rtnl_fd);
 	/* the tun is not persistent: closing its last fd deletes it with its address and routes */
 	int fds[] = { srv->udp_fd, srv->tcp_listen_fd, srv->tun_fd, srv->epoll_fd, srv->signal_fd, srv->timer_fd };
 
@@ -1000,7 +970,6 @@ int server_reload(struct server *srv, FILE *errs)
 {
 	struct config *ncfg = NULL;
 	struct tls_ctx *ntls = NULL;
-	struct nft_base base;
 	char tlserr[256], hash[65];
 	bool log_changed;
 	int err, ret = -1;
@@ -1044,15 +1013,10 @@ int server_reload(struct server *srv, FILE *errs)
 			goto out;
 		}
 	}
-	/* Kernel state last: everything that can fail without side effects has been done. The policy issue
-	 * compiles and applies the policy here, in the same batch as the base table. */
-	if (build_nft_base(srv, ncfg, &base, errs) < 0)
+	/* Kernel state last: everything that can fail without side effects has been done. The new policy
+	 * replaces the running one in one batch, every live session's elements included. */
+	if (enforce_reload(srv, ncfg, errs) < 0)
 		goto out;
-	err = nft_apply_base(&base, false);
-	if (err < 0) {
-		fprintf(errs, "%s: cannot apply table inet %s: %s\n", ncfg->path, NFT_TABLE_NAME, strerror(-err));
-		goto out;
-	}
 	if (log_changed && (err = track_set_log(srv->track, ncfg->connection_log)) < 0)
 		log_warnx("reload: cannot switch the connection log to %s: %s; keeping the old one",
 			  ncfg->connection_log, strerror(-err));

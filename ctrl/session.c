@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cvpn/cert.h"
+#include "cvpn/enforce.h"
 #include "cvpn/kdf.h"
 #include "cvpn/keymethod.h"
 #include "cvpn/log.h"
@@ -79,6 +80,7 @@ static struct session *session_alloc(struct server *srv, enum session_transport 
 		return NULL;
 	s->srv = srv;
 	s->transport = t;
+	s->assoc_home = s->assoc_cur = -1;
 	s->tcp_fd = -1;
 	if (len > sizeof(s->remote))
 		len = sizeof(s->remote);
@@ -162,6 +164,7 @@ void session_end(struct session *s, const char *why)
 		 (unsigned long long)s->id, s->cn, s->remote_str, why, a, (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->pkts_in, (unsigned long long)s->bytes_out, (unsigned long long)s->pkts_out,
 		 (unsigned long long)s->spoofed_drops);
+	enforce_session_del(srv, s);
 	if (s->vaddr) {
 		server_set_vaddr(srv, s, 0);
 		if (pool_release(srv->pool, s->vaddr) < 0)
@@ -399,6 +402,10 @@ static void handle_km2(struct session *s, struct key_state *ks, struct km2_clien
 			server_set_vaddr(s->srv, s, addr);
 		}
 	}
+	/* the kernel learns of the session before the client learns its address: nothing it sends can
+	 * arrive ahead of its policy */
+	if (!reason[0] && initial)
+		enforce_session_add(s->srv, s, reason, sizeof(reason));
 
 	/* the reply goes out even to a refused client: it reads key-method-2 before any text message */
 	if (getrandom(s_random1, 32, 0) != 32 || getrandom(s_random2, 32, 0) != 32) {
@@ -549,6 +556,8 @@ static uint8_t next_key_id(uint8_t key_id)
 	return (uint8_t)(key_id % 7 + 1); /* 1..7, never 0 again */
 }
 
+static void ks_tick(struct session *s, struct key_state *ks, uint64_t now_ms);
+
 /* ---- entry points ---- */
 
 void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_t now_ms)
@@ -599,7 +608,9 @@ void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_
 	}
 	if (ks_drive(s, ks, now_ms) == SESSION_GONE)
 		return;
-	ks_flush(s, ks, now_ms);
+	/* not ks_flush alone: the ACKs just taken may be the last ones the key waited for, and data sent
+	 * before the next timer tick would otherwise go out on the old key or not at all */
+	ks_tick(s, ks, now_ms);
 }
 
 static bool is_occ_exit(const uint8_t *p, size_t n)
@@ -761,6 +772,7 @@ int session_terminate(struct session *s, const char *why, const char *client_msg
 	srv->n_connected--;
 	s->state = SESSION_CLOSING;
 	/* the address and everything routed to it go now, not when the client gets round to ACKing */
+	enforce_session_del(srv, s);
 	if (s->vaddr) {
 		config_format_ipv4(s->vaddr, a);
 		server_set_vaddr(srv, s, 0);

@@ -106,6 +106,15 @@ struct config_route_table {
 
 #define CONFIG_DEFAULT_CONTROL_SOCKET "/run/cvpn/cvpnd.sock"
 
+/* Groups of an identity (certificate CN or username) given in the config: the source of groups on
+ * endpoints without a directory; directory groups (when configured) are added to them. */
+struct config_identity {
+	char *name;
+	char **groups;
+	size_t n_groups;
+	int line;
+};
+
 struct config {
 	char *path;                  /* file this came from */
 	char *endpoint_id;           /* "cvpn-endpoint-..." style id; default "cvpn-endpoint" */
@@ -164,6 +173,8 @@ struct config {
 	size_t n_network_acls;
 	struct config_route_table *route_tables;
 	size_t n_route_tables;
+	struct config_identity *identities;
+	size_t n_identities;
 };
 
 /* Parses and validates. On success returns 0 and *out owns a new config. On failure returns -1, writes every
@@ -175,7 +186,9 @@ void config_free(struct config *cfg);
 
 const char *config_cipher_name(enum cvpn_cipher c);      /* "AES-256-GCM", ...; NULL for NONE */
 enum cvpn_cipher config_cipher_from_name(const char *s); /* case-insensitive; NONE if unknown */
-int config_parse_cidr4(const char *s, struct cidr4 *out); /* "a.b.c.d/n" or "a.b.c.d"; 0 or -EINVAL */
+int config_parse_cidr4(const char *s, struct cidr4 *out);
+/* The identity-groups entry for name, or NULL. */
+const struct config_identity *config_find_identity(const struct config *cfg, const char *name); /* "a.b.c.d/n" or "a.b.c.d"; 0 or -EINVAL */
 void config_format_ipv4(uint32_t addr, char buf[16]);    /* host order -> dotted quad */
 
 #endif

@@ -12,6 +12,12 @@ int route_tun_configure(const char *ifname, uint32_t addr, uint8_t prefix_len, u
 /* First IPv4 address (host order) configured on ifname: the association's SNAT address.
  * -ENODEV for no such interface, -EADDRNOTAVAIL when it has no IPv4 address. */
 int route_iface_ipv4(const char *ifname, uint32_t *addr);
+/* Whether ifname is up and has carrier (IFF_UP and IFF_RUNNING). 0, -ENODEV or -errno. */
+int route_iface_running(const char *ifname, bool *running);
+/* A non-blocking rtnetlink socket subscribed to link events (fd or -errno), and a drain that returns how
+ * many messages it discarded: on any event the daemon re-reads the links it cares about. */
+int route_link_monitor_open(void);
+int route_link_monitor_drain(int fd);
 /* Enables IPv4 forwarding in this network namespace (net.ipv4.ip_forward); *was_on receives the old value
  * so the daemon can restore it when it stops. */
 int route_enable_forwarding(bool *was_on);

@@ -15,6 +15,7 @@
 /* The daemon's one control thread: listeners, the session tables, the tun, and the kernel objects it owns. */
 
 struct mgmt;
+struct policy;
 struct pool;
 struct session;
 struct tls_ctx;
@@ -34,7 +35,15 @@ struct server {
 	int udp_fd, tcp_listen_fd, tun_fd, epoll_fd, signal_fd, timer_fd;
 	char tun_ifname[IF_NAMESIZE];
 	bool forwarding_was_on;
+	bool forwarding_set;               /* forwarding_was_on is to be restored */
 	bool nft_installed;
+	/* the compiled policy the kernel runs (ctrl/enforce.c) and the associations' live state */
+	struct policy *policy;
+	uint32_t *assoc_snat;              /* [n_associations] SNAT address, host order */
+	uint32_t *assoc_sessions;          /* [n_associations] sessions placed on it */
+	bool *assoc_up;                    /* [n_associations] link up and running */
+	size_t n_assoc;
+	int rtnl_fd;                       /* link events, for association failover */
 	struct session **by_peer_id;       /* [table_size] */
 	uint32_t table_size;               /* max_connections + SERVER_HANDSHAKE_SLACK */
 	struct session **by_vaddr;         /* [client CIDR size], indexed by pool_index() */

@@ -75,6 +75,13 @@ struct session {
 	char iv_ver[32];
 	char iv_plat[16];
 	uint64_t created_ms, last_rx_ms, last_tx_ms, close_at_ms, reneg_at_ms;
+	/* policy (ctrl/enforce.c): the session's groups, its profile and its association */
+	char **groups;
+	size_t n_groups;
+	uint32_t profile;
+	long assoc_home;                   /* association it was placed on, index into cfg->associations */
+	long assoc_cur;                    /* where its traffic goes now (another one while home is down) */
+	bool enforced;                     /* its elements are in the kernel */
 	uint64_t bytes_in, bytes_out, pkts_in, pkts_out, spoofed_drops;
 	/* for operators (track.h): wall-clock times, the connection log's state, why a CLOSING session ends */
 	time_t start_time, established_time;

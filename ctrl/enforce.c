@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The policy in force: compiled from the running config, installed in the kernel, with each live session
+ * in it as two map elements. A failure to install a session fails its login: nothing is admitted that the
+ * kernel was not told about, and the kernel admits nothing it was not told about. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cvpn/config.h"
+#include "cvpn/enforce.h"
+#include "cvpn/log.h"
+#include "cvpn/nft.h"
+#include "cvpn/policy.h"
+#include "cvpn/route.h"
+#include "cvpn/server.h"
+#include "cvpn/session.h"
+
+static int read_assoc_state(const struct config *cfg, uint32_t *snat, bool *up, FILE *errs)
+{
+	int err;
+
+	for (size_t i = 0; i < cfg->n_associations; i++) {
+		const struct config_association *a = &cfg->associations[i];
+
+		err = route_iface_ipv4(a->ifname, &snat[i]);
+		if (err < 0) {
+			if (errs)
+				fprintf(errs, "%s:%d: association %s: interface %s has no usable IPv4 address: %s\n",
+					cfg->path, a->line, a->name, a->ifname, strerror(-err));
+			else
+				log_warnx("association %s: interface %s has no usable IPv4 address: %s", a->name,
+					  a->ifname, strerror(-err));
+			return -1;
+		}
+		if (route_iface_running(a->ifname, &up[i]) < 0)
+			up[i] = false;
+	}
+	return 0;
+}
+
+static int compile(struct server *srv, const struct config *cfg, const uint32_t *snat, struct policy **out,
+		   FILE *errs)
+{
+	struct policy_env env = { srv->tun_ifname, snat, cfg->n_associations };
+	int err = policy_compile(cfg, &env, out, errs);
+
+	if (err < 0 && !errs)
+		log_warnx("cannot compile the policy: %s", strerror(-err));
+	return err < 0 ? -1 : 0;
+}
+
+int enforce_init(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	char a[16];
+	int err;
+
+	srv->n_assoc = cfg->n_associations;
+	srv->assoc_snat = calloc(srv->n_assoc + 1, sizeof(*srv->assoc_snat));
+	srv->assoc_sessions = calloc(srv->n_assoc + 1, sizeof(*srv->assoc_sessions));
+	srv->assoc_up = calloc(srv->n_assoc + 1, sizeof(*srv->assoc_up));
+	if (!srv->assoc_snat || !srv->assoc_sessions || !srv->assoc_up) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	if (read_assoc_state(cfg, srv->assoc_snat, srv->assoc_up, NULL) < 0 ||
+	    compile(srv, cfg, srv->assoc_snat, &srv->policy, NULL) < 0)
+		return -1;
+	for (size_t i = 0; i < srv->n_assoc; i++) {
+		config_format_ipv4(srv->assoc_snat[i], a);
+		log_info("association %s on %s (%s), SNAT to %s", cfg->associations[i].name,
+			 cfg->associations[i].ifname, srv->assoc_up[i] ? "up" : "down", a);
+	}
+	/* leftovers of a run that died without cleaning up go first; then ours, whole */
+	err = route_reconcile();
+	if (err < 0)
+		log_warnx("cannot remove leftover routes and rules: %s", strerror(-err));
+	err = route_apply_assoc_tables(srv->policy);
+	if (err < 0) {
+		log_warnx("cannot install the associations' routing tables: %s", strerror(-err));
+		return -1;
+	}
+	err = policy_nft_apply(srv->policy, NULL, 0, false);
+	if (err < 0) {
+		log_warnx("cannot install table inet %s: %s", NFT_TABLE_NAME, strerror(-err));
+		return -1;
+	}
+	srv->nft_installed = true;
+	return 0;
+}
+
+void enforce_cleanup(struct server *srv)
+{
+	int err;
+
+	if (srv->nft_installed) {
+		err = nft_delete_table();
+		if (err < 0)
+			log_warnx("cannot remove table inet %s: %s", NFT_TABLE_NAME, strerror(-err));
+		err = route_reconcile();
+		if (err < 0)
+			log_warnx("cannot remove the associations' routing tables: %s", strerror(-err));
+		srv->nft_installed = false;
+	}
+	policy_free(srv->policy);
+	srv->policy = NULL;
+	free(srv->assoc_snat);
+	free(srv->assoc_sessions);
+	free(srv->assoc_up);
+	srv->assoc_snat = srv->assoc_sessions = NULL;
+	srv->assoc_up = NULL;
+}
+
+/* The least loaded association whose link is up; its home when that is up. -1 when none is. */
+static long place(const struct server *srv, long home)
+{
+	long best = -1;
+
+	if (home >= 0 && (size_t)home < srv->n_assoc && srv->assoc_up[home])
+		return home;
+	for (size_t i = 0; i < srv->n_assoc; i++)
+		if (srv->assoc_up[i] && (best < 0 || srv->assoc_sessions[i] < srv->assoc_sessions[best]))
+			best = (long)i;
+	return best;
+}
+
+static void free_groups(struct session *s)
+{
+	for (size_t i = 0; i < s->n_groups; i++)
+		free(s->groups[i]);
+	free(s->groups);
+	s->groups = NULL;
+	s->n_groups = 0;
+}
+
+/* The groups of an identity: today from identity-groups; the directory adds its own later. */
+static int load_groups(const struct config *cfg, struct session *s)
+{
+	const struct config_identity *id = config_find_identity(cfg, s->cn);
+
+	free_groups(s);
+	if (!id || id->n_groups == 0)
+		return 0;
+	s->groups = calloc(id->n_groups, sizeof(*s->groups));
+	if (!s->groups)
+		return -ENOMEM;
+	for (size_t i = 0; i < id->n_groups; i++) {
+		s->groups[i] = strdup(id->groups[i]);
+		if (!s->groups[i]) {
+			s->n_groups = i;
+			free_groups(s);
+			return -ENOMEM;
+		}
+	}
+	s->n_groups = id->n_groups;
+	return 0;
+}
+
+static uint32_t profile_of(struct policy *p, const struct session *s, bool install)
+{
+	bool is_new = false;
+	uint32_t id = policy_profile(p, (const char *const *)s->groups, s->n_groups, &is_new);
+
+	if (id && is_new && install && policy_nft_profile_add(p, id) < 0)
+		return 0;
+	return id;
+}
+
+int enforce_session_add(struct server *srv, struct session *s, char *reason, size_t reason_len)
+{
+	long assoc;
+	int err;
+
+	if (load_groups(srv->cfg, s) < 0) {
+		snprintf(reason, reason_len, "internal error");
+		return -1;
+	}
+	s->profile = profile_of(srv->policy, s, true);
+	if (!s->profile) {
+		snprintf(reason, reason_len, "internal error");
+		return -1;
+	}
+	assoc = place(srv, -1);
+	if (assoc < 0) {
+		snprintf(reason, reason_len, "no association of the endpoint is available");
+		return -1;
+	}
+	err = policy_nft_session_add(s->vaddr, s->profile, policy_assoc_mark((size_t)assoc));
+	if (err < 0) {
+		log_warnx("session %llu: cannot install its policy elements: %s", (unsigned long long)s->id,
+			  strerror(-err));
+		snprintf(reason, reason_len, "internal error");
+		return -1;
+	}
+	s->assoc_home = s->assoc_cur = assoc;
+	srv->assoc_sessions[assoc]++;
+	s->enforced = true;
+	return 0;
+}
+
+void enforce_session_del(struct server *srv, struct session *s)
+{
+	int err;
+
+	if (s->enforced) {
+		/* the kernel stops its traffic first; only then is its address free for someone else */
+		err = policy_nft_session_del(s->vaddr);
+		if (err < 0)
+			log_warnx("session %llu: cannot remove its policy elements: %s", (unsigned long long)s->id,
+				  strerror(-err));
+		if (s->assoc_cur >= 0 && (size_t)s->assoc_cur < srv->n_assoc)
+			srv->assoc_sessions[s->assoc_cur]--;
+		s->enforced = false;
+	}
+	free_groups(s);
+}
+
+/* Calls fn for every session whose elements are in the kernel. */
+#define FOR_EACH_ENFORCED(srv, s)                                                          \
+	for (uint32_t i_ = 0; i_ < (srv)->table_size; i_++)                                 \
+		if (((s) = (srv)->by_peer_id[i_]) && (s)->enforced)
+
+int enforce_reload(struct server *srv, const struct config *ncfg, FILE *errs)
+{
+	size_t n_assoc = ncfg->n_associations, n = 0;
+	uint32_t *snat = calloc(n_assoc + 1, sizeof(*snat)), *count = calloc(n_assoc + 1, sizeof(*count));
+	bool *up = calloc(n_assoc + 1, sizeof(*up));
+	struct policy_session *ps = calloc(srv->table_size + 1, sizeof(*ps));
+	long *placed = calloc(srv->table_size + 1, sizeof(*placed));
+	long *homes = calloc(srv->table_size + 1, sizeof(*homes));
+	uint32_t *profiles = calloc(srv->table_size + 1, sizeof(*profiles));
+	struct policy *np = NULL;
+	struct session *s;
+	int err, ret = -1;
+
+	if (!snat || !count || !up || !ps || !placed || !homes || !profiles) {
+		fprintf(errs, "%s: out of memory\n", ncfg->path);
+		goto out;
+	}
+	if (read_assoc_state(ncfg, snat, up, errs) < 0 || compile(srv, ncfg, snat, &np, errs) < 0)
+		goto out;
+	/* every live session again: its groups may have changed, and so may the associations; it keeps
+	 * its association when that still exists under the same name */
+	FOR_EACH_ENFORCED(srv, s) {
+		const char *home = s->assoc_home >= 0 ? srv->cfg->associations[s->assoc_home].name : NULL;
+		long h = -1, a;
+		struct session tmp = *s;
+
+		for (size_t j = 0; home && j < n_assoc; j++)
+			if (!strcmp(ncfg->associations[j].name, home))
+				h = (long)j;
+		tmp.groups = NULL;
+		tmp.n_groups = 0;
+		if (load_groups(ncfg, &tmp) < 0) {
+			fprintf(errs, "%s: out of memory\n", ncfg->path);
+			goto out;
+		}
+		profiles[i_] = profile_of(np, &tmp, false);
+		free_groups(&tmp);
+		a = h >= 0 && up[h] ? h : -1;
+		for (size_t j = 0; a < 0 && j < n_assoc; j++)
+			if (up[j] && (a < 0 || count[j] < count[a]))
+				a = (long)j;
+		if (!profiles[i_] || a < 0) {
+			fprintf(errs, "%s: %s\n", ncfg->path, profiles[i_] ? "no association is up for the live sessions" :
+									"out of memory");
+			goto out;
+		}
+		placed[i_] = a;
+		homes[i_] = h >= 0 ? h : a;
+		count[a]++;
+		ps[n++] = (struct policy_session){ s->vaddr, profiles[i_], policy_assoc_mark((size_t)a) };
+	}
+	/* a dry run first: the routing tables change only for a ruleset the kernel accepts */
+	err = policy_nft_apply(np, ps, n, true);
+	if (err == 0)
+		err = route_apply_assoc_tables(np);
+	if (err == 0)
+		err = policy_nft_apply(np, ps, n, false);
+	if (err < 0) {
+		fprintf(errs, "%s: the kernel refused the new policy: %s; the running one stays\n", ncfg->path,
+			strerror(-err));
+		/* the routing tables may already be the new ones: put the running policy's back */
+		if (route_apply_assoc_tables(srv->policy) < 0)
+			log_warnx("reload: could not restore the associations' routing tables");
+		goto out;
+	}
+	FOR_EACH_ENFORCED(srv, s) {
+		load_groups(ncfg, s);
+		s->profile = profiles[i_];
+		s->assoc_home = homes[i_];
+		s->assoc_cur = placed[i_];
+	}
+	policy_free(srv->policy);
+	srv->policy = np;
+	np = NULL;
+	free(srv->assoc_snat);
+	free(srv->assoc_sessions);
+	free(srv->assoc_up);
+	srv->assoc_snat = snat;
+	srv->assoc_sessions = count;
+	srv->assoc_up = up;
+	srv->n_assoc = n_assoc;
+	snat = count = NULL;
+	up = NULL;
+	ret = 0;
+out:
+	policy_free(np);
+	free(snat);
+	free(count);
+	free(up);
+	free(ps);
+	free(placed);
+	free(homes);
+	free(profiles);
+	return ret;
+}
+
+static void move_session(struct server *srv, struct session *s, long to, const char *why)
+{
+	const struct config *cfg = srv->cfg;
+	int err = policy_nft_session_add(s->vaddr, s->profile, policy_assoc_mark((size_t)to));
+
+	if (err < 0) {
+		log_warnx("session %llu: cannot move it to association %s: %s", (unsigned long long)s->id,
+			  cfg->associations[to].name, strerror(-err));
+		return;
+	}
+	log_info("session %llu %s: traffic moved from association %s to %s (%s)", (unsigned long long)s->id, s->cn,
+		 cfg->associations[s->assoc_cur].name, cfg->associations[to].name, why);
+	srv->assoc_sessions[s->assoc_cur]--;
+	srv->assoc_sessions[to]++;
+	s->assoc_cur = to;
+}
+
+void enforce_on_link_events(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	bool changed = false;
+	struct session *s;
+
+	if (route_link_monitor_drain(srv->rtnl_fd) <= 0)
+		return;
+	for (size_t i = 0; i < srv->n_assoc; i++) {
+		bool up = false;
+
+		if (route_iface_running(cfg->associations[i].ifname, &up) < 0)
+			up = false;
+		if (up != srv->assoc_up[i]) {
+			log_info("association %s: link %s is %s", cfg->associations[i].name, cfg->associations[i].ifname,
+				 up ? "up" : "down");
+			srv->assoc_up[i] = up;
+			changed = true;
+		}
+	}
+	if (!changed)
+		return;
+	FOR_EACH_ENFORCED(srv, s) {
+		long to = place(srv, s->assoc_home);
+
+		if (to >= 0 && to != s->assoc_cur)
+			move_session(srv, s, to, to == s->assoc_home ? "its association is back" :
+									"its association is down");
+	}
+}
+
+int enforce_explain(struct server *srv, const char *user, const char *group, uint32_t dst, int proto,
+		    uint16_t port, struct policy_verdict *v)
+{
+	const char *groups_buf[1];
+	const char *const *groups = NULL;
+	size_t n_groups = 0;
+	long assoc = -1;
+	struct session *s, *live = NULL;
+
+	if (group) {
+		groups_buf[0] = group;
+		groups = groups_buf;
+		n_groups = 1;
+	} else if (user) {
+		FOR_EACH_ENFORCED(srv, s)
+			if (!live && !strcmp(s->cn, user))
+				live = s;
+		if (live) {
+			groups = (const char *const *)live->groups;
+			n_groups = live->n_groups;
+			assoc = live->assoc_cur;
+		} else {
+			const struct config_identity *id = config_find_identity(srv->cfg, user);
+
+			if (!id)
+				return -ENOENT;
+			groups = (const char *const *)id->groups;
+			n_groups = id->n_groups;
+		}
+	}
+	if (assoc < 0)
+		assoc = place(srv, -1);
+	if (assoc < 0)
+		assoc = 0; /* nothing is up: explain as if the first association were */
+	return policy_explain(srv->policy, groups, n_groups, policy_assoc_mark((size_t)assoc), dst, proto, port, v);
+}
+
+int enforce_render(struct server *srv, FILE *out)
+{
+	return policy_render_nft(srv->policy, NULL, 0, out);
+}
