@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cvpn/config.h"
+#include "cvpn/conntrack.h"
 #include "cvpn/enforce.h"
 #include "cvpn/log.h"
 #include "cvpn/nft.h"
@@ -328,6 +329,12 @@ static void move_session(struct server *srv, struct session *s, long to, const c
 			  cfg->associations[to].name, strerror(-err));
 		return;
 	}
+	/* its flows keep the old association's SNAT address in their NAT bindings: forget them, so the next
+	 * packet of each is NATed anew to the association it leaves by */
+	err = ct_flush_source(s->vaddr);
+	if (err < 0)
+		log_warnx("session %llu: cannot flush its connection tracking entries: %s", (unsigned long long)s->id,
+			  strerror(-err));
 	log_info("session %llu %s: traffic moved from association %s to %s (%s)", (unsigned long long)s->id, s->cn,
 		 cfg->associations[s->assoc_cur].name, cfg->associations[to].name, why);
 	srv->assoc_sessions[s->assoc_cur]--;
