@@ -10,6 +10,7 @@
 #include <linux/netlink.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -423,27 +424,64 @@ static int nft_ack_cb(const struct nlmsghdr *nlh, void *data)
 
 /* Sends the batch and reads every answer. nfnetlink handles a batch synchronously inside sendmsg(), so all
  * acks are queued on our socket when it returns: drain without blocking until the queue is empty. */
+/* One socket for the life of the process: closing a netfilter netlink socket waits for an RCU grace
+ * period (8-15 ms measured here), which per session would make every connect and disconnect that slow.
+ * It is dropped after any error (its queue may hold stale acks) and after a fork (it belongs to the
+ * parent, and maybe to another network namespace). */
+static struct mnl_socket *nft_sock;
+static pid_t nft_sock_pid;
+
+static void nft_sock_drop(void)
+{
+	if (nft_sock && nft_sock_pid == getpid())
+		mnl_socket_close(nft_sock);
+	nft_sock = NULL;
+}
+
+static struct mnl_socket *nft_sock_get(void)
+{
+	int one = 1;
+
+	if (nft_sock && nft_sock_pid == getpid())
+		return nft_sock;
+	nft_sock = NULL;
+	nft_sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!nft_sock)
+		return NULL;
+	if (mnl_socket_bind(nft_sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int err = errno;
+
+		mnl_socket_close(nft_sock);
+		nft_sock = NULL;
+		errno = err;
+		return NULL;
+	}
+	/* Optional on old kernels: extended acks carry the kernel's reason, capped acks keep each one small
+	 * (without it every ack echoes the whole request, and a large batch could overflow the receive queue). */
+	mnl_socket_setsockopt(nft_sock, NETLINK_EXT_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(nft_sock, NETLINK_CAP_ACK, &one, sizeof(one));
+	nft_sock_pid = getpid();
+	return nft_sock;
+}
+
+void nft_socket_close(void)
+{
+	nft_sock_drop();
+}
+
 int nft_batch_talk(struct nft_batch *nb)
 {
 	mnl_cb_t ctl_cb[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = nft_ack_cb };
 	struct nft_acks acks = { .first_seq = nb->first_seq, .last_seq = nb->seq - 1 };
 	char *rbuf = NULL;
 	struct mnl_socket *nl;
-	int one = 1, ret, sndbuf, rcvbuf;
+	int ret, sndbuf, rcvbuf;
 	unsigned int portid;
 	ssize_t n;
 
-	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	nl = nft_sock_get();
 	if (!nl)
 		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	/* Optional on old kernels: extended acks carry the kernel's reason, capped acks keep each one small
-	 * (without it every ack echoes the whole request, and a large batch could overflow the receive queue). */
-	mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &one, sizeof(one));
-	mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one));
 	portid = mnl_socket_get_portid(nl);
 	/* netlink refuses a message larger than the send buffer, and the kernel queues every ack while still
 	 * inside sendmsg(): size both for this batch (FORCE needs CAP_NET_ADMIN, which we have anyway). */
@@ -483,7 +521,9 @@ int nft_batch_talk(struct nft_batch *nb)
 	ret = acks.err;
 out:
 	free(rbuf);
-	mnl_socket_close(nl);
+	/* a kernel refusal leaves the queue drained and the socket sound; anything else may not */
+	if (ret < 0 && ret != acks.err)
+		nft_sock_drop();
 	return ret;
 }
 

@@ -6,6 +6,7 @@
  * slots are found by linear search rather than by id modulo window (which would break at the 2^32 wrap). */
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cvpn/reliable.h"
@@ -55,8 +56,47 @@ bool reliable_can_queue(const struct reliable *r)
 	return send_span(r) < RELIABLE_SEND_WINDOW;
 }
 
+static void msg_clear(struct reliable_msg *m)
+{
+	free(m->data);
+	m->data = NULL;
+	m->used = false;
+}
+
+/* A private copy of a payload; NULL for an empty one (which is not an error). */
+static int dup_payload(const uint8_t *data, size_t len, uint8_t **out)
+{
+	*out = NULL;
+	if (len == 0)
+		return 0;
+	*out = malloc(len);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, data, len);
+	return 0;
+}
+
+void reliable_free(struct reliable *r)
+{
+	for (int i = 0; i < RELIABLE_SEND_WINDOW; i++)
+		msg_clear(&r->send[i]);
+	for (int i = 0; i < RELIABLE_RECV_WINDOW; i++)
+		msg_clear(&r->recv[i]);
+	r->popped = NULL;
+}
+
+/* The buffer of the message popped last is kept for the caller until the next call into the layer. */
+static void release_popped(struct reliable *r)
+{
+	if (r->popped) {
+		msg_clear(r->popped);
+		r->popped = NULL;
+	}
+}
+
 int reliable_queue(struct reliable *r, uint8_t opcode, const uint8_t *data, size_t len, uint32_t *mid)
 {
+	uint8_t *copy;
 	struct reliable_msg *m = NULL;
 
 	if (len > RELIABLE_MAX_PAYLOAD)
@@ -75,12 +115,13 @@ int reliable_queue(struct reliable *r, uint8_t opcode, const uint8_t *data, size
 	if (!m)
 		return -ENOBUFS;
 
+	if (dup_payload(data, len, &copy) < 0)
+		return -ENOMEM;
 	m->used = true;
 	m->opcode = opcode;
 	m->mid = r->next_send_mid++;
 	m->len = (uint16_t)len;
-	if (len > 0)
-		memcpy(m->data, data, len);
+	m->data = copy;
 	m->next_tx_ms = 0;
 	m->timeout_ms = r->initial_timeout_ms;
 	m->higher_acks = 0;
@@ -108,7 +149,7 @@ void reliable_on_ack(struct reliable *r, uint32_t mid)
 	 * itself does) would resend messages that were never lost. */
 	if (!acked)
 		return;
-	acked->used = false;
+	msg_clear(acked);
 
 	for (int i = 0; i < RELIABLE_SEND_WINDOW; i++) {
 		struct reliable_msg *m = &r->send[i];
@@ -164,19 +205,24 @@ int reliable_on_message(struct reliable *r, uint8_t opcode, uint32_t mid, const 
 	if (!slot)
 		return -ENOSPC;
 
+	if (slot == r->popped)
+		r->popped = NULL;
+	msg_clear(slot);
 	memset(slot, 0, sizeof(*slot));
+	/* not ACKed when we cannot keep it: the peer sends it again */
+	if (dup_payload(data, len, &slot->data) < 0)
+		return -ENOMEM;
 	slot->used = true;
 	slot->opcode = opcode;
 	slot->mid = mid;
 	slot->len = (uint16_t)len;
-	if (len > 0)
-		memcpy(slot->data, data, len);
 	queue_ack(r, mid);
 	return 0;
 }
 
 const struct reliable_msg *reliable_pop(struct reliable *r)
 {
+	release_popped(r);
 	for (int i = 0; i < RELIABLE_RECV_WINDOW; i++) {
 		struct reliable_msg *m = &r->recv[i];
 
@@ -184,6 +230,7 @@ const struct reliable_msg *reliable_pop(struct reliable *r)
 			/* The slot is free for reuse, but its bytes stay intact until the next call, which is
 			 * what the header promises the caller. */
 			m->used = false;
+			r->popped = m;
 			r->next_recv_mid++;
 			return m;
 		}

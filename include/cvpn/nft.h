@@ -35,5 +35,7 @@ struct nft_base {
 int nft_apply_base(const struct nft_base *b, bool dry_run);
 /* Removes `table inet cvpn`; 0 also when it did not exist. */
 int nft_delete_table(void);
+/* Closes the netlink socket the batches share (it is reopened on demand). */
+void nft_socket_close(void);
 
 #endif

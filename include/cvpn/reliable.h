@@ -21,7 +21,8 @@ struct reliable_msg {
 	uint8_t opcode;
 	uint32_t mid;
 	uint16_t len;
-	uint8_t data[RELIABLE_MAX_PAYLOAD];
+	uint8_t *data;        /* owned, allocated only while the message is in flight (NULL when len is 0):
+			       * an idle session's windows cost their headers, not 18 x 1200 bytes */
 	/* send side only */
 	uint64_t next_tx_ms;  /* when it is due (0 = now) */
 	uint32_t timeout_ms;  /* current retransmit interval */
@@ -34,6 +35,7 @@ struct reliable {
 	uint32_t initial_timeout_ms;
 	struct reliable_msg send[RELIABLE_SEND_WINDOW];
 	struct reliable_msg recv[RELIABLE_RECV_WINDOW];
+	struct reliable_msg *popped;  /* slot reliable_pop returned last: its buffer lives until the next call */
 	uint32_t acks[RELIABLE_ACK_QUEUE]; /* ids we still have to acknowledge, oldest first */
 	uint8_t n_acks;
 };
@@ -41,11 +43,15 @@ struct reliable {
 void reliable_init(struct reliable *r, uint32_t first_send_mid, uint32_t first_recv_mid,
 		   uint32_t initial_timeout_ms);
 
+/* Frees every buffer the layer holds; the struct itself belongs to the caller. Safe after reliable_init
+ * and repeatedly. */
+void reliable_free(struct reliable *r);
+
 /* True when a new message may be queued (fewer than RELIABLE_SEND_WINDOW unacknowledged and the new id
  * within the window of the lowest unacknowledged one). */
 bool reliable_can_queue(const struct reliable *r);
 /* Queues a message for sending now; assigns the next message id (returned through *mid if not NULL).
- * Returns 0, -ENOBUFS when the window is full, -EMSGSIZE when len > RELIABLE_MAX_PAYLOAD. */
+ * Returns 0, -ENOBUFS when the window is full, -EMSGSIZE when len > RELIABLE_MAX_PAYLOAD, -ENOMEM. */
 int reliable_queue(struct reliable *r, uint8_t opcode, const uint8_t *data, size_t len, uint32_t *mid);
 /* Marks our own message as already sent and acknowledged, used by the stateless cookie path where the
  * server's reset (mid 0) was sent without state: simply advances next_send_mid. */

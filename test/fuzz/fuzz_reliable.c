@@ -244,5 +244,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		check_invariants(&r, &m);
 	}
+	reliable_free(&r);
 	return 0;
 }

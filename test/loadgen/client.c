@@ -59,6 +59,7 @@ static void release(struct lg_client *c)
 	c->fd = -1;
 	tls_conn_free(c->tls);
 	c->tls = NULL;
+	reliable_free(&c->rel);
 	aead_key_clear(&c->data);
 	free(c->rx);
 	free(c->tx);

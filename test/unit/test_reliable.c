@@ -23,6 +23,12 @@ static struct reliable *rel_new(uint32_t send_mid, uint32_t recv_mid, uint32_t t
 	return r;
 }
 
+static void rel_free(struct reliable *r)
+{
+	reliable_free(r);
+	free(r);
+}
+
 static void queue_n(struct reliable *r, int n, uint32_t first_expected)
 {
 	for (int i = 0; i < n; i++) {
@@ -74,7 +80,7 @@ START_TEST(test_window_full)
 	ck_assert_int_eq(reliable_queue(r, P_CONTROL_V1, big, 1, NULL), -ENOBUFS);
 
 	ck_assert_int_eq(reliable_queue(r, P_CONTROL_V1, big, sizeof(big), NULL), -EMSGSIZE);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -93,7 +99,7 @@ START_TEST(test_queue_contents)
 	ck_assert_uint_eq(m->opcode, P_CONTROL_SOFT_RESET_V1);
 	ck_assert_uint_eq(m->len, sizeof(data));
 	ck_assert_mem_eq(m->data, data, sizeof(data));
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -122,7 +128,7 @@ START_TEST(test_retransmit_intervals)
 		ck_assert_ptr_null(reliable_next_due(r, dl));
 		prev = dl;
 	}
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -136,7 +142,7 @@ START_TEST(test_retransmit_late_caller)
 	ck_assert_uint_eq(reliable_next_deadline(r), 3000);
 	ck_assert_int_eq(send_due(r, 10000), 1);
 	ck_assert_uint_eq(reliable_next_deadline(r), 16000);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -163,7 +169,7 @@ START_TEST(test_fast_retransmit)
 	ck_assert_ptr_null(reliable_next_due(r, 100));
 	/* The fast retransmit counts as a transmission: backoff continued (4 s interval). */
 	ck_assert_uint_eq(reliable_next_deadline(r), 4100);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -182,7 +188,7 @@ START_TEST(test_fast_retransmit_counter_resets_on_send)
 	ck_assert_uint_eq(reliable_next_deadline(r), 6000);
 	reliable_on_ack(r, 5);
 	ck_assert_uint_eq(reliable_next_deadline(r), 0);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -208,7 +214,7 @@ START_TEST(test_duplicate_and_unknown_acks)
 	ck_assert(reliable_all_acked(r));
 	reliable_on_ack(r, 2);
 	ck_assert(reliable_all_acked(r));
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -224,7 +230,7 @@ START_TEST(test_skip_send)
 	ck_assert_int_eq(reliable_queue(r, P_CONTROL_V1, NULL, 0, NULL), -ENOBUFS);
 	reliable_on_ack(r, 1);
 	queue_n(r, 1, 7);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -252,7 +258,7 @@ START_TEST(test_all_acked_and_deadline)
 	reliable_on_ack(r, 1);
 	ck_assert(reliable_all_acked(r));
 	ck_assert_uint_eq(reliable_next_deadline(r), UINT64_MAX);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -269,7 +275,7 @@ START_TEST(test_retransmit_all)
 	ck_assert_int_eq(send_due(r, 2500), 3);
 	ck_assert_int_eq(send_due(r, 2500), 0);
 	ck_assert_uint_eq(reliable_next_deadline(r), 4500);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -293,7 +299,7 @@ START_TEST(test_send_wrap)
 	reliable_on_ack(r, 0xfffffffdu);
 	ck_assert(reliable_can_queue(r));
 	queue_n(r, 1, 3);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -338,7 +344,7 @@ START_TEST(test_recv_window_edge)
 	/* The window moved with delivery. */
 	ck_assert_int_eq(reliable_on_message(r, P_CONTROL_V1, 23, &b, 1), 0);
 	ck_assert_int_eq(reliable_on_message(r, P_CONTROL_V1, 24, &b, 1), -ENOSPC);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -382,7 +388,7 @@ START_TEST(test_recv_duplicate)
 	ck_assert_uint_eq(acks[1], 7);
 	ck_assert_uint_eq(acks[2], 8);
 	ck_assert_uint_eq(acks[3], 0);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -397,7 +403,7 @@ START_TEST(test_recv_too_big)
 	ck_assert_ptr_null(reliable_pop(r));
 	ck_assert_int_eq(reliable_on_message(r, P_CONTROL_V1, 0, big, RELIABLE_MAX_PAYLOAD), 0);
 	ck_assert_uint_eq(reliable_pop(r)->len, RELIABLE_MAX_PAYLOAD);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -430,7 +436,7 @@ START_TEST(test_ack_queue)
 	ck_assert_uint_eq(n, RELIABLE_ACK_QUEUE);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_uint_eq(acks[i], 5 + 8 + i);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -458,7 +464,7 @@ START_TEST(test_recv_wrap)
 	ck_assert_ptr_null(reliable_pop(r));
 	take_all(r, acks, &n);
 	ck_assert_uint_eq(n, 6);
-	free(r);
+	rel_free(r);
 }
 END_TEST
 
@@ -693,8 +699,8 @@ static struct sim_result simulate(uint64_t seed, struct link_params ab_p, struct
 	free(ab.q);
 	free(ba.q);
 	free(pkt);
-	free(a);
-	free(b);
+	rel_free(a);
+	rel_free(b);
 	return res;
 }
 
