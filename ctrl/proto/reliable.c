@@ -82,15 +82,15 @@ void reliable_free(struct reliable *r)
 		msg_clear(&r->send[i]);
 	for (int i = 0; i < RELIABLE_RECV_WINDOW; i++)
 		msg_clear(&r->recv[i]);
-	r->popped = NULL;
+	r->popped = 0;
 }
 
 /* The buffer of the message popped last is kept for the caller until the next call into the layer. */
 static void release_popped(struct reliable *r)
 {
-	if (r->popped) {
-		msg_clear(r->popped);
-		r->popped = NULL;
+	if (r->popped > 0) {
+		msg_clear(&r->recv[r->popped - 1]);
+		r->popped = 0;
 	}
 }
 
@@ -205,8 +205,8 @@ int reliable_on_message(struct reliable *r, uint8_t opcode, uint32_t mid, const 
 	if (!slot)
 		return -ENOSPC;
 
-	if (slot == r->popped)
-		r->popped = NULL;
+	if (r->popped > 0 && slot == &r->recv[r->popped - 1])
+		r->popped = 0;
 	msg_clear(slot);
 	memset(slot, 0, sizeof(*slot));
 	/* not ACKed when we cannot keep it: the peer sends it again */
@@ -230,7 +230,7 @@ const struct reliable_msg *reliable_pop(struct reliable *r)
 			/* The slot is free for reuse, but its bytes stay intact until the next call, which is
 			 * what the header promises the caller. */
 			m->used = false;
-			r->popped = m;
+			r->popped = (int8_t)(i + 1);
 			r->next_recv_mid++;
 			return m;
 		}

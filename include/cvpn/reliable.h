@@ -35,7 +35,8 @@ struct reliable {
 	uint32_t initial_timeout_ms;
 	struct reliable_msg send[RELIABLE_SEND_WINDOW];
 	struct reliable_msg recv[RELIABLE_RECV_WINDOW];
-	struct reliable_msg *popped;  /* slot reliable_pop returned last: its buffer lives until the next call */
+	int8_t popped;                /* recv slot reliable_pop returned last (+1; 0 = none): its buffer lives
+				       * until the next call. An index, not a pointer: key states are copied. */
 	uint32_t acks[RELIABLE_ACK_QUEUE]; /* ids we still have to acknowledge, oldest first */
 	uint8_t n_acks;
 };

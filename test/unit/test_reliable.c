@@ -804,6 +804,32 @@ START_TEST(test_sim_everything)
 }
 END_TEST
 
+/* A session copies its key state by value on renegotiation (the old one becomes the lame duck) and starts
+ * a new one in the original place: the copy must own its buffers, the new one none of them (ASan checks). */
+START_TEST(copied_state_owns_its_buffers)
+{
+	struct reliable *a = rel_new(0, 0, 2000), *b = malloc(sizeof(*b));
+	uint8_t payload[3] = { 1, 2, 3 };
+	const struct reliable_msg *m;
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(reliable_on_message(a, P_CONTROL_V1, 0, payload, 3), 0);
+	ck_assert_int_eq(reliable_on_message(a, P_CONTROL_V1, 1, payload, 2), 0);
+	ck_assert_int_eq(reliable_queue(a, P_CONTROL_V1, payload, 3, NULL), 0);
+	m = reliable_pop(a);
+	ck_assert_ptr_nonnull(m);
+	*b = *a;                      /* the lame duck takes everything */
+	reliable_init(a, 0, 0, 2000); /* the new key state starts empty */
+	m = reliable_pop(b);          /* frees the parked message 0 of b, not of a */
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->len, 2);
+	ck_assert_mem_eq(m->data, payload, 2);
+	ck_assert_ptr_null(reliable_pop(a));
+	rel_free(a);
+	rel_free(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("reliable");
@@ -826,6 +852,7 @@ int main(void)
 	tcase_add_test(tc, test_recv_too_big);
 	tcase_add_test(tc, test_ack_queue);
 	tcase_add_test(tc, test_recv_wrap);
+	tcase_add_test(tc, copied_state_owns_its_buffers);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(sim, 60);
