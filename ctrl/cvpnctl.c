@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* cvpnctl: the operator's command line. Subcommands come from one table, as in wireguard-tools' wg. check and
  * export-client-config work on a config file; status, connections, terminate, reload and metrics talk to a
- * running cvpnd over its control socket (one JSON request line, one JSON reply line). Every command takes
- * --json. Exit status: 0 ok, 1 the operation failed, 2 usage error; errors go to stderr. */
+ * running cvpnd over its control socket (one JSON request line, one JSON reply line); check compares a file
+ * with the running policy when a cvpnd answers. Every command takes --json. Exit status: 0 ok, 1 the
+ * operation failed, 2 usage error (explain: 0 pass, 1 drop, 2 no answer); errors go to stderr. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -10,21 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "cvpn/config.h"
+#include "cvpn/ctlclient.h"
+#include "cvpn/diff.h"
 #include "cvpn/export.h"
 #include "cvpn/metrics.h"
 
 #define EXIT_USAGE 2
-#define REPLY_MAX (64u << 20)    /* a reply listing every connection of a busy hour fits many times */
-#define REPLY_TIMEOUT_S 10
 
 struct subcommand {
 	const char *name;
@@ -34,6 +33,7 @@ struct subcommand {
 };
 
 static int check_main(int argc, char *argv[]);
+static int explain_main(int argc, char *argv[]);
 static int export_main(int argc, char *argv[]);
 static int status_main(int argc, char *argv[]);
 static int connections_main(int argc, char *argv[]);
@@ -52,7 +52,10 @@ static const struct subcommand subcommands[] = {
 	{ "reload", reload_main, "[--json]",
 	  "re-read the config file cvpnd runs with and apply it, or say why not (like SIGHUP)" },
 	{ "metrics", metrics_main, "[--json]", "counters and gauges in the Prometheus text format" },
-	{ "check", check_main, "FILE [--json]", "validate an endpoint configuration file without applying it" },
+	{ "explain", explain_main, "--user NAME | --group G --to ADDR[:PORT/PROTO] [--json]",
+	  "why a packet from that identity would pass or die, stage by stage (exit 0 pass, 1 drop)" },
+	{ "check", check_main, "FILE [--json]",
+	  "validate a configuration file; with cvpnd running, show what a reload would change in the kernel" },
 	{ "export-client-config", export_main,
 	  "-c FILE [--cert F --key F] [--auth-user-pass] [--static-challenge TEXT] [-o OUT] [--json]",
 	  "write the OpenVPN client configuration file for the endpoint" },
@@ -74,7 +77,7 @@ static void usage(FILE *f)
 		   "                      set by control-socket: in the endpoint config)\n"
 		   "  --json              (every command) print the result as JSON; errors as JSON on stderr\n"
 		   "\nThe control socket is open to root and to the group named by control-socket.group.\n"
-		   "Exit status: 0 success, 1 failure, 2 usage error.\n",
+		   "Exit status: 0 success, 1 failure, 2 usage error; explain: 0 pass, 1 drop, 2 no answer.\n",
 		CONFIG_DEFAULT_CONTROL_SOCKET);
 }
 
@@ -118,76 +121,11 @@ static int fail(const char *fmt, ...)
 /* Sends req (consumed) and returns the reply object, or NULL after reporting why. */
 static struct json_object *call(struct json_object *req)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { REPLY_TIMEOUT_S, 0 };
 	struct json_object *reply = NULL;
-	const char *path = socket_path ? socket_path : getenv("CVPN_SOCKET");
-	char *buf = NULL, *line = NULL;
-	size_t len = 0, cap = 0;
-	int fd = -1;
+	char why[512];
 
-	if (!path || !*path)
-		path = CONFIG_DEFAULT_CONTROL_SOCKET;
-	if (asprintf(&line, "%s\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN)) < 0) {
-		line = NULL;
-		fail("out of memory");
-		goto out;
-	}
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fail("%s: socket path too long", path);
-		goto out;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fail("cannot reach cvpnd at %s: %s%s", path, strerror(errno),
-		     errno == ENOENT || errno == ECONNREFUSED ? " (is cvpnd running? --socket or $CVPN_SOCKET "
-								"select another socket)" : "");
-		goto out;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line)) {
-		fail("sending to cvpnd: %s", strerror(errno));
-		goto out;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (len + 4096 + 1 > cap) {
-			char *nb;
-
-			cap = cap ? cap * 2 : 65536;
-			if (cap > REPLY_MAX || !(nb = realloc(buf, cap))) {
-				fail("reply from cvpnd too large");
-				goto out;
-			}
-			buf = nb;
-		}
-		n = recv(fd, buf + len, cap - len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			fail("cvpnd closed the connection without a complete reply%s%s", n < 0 ? ": " : "",
-			     n < 0 ? strerror(errno) : "");
-			goto out;
-		}
-		len += (size_t)n;
-		if (memchr(buf + len - n, '\n', (size_t)n))
-			break;
-	}
-	buf[len] = '\0';
-	reply = json_tokener_parse(buf);
-	if (!reply || !json_object_is_type(reply, json_type_object)) {
-		json_object_put(reply);
-		reply = NULL;
-		fail("cvpnd sent a reply that is not a JSON object");
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	free(line);
-	free(buf);
+	if (ctlclient_call(ctlclient_socket(socket_path, NULL), req, &reply, why, sizeof(why)) < 0)
+		fail("%s", why);
 	json_object_put(req);
 	return reply;
 }
@@ -459,6 +397,133 @@ static int metrics_main(int argc, char *argv[])
 	return ret;
 }
 
+/* ---- explain ---- */
+
+/* ADDR, or ADDR:PORT/PROTO with PROTO tcp, udp or a protocol number. 0, or -1 for a usage error. */
+static int parse_target(const char *arg, struct json_object *req)
+{
+	char addr[64], *colon, *slash, *end;
+	struct in_addr ia;
+	unsigned long port;
+
+	if (strlen(arg) >= sizeof(addr))
+		return -1;
+	strcpy(addr, arg);
+	colon = strchr(addr, ':');
+	if (colon)
+		*colon = '\0';
+	if (inet_pton(AF_INET, addr, &ia) != 1)
+		return -1;
+	json_object_object_add(req, "to", json_object_new_string(addr));
+	if (!colon) {
+		/* no port and no protocol: a packet every protocol rule would see, as ICMP does */
+		json_object_object_add(req, "proto", json_object_new_string("icmp"));
+		return 0;
+	}
+	slash = strchr(colon + 1, '/');
+	if (!slash || slash == colon + 1 || !slash[1])
+		return -1;
+	*slash = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || errno || port > 65535)
+		return -1;
+	json_object_object_add(req, "port", json_object_new_int((int)port));
+	json_object_object_add(req, "proto", json_object_new_string(slash + 1));
+	return 0;
+}
+
+static void print_explained(struct json_object *r)
+{
+	struct json_object *id = get_obj(r, "identity"), *groups = get_obj(id, "groups"), *dst = get_obj(r, "destination"),
+			   *text = get_obj(r, "text"), *port = get_obj(dst, "port");
+	size_t n = groups ? json_object_array_length(groups) : 0;
+
+	if (get_obj(id, "group")) {
+		printf("group %s", get_str(id, "group"));
+	} else {
+		printf("user %s (groups: ", get_str(id, "user"));
+		for (size_t i = 0; i < n; i++)
+			printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(groups, i)));
+		printf("%s, from %s)", n ? "" : "none", get_str(id, "groups-from"));
+	}
+	printf(" -> %s %s", get_str(dst, "address"), get_str(dst, "protocol"));
+	if (port)
+		printf(" port %s", json_object_get_string(port));
+	printf("\n");
+	for (size_t i = 0; text && i < json_object_array_length(text); i++)
+		printf("  %s\n", json_object_get_string(json_object_array_get_idx(text, i)));
+}
+
+static int explain_main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "user", required_argument, NULL, 'u' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "to", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *use = "explain --user NAME | --group G --to ADDR[:PORT/PROTO] [--json] [--socket PATH]";
+	const char *user = NULL, *group = NULL, *to = NULL;
+	struct json_object *req, *r, *pass;
+	int c, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': user = optarg; break;
+		case 'g': group = optarg; break;
+		case 't': to = optarg; break;
+		case 'j': json_out = true; break;
+		case 's': socket_path = optarg; break;
+		case 'h':
+			printf("Usage: %s %s\n\n"
+			       "Walks a packet from that identity through the policy cvpnd enforces, in the kernel's order:\n"
+			       "the authorization rule that decides (longest prefix), the client-VPN route and association,\n"
+			       "the security group rule, source NAT, and the network ACL rules out and back (replies to\n"
+			       "Linux's ephemeral ports). --user takes the groups of the user's live session, else those\n"
+			       "of identity-groups; --group explains for a member of exactly that group.\n\n"
+			       "  --to ADDR            any protocol: answered as for ICMP (no port)\n"
+			       "  --to ADDR:PORT/PROTO PROTO tcp, udp or a protocol number, e.g. 198.18.1.10:443/tcp\n\n"
+			       "Exit status (as test(1)): 0 the packet would pass, 1 it would be dropped (both print why),\n"
+			       "2 no answer: usage error, unknown user, cvpnd not reachable.\n", prog, use);
+			return 0;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc || !user == !group || !to)
+		goto usage;
+	req = request("explain");
+	json_object_object_add(req, user ? "user" : "group", json_object_new_string(user ? user : group));
+	if (parse_target(to, req) < 0) {
+		json_object_put(req);
+		fprintf(stderr, "%s: --to %s: expected ADDR or ADDR:PORT/PROTO (e.g. 198.18.1.10:443/tcp)\n", prog, to);
+		goto usage;
+	}
+	if (!(r = call(req)))
+		return EXIT_USAGE;
+	/* 1 means "dropped" here: every error is 2, so a script never takes one for the other */
+	if (reply_failed(r)) {
+		json_object_put(r);
+		return EXIT_USAGE;
+	}
+	pass = get_obj(r, "pass");
+	ret = pass && json_object_get_boolean(pass) ? 0 : 1;
+	if (json_out)
+		print_json(stdout, r);
+	else
+		print_explained(r);
+	json_object_put(r);
+	return ret;
+usage:
+	fprintf(stderr, "Usage: %s %s\n", prog, use);
+	return EXIT_USAGE;
+}
+
 /* ---- check ---- */
 
 /* Splits config_load's report into errors and warnings. */
@@ -470,41 +535,92 @@ static void add_lines(struct json_object *errors, struct json_object *warnings, 
 		json_object_array_add(strstr(line, ": warning: ") ? warnings : errors, json_object_new_string(line));
 }
 
+/* check --json: the comparison with the running policy as an object. */
+static struct json_object *running_json(const char *path, const struct config *cfg, bool *failed)
+{
+	struct json_object *o = json_object_new_object();
+	struct diff_stats st;
+	char *dbuf = NULL, *ebuf = NULL;
+	size_t dlen = 0, elen = 0;
+	FILE *dms = open_memstream(&dbuf, &dlen), *ems = open_memstream(&ebuf, &elen);
+	int r = -ENOMEM;
+
+	if (dms && ems)
+		r = ctlclient_ruleset_diff(path, cfg, dms, &st, ems);
+	if (dms)
+		fclose(dms);
+	if (ems)
+		fclose(ems);
+	json_object_object_add(o, "socket", json_object_new_string(path));
+	json_object_object_add(o, "daemon", json_object_new_boolean(!ctlclient_no_daemon(r)));
+	if (r == 0) {
+		json_object_object_add(o, "changed", json_object_new_boolean(st.hunks > 0));
+		json_object_object_add(o, "removed", json_object_new_uint64(st.removed));
+		json_object_object_add(o, "added", json_object_new_uint64(st.added));
+		json_object_object_add(o, "diff", json_object_new_string_len(dbuf ? dbuf : "", (int)dlen));
+	} else if (!ctlclient_no_daemon(r)) {
+		struct json_object *errs = json_object_new_array();
+		char *save = NULL;
+
+		for (char *line = ebuf ? strtok_r(ebuf, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
+			json_object_array_add(errs, json_object_new_string(line));
+		json_object_object_add(o, "errors", errs);
+		/* a socket closed to this user leaves the file valid, only not compared */
+		*failed = r != -EACCES;
+	}
+	free(dbuf);
+	free(ebuf);
+	return o;
+}
+
 static int check_main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	const char *use = "check FILE [--json] [--socket PATH]";
 	struct config *cfg = NULL;
+	bool failed = false;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *ms;
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json_out = true; break;
+		case 's': socket_path = optarg; break;
 		case 'h':
-			printf("Usage: %s check FILE [--json]\n", prog);
+			printf("Usage: %s %s\n\n"
+			       "Validates FILE (errors as file:line:col) and prints \"configuration OK\". Then, when a cvpnd\n"
+			       "answers on the control socket (--socket, else $CVPN_SOCKET, else FILE's control-socket),\n"
+			       "compiles FILE as a reload would on this host (run it on the gateway) and prints the\n"
+			       "unified diff from the ruleset in force (table inet cvpn, without session elements) to\n"
+			       "FILE's, or \"no change to the kernel policy\". Nothing is applied. Exit status: 0 valid,\n"
+			       "1 invalid or not comparable (e.g. an association's interface has no address), 2 usage.\n",
+			       prog, use);
 			return 0;
 		default:
-			fprintf(stderr, "Usage: %s check FILE [--json]\n", prog);
+			fprintf(stderr, "Usage: %s %s\n", prog, use);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "Usage: %s check FILE [--json]\n", prog);
+		fprintf(stderr, "Usage: %s %s\n", prog, use);
 		return EXIT_USAGE;
 	}
 	if (!json_out) {
 		if (config_load(argv[optind], stderr, &cfg) < 0)
 			return 1;
-		config_free(cfg);
 		printf("configuration OK\n");
-		return 0;
+		fflush(stdout);
+		r = ctlclient_check_print(ctlclient_socket(socket_path, cfg), cfg, stdout, stderr);
+		config_free(cfg);
+		return r < 0 ? 1 : 0;
 	}
 	ms = open_memstream(&buf, &len);
 	if (!ms)
@@ -516,16 +632,18 @@ static int check_main(int argc, char *argv[])
 				   *w = json_object_new_array();
 
 		add_lines(e, w, buf);
-		json_object_object_add(o, "ok", json_object_new_boolean(r == 0));
 		json_object_object_add(o, "file", json_object_new_string(argv[optind]));
 		json_object_object_add(o, "errors", e);
 		json_object_object_add(o, "warnings", w);
-		print_json(r == 0 ? stdout : stderr, o);
+		if (r == 0)
+			json_object_object_add(o, "running", running_json(ctlclient_socket(socket_path, cfg), cfg, &failed));
+		json_object_object_add(o, "ok", json_object_new_boolean(r == 0 && !failed));
+		print_json(r == 0 && !failed ? stdout : stderr, o);
 		json_object_put(o);
 	}
 	free(buf);
 	config_free(cfg);
-	return r == 0 ? 0 : 1;
+	return r == 0 && !failed ? 0 : 1;
 }
 
 static const char *export_strerror(int err)

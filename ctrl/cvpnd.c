@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cvpn/config.h"
+#include "cvpn/ctlclient.h"
 #include "cvpn/log.h"
 #include "cvpn/server.h"
 
@@ -15,7 +16,10 @@ static void usage(FILE *f)
 		   "       cvpnd --check -c CONFIG\n"
 		   "\n"
 		   "  -c, --config FILE   endpoint config file (YAML)\n"
-		   "      --check         validate the config file and exit (0 = OK, 1 = errors)\n"
+		   "      --check         validate the config file; when a cvpnd answers on the file's control\n"
+		   "                      socket, also print the diff from the ruleset in force to the file's\n"
+		   "                      (what a reload would change; nothing is applied). Exit 0 = OK,\n"
+		   "                      1 = errors or not comparable\n"
 		   "  -v, --verbose       debug logging\n"
 		   "  -h, --help          this text\n"
 		   "\n"
@@ -84,8 +88,12 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		printf("configuration OK\n");
+		fflush(stdout);
+		/* the socket of the daemon this file configures, whatever $CVPN_SOCKET says */
+		ret = ctlclient_check_print(cfg->control_socket ? cfg->control_socket : CONFIG_DEFAULT_CONTROL_SOCKET,
+					    cfg, stdout, stderr) < 0 ? 1 : 0;
 		config_free(cfg);
-		return 0;
+		return ret;
 	}
 	/* the server owns cfg from here: a reload replaces it */
 	if (server_init(&srv, cfg) == 0 && server_run(&srv) == 0)

@@ -17,10 +17,14 @@
 
 #include <json-c/json.h>
 
+#include <arpa/inet.h>
+
 #include "cvpn/connlog.h"
+#include "cvpn/enforce.h"
 #include "cvpn/log.h"
 #include "cvpn/metrics.h"
 #include "cvpn/mgmt.h"
+#include "cvpn/policy.h"
 #include "cvpn/pool.h"
 #include "cvpn/server.h"
 #include "cvpn/session.h"
@@ -296,12 +300,299 @@ static struct json_object *cmd_metrics(struct mgmt *m, struct json_object *req)
 	return o;
 }
 
+/* ---- policy: explain a verdict, show the ruleset ---- */
+
+static const char *stage_str(enum policy_stage s)
+{
+	switch (s) {
+	case POLICY_STAGE_AUTHZ: return "authorization";
+	case POLICY_STAGE_ROUTE: return "route";
+	case POLICY_STAGE_SG: return "security-group";
+	case POLICY_STAGE_ACL_OUT: return "network-acl-outbound";
+	case POLICY_STAGE_ACL_IN: return "network-acl-inbound";
+	default: return "none";
+	}
+}
+
+static const char *proto_str(int proto, char buf[8])
+{
+	switch (proto) {
+	case CONFIG_PROTO_ICMP: return "icmp";
+	case CONFIG_PROTO_TCP: return "tcp";
+	case CONFIG_PROTO_UDP: return "udp";
+	default:
+		snprintf(buf, 8, "%d", proto);
+		return buf;
+	}
+}
+
+/* protocols with a destination port (as config validation and the ruleset know them) */
+static bool proto_has_port(int proto)
+{
+	return proto == 6 || proto == 17 || proto == 33 || proto == 132 || proto == 136;
+}
+
+static struct json_object *cidr_json(struct cidr4 c)
+{
+	char a[16], buf[24];
+
+	config_format_ipv4(c.addr, a);
+	snprintf(buf, sizeof(buf), "%s/%u", a, c.len);
+	return json_object_new_string(buf);
+}
+
+static struct json_object *strings_json(char *const *v, size_t n)
+{
+	struct json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, json_object_new_string(v[i]));
+	return arr;
+}
+
+static struct json_object *acl_json(const struct policy_acl_verdict *av)
+{
+	static const char *const result[] = {
+		[POLICY_ACL_NONE] = "none", [POLICY_ACL_SKIPPED] = "not-evaluated", [POLICY_ACL_RULE] = "rule",
+		[POLICY_ACL_IMPLICIT_DENY] = "implicit-deny", [POLICY_ACL_NOT_REACHED] = "not-reached",
+	};
+	struct json_object *o = json_object_new_object();
+
+	add_str(o, "result", av->result <= POLICY_ACL_NOT_REACHED ? result[av->result] : "?");
+	if (av->result == POLICY_ACL_RULE) {
+		add_u64(o, "rule", av->rule);
+		add_str(o, "action", av->allow ? "allow" : "deny");
+		add_u64(o, "line", (uint64_t)av->line);
+	}
+	return o;
+}
+
+/* The deciding rule of every stage, as data: what the text lines say, for scripts. */
+static void add_verdict_detail(struct json_object *o, const struct config *cfg, const struct policy_verdict *v)
+{
+	static const char *const sg_result[] = {
+		[POLICY_SG_NONE] = "none", [POLICY_SG_ALLOW] = "allow", [POLICY_SG_DENY] = "deny",
+		[POLICY_SG_NOT_REACHED] = "not-reached",
+	};
+	struct json_object *az = json_object_new_object(), *rt = NULL, *as = NULL, *sg = json_object_new_object(),
+			   *acl = json_object_new_object();
+
+	json_object_object_add(az, "prefix", v->authz_covered ? cidr_json(v->authz_prefix) : NULL);
+	if (v->authz_rule >= 0 && (size_t)v->authz_rule < cfg->n_authz_rules) {
+		const struct config_authz_rule *z = &cfg->authz_rules[v->authz_rule];
+		struct json_object *r = json_object_new_object();
+
+		json_object_object_add(r, "destination", cidr_json(z->dst));
+		if (z->all_users)
+			json_object_object_add(r, "all-users", json_object_new_boolean(true));
+		else
+			add_str(r, "group", z->group);
+		add_str(r, "description", z->description);
+		add_u64(r, "line", (uint64_t)z->line);
+		json_object_object_add(az, "rule", r);
+	} else {
+		json_object_object_add(az, "rule", NULL);
+	}
+	json_object_object_add(o, "authorization", az);
+
+	if (v->route >= 0 && (size_t)v->route < cfg->n_routes) {
+		const struct config_route *r = &cfg->routes[v->route];
+
+		rt = json_object_new_object();
+		json_object_object_add(rt, "destination", cidr_json(r->dst));
+		add_str(rt, "target", r->target);
+		add_str(rt, "description", r->description);
+		add_u64(rt, "line", (uint64_t)r->line);
+	}
+	json_object_object_add(o, "route", rt);
+	if (v->assoc >= 0 && (size_t)v->assoc < cfg->n_associations) {
+		as = json_object_new_object();
+		add_str(as, "name", cfg->associations[v->assoc].name);
+		add_str(as, "interface", cfg->associations[v->assoc].ifname);
+	}
+	json_object_object_add(o, "association", as);
+
+	add_str(sg, "result", v->sg <= POLICY_SG_NOT_REACHED ? sg_result[v->sg] : "?");
+	if (v->sg == POLICY_SG_ALLOW && v->sg_group >= 0 && (size_t)v->sg_group < cfg->n_security_groups) {
+		const struct config_security_group *g = &cfg->security_groups[v->sg_group];
+
+		add_str(sg, "group", g->name);
+		if (v->sg_rule >= 0 && (size_t)v->sg_rule < g->n_egress)
+			add_u64(sg, "line", (uint64_t)g->egress[v->sg_rule].line);
+	}
+	json_object_object_add(o, "security-group", sg);
+	json_object_object_add(acl, "outbound", acl_json(&v->acl_out));
+	json_object_object_add(acl, "inbound", acl_json(&v->acl_in));
+	json_object_object_add(o, "network-acl", acl);
+}
+
+/* Which groups enforce_explain takes for a user: a live session's, else identity-groups'. */
+static struct json_object *identity_json(struct server *srv, const char *user, const char *group)
+{
+	struct json_object *o = json_object_new_object();
+	const struct config_identity *id;
+
+	if (group) {
+		add_str(o, "group", group);
+		json_object_object_add(o, "groups", strings_json((char *const *)&group, 1));
+		add_str(o, "groups-from", "request");
+		return o;
+	}
+	add_str(o, "user", user);
+	for (uint32_t i = 0; i < srv->table_size; i++) {
+		const struct session *s = srv->by_peer_id[i];
+
+		if (s && s->enforced && !strcmp(s->cn, user)) {
+			json_object_object_add(o, "groups", strings_json(s->groups, s->n_groups));
+			add_str(o, "groups-from", "live session");
+			return o;
+		}
+	}
+	id = config_find_identity(srv->cfg, user);
+	json_object_object_add(o, "groups", id ? strings_json(id->groups, id->n_groups) : json_object_new_array());
+	add_str(o, "groups-from", "identity-groups");
+	return o;
+}
+
+static int parse_proto(const char *s)
+{
+	char *end;
+	long v;
+
+	if (!s || !strcmp(s, "icmp"))
+		return CONFIG_PROTO_ICMP;
+	if (!strcmp(s, "tcp"))
+		return CONFIG_PROTO_TCP;
+	if (!strcmp(s, "udp"))
+		return CONFIG_PROTO_UDP;
+	v = strtol(s, &end, 10);
+	return *s && !*end && v >= 0 && v <= 255 ? (int)v : -1;
+}
+
+static struct json_object *cmd_explain(struct mgmt *m, struct json_object *req)
+{
+	const char *user = req_str(req, "user"), *group = req_str(req, "group"), *to = req_str(req, "to");
+	struct json_object *o = NULL, *pv, *text, *dst, *portv = NULL;
+	char *buf = NULL, *save = NULL, pb[8];
+	struct policy_verdict v;
+	struct in_addr ia;
+	size_t len = 0;
+	int proto, port = -1, err;
+	FILE *f;
+
+	if (!user == !group)
+		return reply_error("explain needs exactly one of user and group");
+	if (!to || inet_pton(AF_INET, to, &ia) != 1)
+		return reply_error("explain needs \"to\": an IPv4 address");
+	proto = parse_proto(req_str(req, "proto"));
+	if (proto < 0)
+		return reply_error("protocol must be tcp, udp, icmp or a number 0-255");
+	if (json_object_object_get_ex(req, "port", &portv) && portv) {
+		if (!json_object_is_type(portv, json_type_int) || json_object_get_int64(portv) < 0 ||
+		    json_object_get_int64(portv) > 65535)
+			return reply_error("port must be a number 0-65535");
+		port = (int)json_object_get_int64(portv);
+	}
+	if (proto_has_port(proto) && port < 0)
+		return reply_error("%s needs a destination port", proto_str(proto, pb));
+	if (!proto_has_port(proto) && port >= 0)
+		return reply_error("protocol %s has no ports", proto_str(proto, pb));
+	if (!m->srv->policy)
+		return reply_error("no policy is in force");
+	err = enforce_explain(m->srv, user, group, ntohl(ia.s_addr), proto, port < 0 ? 0 : (uint16_t)port, &v);
+	if (err == -ENOENT)
+		return reply_error("unknown user '%s': no live session and no identity-groups entry", user);
+	if (err < 0)
+		return reply_error("cannot explain: %s", strerror(-err));
+
+	/* the verdict object is the policy module's; the reply adds the request and the details */
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return reply_error("out of memory");
+	err = policy_verdict_print(&v, f, true);
+	fclose(f);
+	pv = err == 0 ? json_tokener_parse(buf) : NULL;
+	free(buf);
+	if (!pv || !json_object_is_type(pv, json_type_object)) {
+		json_object_put(pv);
+		return reply_error("cannot format the verdict");
+	}
+	o = reply_ok();
+	json_object_object_foreach(pv, key, val)
+		json_object_object_add(o, key, json_object_get(val));
+	json_object_put(pv);
+	json_object_object_add(o, "pass", json_object_new_boolean(v.pass));
+	add_str(o, "dropped-at", v.pass ? NULL : stage_str(v.drop_stage));
+	json_object_object_add(o, "identity", identity_json(m->srv, user, group));
+	dst = json_object_new_object();
+	add_str(dst, "address", to);
+	add_str(dst, "protocol", proto_str(proto, pb));
+	json_object_object_add(dst, "port", port < 0 ? NULL : json_object_new_int(port));
+	json_object_object_add(o, "destination", dst);
+	add_verdict_detail(o, m->srv->cfg, &v);
+
+	buf = NULL;
+	len = 0;
+	text = json_object_new_array();
+	f = open_memstream(&buf, &len);
+	if (f) {
+		policy_verdict_print(&v, f, false);
+		fclose(f);
+		for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			json_object_array_add(text, json_object_new_string(line));
+		free(buf);
+	}
+	json_object_object_add(o, "text", text);
+	return o;
+}
+
+static struct json_object *cmd_ruleset(struct mgmt *m, struct json_object *req)
+{
+	const struct policy *p = m->srv->policy;
+	struct json_object *o, *profiles;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	if (!p)
+		return reply_error("no policy is in force");
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return reply_error("out of memory");
+	err = enforce_render(m->srv, f);
+	if (fclose(f) != 0 && err == 0)
+		err = -EIO;
+	if (err < 0) {
+		free(buf);
+		return reply_error("cannot render the ruleset: %s", strerror(-err));
+	}
+	o = reply_ok();
+	add_str(o, "tun", m->srv->tun_ifname);
+	json_object_object_add(o, "ruleset", json_object_new_string_len(buf, (int)len));
+	free(buf);
+	/* the group sets of the session profiles, by id: `check` registers them again to compile alike */
+	profiles = json_object_new_array();
+	for (size_t i = 0; i < p->n_profiles; i++) {
+		struct json_object *g = json_object_new_array();
+
+		for (size_t k = 0; k < p->profiles[i].n_groups; k++)
+			if (p->profiles[i].groups[k] < p->n_groups)
+				json_object_array_add(g, json_object_new_string(p->groups[p->profiles[i].groups[k]]));
+		json_object_array_add(profiles, g);
+	}
+	json_object_object_add(o, "profiles", profiles);
+	add_config_version(o, m->srv);
+	return o;
+}
+
 static const struct {
 	const char *name;
 	struct json_object *(*fn)(struct mgmt *m, struct json_object *req);
 } commands[] = {
 	{ "status", cmd_status },   { "connections", cmd_connections }, { "terminate", cmd_terminate },
-	{ "reload", cmd_reload },   { "metrics", cmd_metrics },
+	{ "reload", cmd_reload },   { "metrics", cmd_metrics },         { "explain", cmd_explain },
+	{ "ruleset", cmd_ruleset },
 };
 
 static struct json_object *execute(struct mgmt *m, const char *line)
