@@ -3,7 +3,7 @@
 # SANITIZE=1 builds into build-san/ with AddressSanitizer and UBSan.
 
 CC      ?= cc
-PKGS    := libnl-route-3.0 libnftnl libmnl yaml-0.1 wolfssl libcrypto json-c
+PKGS    := libnl-route-3.0 libnftnl libmnl yaml-0.1 wolfssl libcrypto json-c ldap
 SANITIZE ?= 0
 
 ifeq ($(SANITIZE),1)
@@ -54,6 +54,10 @@ loadgen: $(BUILD)/loadgen
 $(BUILD)/loadgen: $(LOADGEN_OBJS) $(BUILD)/libcvpn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The flood tool of the hostile-input tests (test/flood/): spoofed resets, garbage, half-open sessions, replay.
+$(BUILD)/flood: $(BUILD)/obj/test/flood/flood.o $(BUILD)/libcvpn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(BUILD)/libcvpn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
@@ -71,16 +75,24 @@ unit-run: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_FORK=yes $$t; done
 
 # Integration tests: network namespaces, the real daemon, the stock openvpn client.
-integration: deps all $(BUILD)/loadgen
-	@test/integration/run-all.sh
+# SANITIZE=1 runs the suite against build-san/: a sanitizer report stops the process (halt_on_error), leaks
+# are reported at a clean exit, and test/lib/netns.sh fails any test whose logs hold a report.
+ifeq ($(SANITIZE),1)
+INTEGRATION_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+endif
+integration: deps all $(BUILD)/loadgen $(BUILD)/flood
+	@CVPN_BUILD=$(BUILD) $(INTEGRATION_ENV) test/integration/run-all.sh
 
 test: deps
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory integration
 
 # Benchmarks (not tests): figures printed and merged into bench-results.json; see README "Performance".
+$(BUILD)/bench_policy: $(BUILD)/obj/test/bench/bench_policy.o $(BUILD)/libcvpn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 .PHONY: bench
-bench: deps all
+bench: deps all $(BUILD)/loadgen $(BUILD)/bench_policy
 	@scripts/install-deps.sh bench
 	@test/bench/run-all.sh
 
@@ -92,7 +104,7 @@ demo: deps all
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD   := build-fuzz
-FUZZ_TARGETS := packet reliable keymethod config aead
+FUZZ_TARGETS := packet reliable keymethod config aead scrv1
 # clang, unlike gcc, flags vsnprintf(fmt) in helpers without a format attribute (config.c's error printer).
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -Wno-format-nonliteral -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -100,8 +112,10 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -Wno-format-nonliteral -fno-omit-frame
 fuzz_srcs_packet    := ctrl/proto/packet.c
 fuzz_srcs_reliable  := ctrl/proto/reliable.c
 fuzz_srcs_keymethod := ctrl/proto/keymethod.c
-fuzz_srcs_config    := ctrl/config.c ctrl/config_parse.c ctrl/config_validate.c ctrl/config_value.c
+fuzz_srcs_config    := ctrl/config.c ctrl/config_parse.c ctrl/config_validate.c ctrl/config_value.c \
+		       ctrl/config_auth.c
 fuzz_srcs_aead      := dataplane/aead.c dataplane/replay.c
+fuzz_srcs_scrv1     := ctrl/auth/scrv1.c
 fuzz_libs_config    := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 fuzz_libs_aead      := $(shell pkg-config --libs libcrypto 2>/dev/null)
 

@@ -437,6 +437,7 @@ void config_free(struct config *cfg)
 	free(cfg->client_ca);
 	free(cfg->server_ca);
 	free(cfg->crl);
+	cfg_auth_free(&cfg->auth);
 	free(cfg->dns_servers);
 	for (size_t i = 0; i < cfg->n_search_domains; i++)
 		free(cfg->search_domains[i]);

@@ -44,7 +44,7 @@ struct cfg_ctx {
 #define CFG_MAX_TEXT 255	/* descriptions, group names */
 #define CFG_MAX_BANNER 1400	/* characters, as the cloud service allows */
 #define CFG_MAX_DURATION ((unsigned)INT_MAX)
-#define CFG_MAX_KEYS 24		/* most keys one mapping may have */
+#define CFG_MAX_KEYS 32		/* most keys one mapping may have */
 
 enum text_kind {
 	TEXT_NAME,	/* identifiers other entries refer to: [A-Za-z0-9._-] */
@@ -100,6 +100,11 @@ uint32_t cfg_mask(unsigned len);
 bool cfg_cidr_ok(struct cidr4 c);
 bool cfg_overlap(struct cidr4 a, struct cidr4 b);
 void cfg_format_cidr(struct cidr4 c, char buf[CFG_CIDR_STRLEN]);
+
+/* config_auth.c: endpoint.authentication */
+void cfg_auth_defaults(struct config_auth *a);
+void cfg_parse_auth(struct cfg_ctx *ctx, yaml_node_t *n);
+void cfg_auth_free(struct config_auth *a);
 
 /* Cross-checks, file checks, defaults that depend on other fields, automatic association routes. */
 void cfg_validate(struct cfg_ctx *ctx);

@@ -116,7 +116,7 @@ static void parse_ciphers(struct cfg_ctx *ctx, yaml_node_t *n)
 enum {
 	E_ID, E_LISTEN, E_REMOTE, E_CERT, E_KEY, E_CLIENT_CA, E_SERVER_CA, E_CRL, E_EKM, E_CIDR, E_SPLIT, E_DNS,
 	E_SEARCH, E_CIPHERS, E_KEEPALIVE, E_RENEG, E_HANDSHAKE, E_TRANSITION, E_SESSION, E_MAXCONN, E_BANNER,
-	E_DISC_TIMEOUT, E_CTL_SOCKET, E_CONNLOG, E_N
+	E_DISC_TIMEOUT, E_CTL_SOCKET, E_CONNLOG, E_AUTH, E_N
 };
 static const char *const endpoint_keys[E_N] = {
 	[E_ID] = "id", [E_LISTEN] = "listen", [E_REMOTE] = "remote", [E_CERT] = "server-certificate",
@@ -126,7 +126,7 @@ static const char *const endpoint_keys[E_N] = {
 	[E_RENEG] = "renegotiate-after", [E_HANDSHAKE] = "handshake-window", [E_TRANSITION] = "transition-window",
 	[E_SESSION] = "session-timeout", [E_MAXCONN] = "max-connections", [E_BANNER] = "banner",
 	[E_DISC_TIMEOUT] = "disconnect-on-session-timeout", [E_CTL_SOCKET] = "control-socket",
-	[E_CONNLOG] = "connection-log",
+	[E_CONNLOG] = "connection-log", [E_AUTH] = "authentication",
 };
 
 enum { CS_PATH, CS_GROUP, CS_N };
@@ -191,7 +191,15 @@ static void parse_endpoint(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_t *key
 
 	require(ctx, key, v[E_CERT], "server-certificate", "endpoint");
 	require(ctx, key, v[E_KEY], "server-key", "endpoint");
-	require(ctx, key, v[E_CLIENT_CA], "client-ca", "endpoint");
+	if (v[E_AUTH])
+		cfg_parse_auth(ctx, v[E_AUTH]);
+	/* without certificate authentication no client CA is needed, but clients still need ours */
+	if (cfg->auth.certificate)
+		require(ctx, key, v[E_CLIENT_CA], "client-ca", "endpoint");
+	else if (!v[E_CLIENT_CA] && !v[E_SERVER_CA])
+		cfg_error(ctx, key, "endpoint: missing 'server-ca' (the CA chain clients verify this server with)");
+	if (v[E_CRL] && !cfg->auth.certificate)
+		cfg_error(ctx, v[E_CRL], "crl: certificate authentication is off, so there is nothing to revoke");
 	require(ctx, key, v[E_CIDR], "client-cidr", "endpoint");
 	if (v[E_CERT])
 		cfg->server_cert = cfg_get_path(ctx, v[E_CERT], "server-certificate");
@@ -557,6 +565,7 @@ void cfg_set_defaults(struct config *cfg)
 	cfg->max_connections = 2000;
 	cfg->disconnect_on_session_timeout = true;
 	cfg->connection_log_update = 300;
+	cfg_auth_defaults(&cfg->auth);
 }
 
 void cfg_parse_root(struct cfg_ctx *ctx)

@@ -44,7 +44,7 @@ static int read_assoc_state(const struct config *cfg, uint32_t *snat, bool *up, 
 static int compile(struct server *srv, const struct config *cfg, const uint32_t *snat, struct policy **out,
 		   FILE *errs)
 {
-	struct policy_env env = { srv->tun_ifname, snat, cfg->n_associations };
+	struct policy_env env = { srv->tun_ifname, snat, cfg->n_associations, !srv->forwarding_was_on };
 	int err = policy_compile(cfg, &env, out, errs);
 
 	if (err < 0 && !errs)
@@ -105,6 +105,7 @@ void enforce_cleanup(struct server *srv)
 			log_warnx("cannot remove the associations' routing tables: %s", strerror(-err));
 		srv->nft_installed = false;
 	}
+	nft_socket_close();
 	policy_free(srv->policy);
 	srv->policy = NULL;
 	free(srv->assoc_snat);
@@ -136,27 +137,42 @@ static void free_groups(struct session *s)
 	s->n_groups = 0;
 }
 
-/* The groups of an identity: today from identity-groups; the directory adds its own later. */
+static int add_group(struct session *s, const char *g)
+{
+	for (size_t i = 0; i < s->n_groups; i++)
+		if (!strcmp(s->groups[i], g))
+			return 0;
+	s->groups[s->n_groups] = strdup(g);
+	if (!s->groups[s->n_groups])
+		return -ENOMEM;
+	s->n_groups++;
+	return 0;
+}
+
+/* The groups of an identity: the directory's (kept on the session from its login, so a reload re-profiles
+ * it without asking the directory again) plus those identity-groups gives the username, or the
+ * certificate's CN without a directory login. */
 static int load_groups(const struct config *cfg, struct session *s)
 {
-	const struct config_identity *id = config_find_identity(cfg, s->cn);
+	const struct config_identity *id = config_find_identity(cfg, s->username[0] ? s->username : s->cn);
+	size_t n = s->n_dir_groups + (id ? id->n_groups : 0);
 
 	free_groups(s);
-	if (!id || id->n_groups == 0)
+	if (n == 0)
 		return 0;
-	s->groups = calloc(id->n_groups, sizeof(*s->groups));
+	s->groups = calloc(n, sizeof(*s->groups));
 	if (!s->groups)
 		return -ENOMEM;
-	for (size_t i = 0; i < id->n_groups; i++) {
-		s->groups[i] = strdup(id->groups[i]);
-		if (!s->groups[i]) {
-			s->n_groups = i;
-			free_groups(s);
-			return -ENOMEM;
-		}
-	}
-	s->n_groups = id->n_groups;
+	for (size_t i = 0; i < s->n_dir_groups; i++)
+		if (add_group(s, s->dir_groups[i]) < 0)
+			goto oom;
+	for (size_t i = 0; id && i < id->n_groups; i++)
+		if (add_group(s, id->groups[i]) < 0)
+			goto oom;
 	return 0;
+oom:
+	free_groups(s);
+	return -ENOMEM;
 }
 
 static uint32_t profile_of(struct policy *p, const struct session *s, bool install)
@@ -345,7 +361,7 @@ static void move_session(struct server *srv, struct session *s, long to, const c
 void enforce_on_link_events(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
-	bool changed = false;
+	bool changed = false, came_up = false;
 	struct session *s;
 
 	if (route_link_monitor_drain(srv->rtnl_fd) <= 0)
@@ -360,10 +376,15 @@ void enforce_on_link_events(struct server *srv)
 				 up ? "up" : "down");
 			srv->assoc_up[i] = up;
 			changed = true;
+			came_up |= up;
 		}
 	}
 	if (!changed)
 		return;
+	/* a link going down takes its routes with it, table 51000+i included: put them back before any
+	 * session returns to it */
+	if (came_up && route_apply_assoc_tables(srv->policy) < 0)
+		log_warnx("cannot reinstall the associations' routing tables after a link came back");
 	FOR_EACH_ENFORCED(srv, s) {
 		long to = place(srv, s->assoc_home);
 
@@ -388,7 +409,7 @@ int enforce_explain(struct server *srv, const char *user, const char *group, uin
 		n_groups = 1;
 	} else if (user) {
 		FOR_EACH_ENFORCED(srv, s)
-			if (!live && !strcmp(s->cn, user))
+			if (!live && (!strcmp(s->cn, user) || !strcmp(s->username, user)))
 				live = s;
 		if (live) {
 			groups = (const char *const *)live->groups;

@@ -21,6 +21,7 @@
 
 #include <openssl/evp.h>
 
+#include "cvpn/auth.h"
 #include "cvpn/connlog.h"
 #include "cvpn/enforce.h"
 #include "cvpn/log.h"
@@ -41,10 +42,13 @@
 #define TUN_BATCH 64
 #define TCP_FRAME_MAX 4096            /* largest packet a client legitimately sends over TCP */
 #define TCP_TX_MAX (1024 * 1024)      /* beyond this a slow reader loses packets, not our memory */
-#define RESET_RATE_PER_S 500.0        /* stateless reset replies to unknown sources */
-#define RESET_BURST 2000.0
+#define RESET_RATE_PER_S 20000.0      /* stateless reset replies to unknown sources, all together */
+#define RESET_BURST 20000.0
+#define RESET_SRC_SLOTS 4096          /* and per source address (hashed: fixed memory, no per-source state) */
+#define RESET_SRC_RATE 5.0
+#define RESET_SRC_BURST 10.0
 
-enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_TUN, EV_SIGNAL, EV_TIMER, EV_TCP, EV_MGMT, EV_LINK };
+enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_TUN, EV_SIGNAL, EV_TIMER, EV_TCP, EV_MGMT, EV_LINK, EV_WATCH };
 
 struct ev {
 	enum ev_kind kind;
@@ -123,13 +127,67 @@ static struct session *lookup_remote(struct server *srv, const struct sockaddr *
 	return NULL;
 }
 
+static unsigned src_slot(const struct sockaddr *sa)
+{
+	const uint8_t *p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	size_t n = 4;
+	uint32_t h = 2166136261u;
+
+	if (sa->sa_family == AF_INET6) {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		n = 8; /* the /64: one host's share */
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % SERVER_HALFOPEN_SLOTS;
+}
+
+/* Refusals can come as fast as an attacker sends: say how many once a second, not each one. */
+static void note_refusal(struct server *srv, const struct session *s, const char *why)
+{
+	uint64_t now = server_now_ms();
+
+	srv->refused_since_log++;
+	if (now - srv->refused_logged_ms < 1000)
+		return;
+	log_warnx("refused - from %s: %s (%llu such refusals in the last %llu ms)", s->remote_str, why,
+		  (unsigned long long)srv->refused_since_log, (unsigned long long)(now - srv->refused_logged_ms));
+	srv->refused_logged_ms = now;
+	srv->refused_since_log = 0;
+}
+
+static void recount_halfopen(struct server *srv)
+{
+	memset(srv->halfopen_by_src, 0, SERVER_HALFOPEN_SLOTS * sizeof(*srv->halfopen_by_src));
+	srv->n_halfopen = 0;
+	for (uint32_t i = 0; i < srv->table_size; i++) {
+		const struct session *s = srv->by_peer_id[i];
+
+		if (s && s->state == SESSION_HANDSHAKE) {
+			srv->halfopen_by_src[src_slot((const struct sockaddr *)&s->remote)]++;
+			srv->n_halfopen++;
+		}
+	}
+}
+
 int server_register_session(struct server *srv, struct session *s)
 {
 	uint32_t max = srv->table_size;
+	unsigned slot = src_slot((const struct sockaddr *)&s->remote);
 	static uint32_t hint;
 
-	if (srv->n_sessions >= max)
+	if (srv->halfopen_by_src[slot] >= SERVER_HALFOPEN_PER_SOURCE) {
+		srv->stat_refused_halfopen++;
+		note_refusal(srv, s, "too many handshakes in progress from this address");
+		return -EBUSY;
+	}
+	if (srv->n_halfopen >= SERVER_HALFOPEN_MAX || srv->n_sessions >= max) {
+		srv->stat_refused_halfopen++;
+		note_refusal(srv, s, "too many handshakes in progress");
 		return -ENOSPC;
+	}
+	srv->halfopen_by_src[slot]++;
+	srv->n_halfopen++;
 	for (uint32_t i = 0; i < max; i++) {
 		uint32_t id = (hint + i) % max;
 
@@ -287,6 +345,32 @@ int server_write_tun(struct server *srv, const uint8_t *ip, size_t len)
 
 /* ---- input ---- */
 
+static bool src_token(const struct sockaddr *from, uint64_t now_ms)
+{
+	static struct { double tokens; uint64_t ms; } slots[RESET_SRC_SLOTS];
+	const uint8_t *p = (const uint8_t *)&((const struct sockaddr_in *)from)->sin_addr;
+	size_t n = 4;
+	uint32_t h = 2166136261u;
+
+	if (from->sa_family == AF_INET6) {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)from)->sin6_addr;
+		n = 8; /* the /64 */
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	h %= RESET_SRC_SLOTS;
+	if (slots[h].ms == 0)
+		slots[h].tokens = RESET_SRC_BURST;
+	slots[h].tokens += (double)(now_ms - slots[h].ms) * RESET_SRC_RATE / 1000.0;
+	slots[h].ms = now_ms;
+	if (slots[h].tokens > RESET_SRC_BURST)
+		slots[h].tokens = RESET_SRC_BURST;
+	if (slots[h].tokens < 1.0)
+		return false;
+	slots[h].tokens -= 1.0;
+	return true;
+}
+
 static bool reset_token(struct server *srv, uint64_t now_ms)
 {
 	srv->reset_tokens += (double)(now_ms - srv->reset_tokens_ms) * RESET_RATE_PER_S / 1000.0;
@@ -307,7 +391,7 @@ static void send_stateless_reset(struct server *srv, const struct ctl_packet *pk
 	uint8_t buf[64];
 	ssize_t n;
 
-	if (!reset_token(srv, now_ms))
+	if (!src_token(from, now_ms) || !reset_token(srv, now_ms))
 		return;
 	memset(&r, 0, sizeof(r));
 	r.opcode = P_CONTROL_HARD_RESET_SERVER_V2;
@@ -554,6 +638,7 @@ static void on_tick(struct server *srv)
 	for (uint32_t i = 0; i < srv->table_size; i++)
 		if (srv->by_peer_id[i])
 			session_tick(srv->by_peer_id[i], now);
+	recount_halfopen(srv);
 	track_tick(srv, now);
 	if (srv->mgmt)
 		mgmt_tick(srv->mgmt, now);
@@ -670,6 +755,35 @@ static int epoll_add(struct server *srv, int fd, struct ev *ev)
 	return epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fd, &ee);
 }
 
+/* An fd of another module (the authentication workers' completion eventfd): fn runs when it is readable. */
+struct ev_watch {
+	struct ev ev;                /* first: epoll hands back a pointer to it */
+	void (*fn)(void *arg);
+	void *arg;
+	struct ev_watch *next;
+};
+static struct ev_watch *watches;
+
+int server_watch_fd(struct server *srv, int fd, void (*fn)(void *arg), void *arg)
+{
+	struct ev_watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	w->ev.kind = EV_WATCH;
+	w->fn = fn;
+	w->arg = arg;
+	if (epoll_add(srv, fd, &w->ev) < 0) {
+		int err = -errno;
+
+		free(w);
+		return err;
+	}
+	w->next = watches;
+	watches = w;
+	return 0;
+}
+
 static int install_kernel_objects(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
@@ -770,11 +884,12 @@ int server_init(struct server *srv, struct config *cfg)
 	srv->by_vaddr = calloc(n_addrs, sizeof(*srv->by_vaddr));
 	srv->table_size = cfg->max_connections + SERVER_HANDSHAKE_SLACK;
 	srv->by_peer_id = calloc(srv->table_size, sizeof(*srv->by_peer_id));
-	if (!srv->by_vaddr || !srv->by_peer_id) {
+	srv->halfopen_by_src = calloc(SERVER_HALFOPEN_SLOTS, sizeof(*srv->halfopen_by_src));
+	if (!srv->by_vaddr || !srv->by_peer_id || !srv->halfopen_by_src) {
 		log_warnx("out of memory");
 		return -1;
 	}
-	if (tls_ctx_new(cfg->server_cert, cfg->server_key, cfg->client_ca, &srv->tls, err, sizeof(err)) < 0) {
+	if (auth_tls_ctx(cfg, &srv->tls, err, sizeof(err)) < 0) {
 		log_warnx("TLS: %s", err);
 		return -1;
 	}
@@ -817,6 +932,10 @@ int server_init(struct server *srv, struct config *cfg)
 	    (srv->tcp_listen_fd >= 0 && epoll_add(srv, srv->tcp_listen_fd, &ev_listen) < 0) ||
 	    epoll_add(srv, mgmt_fd(srv->mgmt), &ev_mgmt) < 0) {
 		log_warn("epoll");
+		return -1;
+	}
+	if (auth_new(srv, &srv->auth) < 0) {
+		log_warn("authentication workers");
 		return -1;
 	}
 	{
@@ -879,6 +998,12 @@ int server_run(struct server *srv)
 			case EV_MGMT:
 				mgmt_dispatch(srv->mgmt, server_now_ms());
 				break;
+			case EV_WATCH: {
+				struct ev_watch *w = (struct ev_watch *)ev;
+
+				w->fn(w->arg);
+				break;
+			}
 			case EV_TCP: {
 				struct tcp_conn *c = (struct tcp_conn *)ev;
 
@@ -902,6 +1027,14 @@ void server_cleanup(struct server *srv)
 			if (srv->by_peer_id[i])
 				session_end(srv->by_peer_id[i], "gateway stopping");
 	free_dead_conns();
+	auth_free(srv->auth); /* after the sessions: their logins in progress were cancelled */
+	srv->auth = NULL;
+	while (watches) {
+		struct ev_watch *w = watches;
+
+		watches = w->next;
+		free(w);
+	}
 	mgmt_close(srv->mgmt);
 	srv->mgmt = NULL;
 	track_free(srv->track); /* after the sessions: their end records are written */
@@ -921,6 +1054,7 @@ void server_cleanup(struct server *srv)
 	pool_free(srv->pool);
 	free(srv->by_vaddr);
 	free(srv->by_peer_id);
+	free(srv->halfopen_by_src);
 	config_free(srv->cfg);
 	srv->cfg = NULL;
 }
@@ -984,7 +1118,7 @@ int server_reload(struct server *srv, FILE *errs)
 		goto out;
 	/* certificates and keys are read again: a renewed server certificate applies to new handshakes
 	 * (wolfSSL keeps the old context alive for the sessions still using it) */
-	if (tls_ctx_new(ncfg->server_cert, ncfg->server_key, ncfg->client_ca, &ntls, tlserr, sizeof(tlserr)) < 0) {
+	if (auth_tls_ctx(ncfg, &ntls, tlserr, sizeof(tlserr)) < 0) {
 		fprintf(errs, "%s: TLS: %s\n", ncfg->path, tlserr);
 		goto out;
 	}

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cvpn/auth.h"
 #include "cvpn/cert.h"
 #include "cvpn/enforce.h"
 #include "cvpn/kdf.h"
@@ -56,6 +57,7 @@ static int ks_start(struct session *s, struct key_state *ks, uint8_t key_id, uin
 
 static void ks_free(struct key_state *ks)
 {
+	reliable_free(&ks->rel);
 	tls_conn_free(ks->tls);
 	aead_key_clear(&ks->data);
 	memset(ks, 0, sizeof(*ks));
@@ -102,9 +104,7 @@ static struct session *session_alloc(struct server *srv, enum session_transport 
 	s->start_time = time(NULL);
 	s->state = SESSION_HANDSHAKE;
 	strcpy(s->cn, "-");
-	if (server_register_session(srv, s) < 0) {
-		log_warnx("refused - from %s: %u sessions in progress, no room for another handshake", s->remote_str,
-			  srv->n_sessions);
+	if (server_register_session(srv, s) < 0) { /* it logs, rate-limited */
 		free(s);
 		return NULL;
 	}
@@ -158,6 +158,7 @@ void session_end(struct session *s, const char *why)
 		why = s->close_why; /* decided when it started closing; what happened since is detail */
 	if (s->vaddr || s->last_vaddr)
 		config_format_ipv4(s->vaddr ? s->vaddr : s->last_vaddr, a);
+	auth_cancel(s); /* a login still waiting for its verdict is dropped */
 	track_end(s, why);
 	log_info("session %llu %s from %s ended: %s (address %s, in %llu bytes/%llu packets, out %llu bytes/%llu "
 		 "packets, spoofed %llu)",
@@ -173,6 +174,9 @@ void session_end(struct session *s, const char *why)
 	}
 	ks_free(&s->ks[0]);
 	ks_free(&s->ks[1]);
+	for (size_t i = 0; i < s->n_dir_groups; i++)
+		free(s->dir_groups[i]);
+	free(s->dir_groups);
 	server_unregister_session(srv, s);
 	free(s);
 }
@@ -242,7 +246,7 @@ static void refuse(struct session *s, struct key_state *ks, const char *reason, 
 {
 	char msg[300];
 
-	log_warnx("refused %s from %s: %s", s->cn, s->remote_str, reason);
+	log_warnx("refused %s from %s: %s", s->username[0] ? s->username : s->cn, s->remote_str, reason);
 	snprintf(s->close_why, sizeof(s->close_why), "%s", reason);
 	track_attempt(s, reason);
 	snprintf(msg, sizeof(msg), "AUTH_FAILED,%s", reason);
@@ -348,15 +352,88 @@ static int send_push_reply(struct session *s, struct key_state *ks)
 	return 0;
 }
 
+/* The certificate half of authentication: the chain (verified by TLS, errors recorded), the CRL's
+ * freshness, then identity and usage. */
+static void check_certificate(struct session *s, struct key_state *ks, bool initial, char *reason, size_t len)
+{
+	const char *peer_err = tls_conn_peer_error(ks->tls);
+	char cn[CERT_CN_MAX + 1], why[160] = "no client certificate";
+	bool have = false, usable = false;
+	const uint8_t *der;
+	size_t der_len;
+	time_t next;
+
+	if (tls_conn_peer_cert(ks->tls, &der, &der_len) == 0) {
+		have = true;
+		usable = cert_check_client(der, der_len, cn, why, sizeof(why)) == 0;
+	}
+	/* an expired CRL cannot say who is revoked: nobody passes (as the cloud service does) */
+	if (tls_ctx_crl_expired(s->srv->tls, time(NULL), &next)) {
+		struct tm tm;
+		char when[32] = "?";
+
+		if (gmtime_r(&next, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		snprintf(reason, len, "the endpoint's certificate revocation list expired at %s", when);
+	} else if (peer_err) {
+		snprintf(reason, len, "%s", peer_err);
+	} else if (!have || !usable) {
+		snprintf(reason, len, "%s", why);
+	} else if (!initial && strcmp(s->cn, cn) != 0) {
+		snprintf(reason, len, "certificate identity changed on renegotiation");
+	}
+	/* a refused certificate's CN still names it in the log and the connection record */
+	if (initial && usable)
+		snprintf(s->cn, sizeof(s->cn), "%s", cn);
+}
+
+/* An authenticated session gets its address and its policy, and goes live. */
+static void admit(struct session *s, struct key_state *ks, uint64_t now_ms)
+{
+	const struct config *cfg = s->srv->cfg;
+	char reason[160] = "", a[16];
+	uint32_t addr;
+
+	if (s->srv->n_connected >= cfg->max_connections) {
+		snprintf(reason, sizeof(reason), "the endpoint has reached its maximum of %u connections",
+			 cfg->max_connections);
+		s->srv->stat_refused_limit++;
+	} else if (pool_alloc(s->srv->pool, &addr) < 0) {
+		snprintf(reason, sizeof(reason), "no free address in the client CIDR");
+	} else {
+		s->vaddr = addr;
+		server_set_vaddr(s->srv, s, addr);
+		/* the kernel learns of the session before the client learns its address: nothing it sends can
+		 * arrive ahead of its policy */
+		enforce_session_add(s->srv, s, reason, sizeof(reason));
+	}
+	if (reason[0]) {
+		refuse(s, ks, reason, now_ms);
+		return;
+	}
+	ks->keys_ready = true;
+	s->state = SESSION_CONNECTED;
+	s->srv->n_connected++;
+	s->established_time = time(NULL);
+	track_attempt(s, NULL);
+	s->reneg_at_ms = cfg->reneg_seconds ? now_ms + (uint64_t)cfg->reneg_seconds * 1000 : 0;
+	config_format_ipv4(s->vaddr, a);
+	log_info("session %llu %s from %s established address %s cipher %s key-derivation %s peer-id %u "
+		 "client %s/%s %s%s%s",
+		 (unsigned long long)s->id, s->cn, s->remote_str, a, config_cipher_name(s->cipher),
+		 s->use_ekm ? "tls-ekm" : "prf", s->peer_id, s->iv_ver, s->iv_plat, tls_conn_version(ks->tls),
+		 s->username[0] ? " user " : "", s->username);
+	/* IV_PROTO_REQUEST_PUSH: the client accepts a reply before it asks */
+	if (s->iv_proto & IV_PROTO_REQUEST_PUSH)
+		send_push_reply(s, ks);
+}
+
 static void handle_km2(struct session *s, struct key_state *ks, struct km2_client *km, uint64_t now_ms)
 {
 	const struct config *cfg = s->srv->cfg;
 	bool initial = s->state == SESSION_HANDSHAKE;
-	uint8_t s_random1[32], s_random2[32], reply[1024], der_cn_buf[CERT_CN_MAX + 1];
-	char reason[160] = "", opts[KM2_OPTIONS_MAX], a[16];
-	const char *peer_err = tls_conn_peer_error(ks->tls);
-	const uint8_t *der;
-	size_t der_len;
+	uint8_t s_random1[32], s_random2[32], reply[1024];
+	char reason[256] = "", opts[KM2_OPTIONS_MAX];
 	ssize_t n;
 
 	ks->km2_done = true;
@@ -371,41 +448,17 @@ static void handle_km2(struct session *s, struct key_state *ks, struct km2_clien
 		s->peer_id_on = (s->iv_proto & IV_PROTO_DATA_V2) != 0;
 	}
 
-	/* authentication: the chain (verified by TLS, errors recorded), then identity and usage */
-	if (peer_err)
-		snprintf(reason, sizeof(reason), "%s", peer_err);
-	else if (tls_conn_peer_cert(ks->tls, &der, &der_len) < 0)
-		snprintf(reason, sizeof(reason), "no client certificate");
-	else if (cert_check_client(der, der_len, (char *)der_cn_buf, reason, sizeof(reason)) == 0) {
-		if (initial)
-			snprintf(s->cn, sizeof(s->cn), "%s", (char *)der_cn_buf);
-		else if (strcmp(s->cn, (char *)der_cn_buf) != 0)
-			snprintf(reason, sizeof(reason), "certificate identity changed on renegotiation");
-	}
+	if (cfg->auth.certificate)
+		check_certificate(s, ks, initial, reason, sizeof(reason));
+	/* a renegotiation keeps the user it was authenticated as (the password is not asked again: 2.6
+	 * clients may no longer have it) */
+	if (!reason[0] && !initial && s->username[0] && strcmp(s->username, km->username) != 0)
+		snprintf(reason, sizeof(reason), "user identity changed on renegotiation");
 	if (reason[0])
 		s->srv->stat_auth_failures++;
 	if (!reason[0] && initial && s->cipher == CVPN_CIPHER_NONE)
 		snprintf(reason, sizeof(reason), "no common data cipher (the endpoint offers %s)",
 			 config_cipher_name(cfg->data_ciphers[0]));
-	if (!reason[0] && initial && s->srv->n_connected >= cfg->max_connections) {
-		snprintf(reason, sizeof(reason), "the endpoint has reached its maximum of %u connections",
-			 cfg->max_connections);
-		s->srv->stat_refused_limit++;
-	}
-	if (!reason[0] && initial) {
-		uint32_t addr;
-
-		if (pool_alloc(s->srv->pool, &addr) < 0)
-			snprintf(reason, sizeof(reason), "no free address in the client CIDR");
-		else {
-			s->vaddr = addr;
-			server_set_vaddr(s->srv, s, addr);
-		}
-	}
-	/* the kernel learns of the session before the client learns its address: nothing it sends can
-	 * arrive ahead of its policy */
-	if (!reason[0] && initial)
-		enforce_session_add(s->srv, s, reason, sizeof(reason));
 
 	/* the reply goes out even to a refused client: it reads key-method-2 before any text message */
 	if (getrandom(s_random1, 32, 0) != 32 || getrandom(s_random2, 32, 0) != 32) {
@@ -429,22 +482,39 @@ static void handle_km2(struct session *s, struct key_state *ks, struct km2_clien
 	explicit_bzero(s_random1, 32);
 	explicit_bzero(s_random2, 32);
 	ks->state = KS_SENT_KEY;
-	if (initial) {
-		s->state = SESSION_CONNECTED;
-		s->srv->n_connected++;
-		s->established_time = time(NULL);
-		track_attempt(s, NULL);
-		s->reneg_at_ms = cfg->reneg_seconds ? now_ms + (uint64_t)cfg->reneg_seconds * 1000 : 0;
-		config_format_ipv4(s->vaddr, a);
-		log_info("session %llu %s from %s established address %s cipher %s key-derivation %s peer-id %u "
-			 "client %s/%s %s",
-			 (unsigned long long)s->id, s->cn, s->remote_str, a, config_cipher_name(s->cipher),
-			 s->use_ekm ? "tls-ekm" : "prf", s->peer_id, s->iv_ver, s->iv_plat,
-			 tls_conn_version(ks->tls));
-		/* IV_PROTO_REQUEST_PUSH: the client accepts a reply before it asks */
-		if (s->iv_proto & IV_PROTO_REQUEST_PUSH)
-			send_push_reply(s, ks);
+	if (!initial)
+		return;
+	/* the keys wait for the verdict: nothing is accepted from the client until it is admitted */
+	ks->keys_ready = false;
+	if (auth_async(cfg)) {
+		/* the directory and the connect handler answer later (session_login_done); the client meanwhile
+		 * repeats PUSH_REQUEST, which a session in its handshake ignores */
+		if (auth_start(s->srv->auth, s, km->username, km->password, km->peer_info, reason, sizeof(reason),
+			       now_ms) < 0) {
+			s->srv->stat_auth_failures++;
+			refuse(s, ks, reason, now_ms);
+		}
+		return;
 	}
+	admit(s, ks, now_ms);
+}
+
+void session_login_done(struct session *s, const char *reason, char **groups, size_t n_groups, uint64_t now_ms)
+{
+	struct key_state *ks = &s->ks[0];
+
+	for (size_t i = 0; i < s->n_dir_groups; i++)
+		free(s->dir_groups[i]);
+	free(s->dir_groups);
+	s->dir_groups = groups;
+	s->n_dir_groups = n_groups;
+	if (s->state != SESSION_HANDSHAKE || !ks->tls)
+		return;
+	if (reason)
+		refuse(s, ks, reason, now_ms);
+	else
+		admit(s, ks, now_ms);
+	ks_flush(s, ks, now_ms); /* the verdict came from a worker, not with a packet: send it now */
 }
 
 static int handle_text(struct session *s, struct key_state *ks, const char *msg, uint64_t now_ms)
@@ -729,6 +799,11 @@ void session_tick(struct session *s, uint64_t now_ms)
 		return;
 	}
 	case SESSION_HANDSHAKE:
+		if (s->login) {
+			auth_tick(s, now_ms); /* a verdict held back by the failed-login backoff */
+			if (s->state != SESSION_HANDSHAKE)
+				return;
+		}
 		if (now_ms >= cur->deadline_ms)
 			session_end(s, "handshake did not finish within the handshake window");
 		return;

@@ -78,6 +78,7 @@ void track_info(const struct session *s, struct conn_info *ci)
 	snprintf(ci->transport, sizeof(ci->transport), "%s", s->transport == SESSION_TCP ? "tcp" : "udp");
 	if (strcmp(s->cn, "-") != 0)
 		snprintf(ci->common_name, sizeof(ci->common_name), "%s", s->cn);
+	snprintf(ci->username, sizeof(ci->username), "%s", s->username);
 	if (s->iv_plat[0] && strcmp(s->iv_plat, "unknown") != 0)
 		snprintf(ci->device_type, sizeof(ci->device_type), "%s", s->iv_plat);
 	if (s->iv_ver[0] && strcmp(s->iv_ver, "unknown") != 0)

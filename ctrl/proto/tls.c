@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -17,6 +18,8 @@
 struct tls_ctx {
 	WOLFSSL_CTX *ctx;
 	bool client;
+	bool crl_loaded;
+	time_t crl_next_update;
 };
 
 struct bytebuf {
@@ -39,6 +42,8 @@ static const char ekm_label[] = "EXPORTER-OpenVPN-datakeys";
 
 static int buf_append(struct bytebuf *b, const uint8_t *data, size_t len)
 {
+	if (len == 0)
+		return 0; /* an empty control message carries no TLS bytes (and may have no buffer at all) */
 	if (b->off > 0 && b->off == b->len) {
 		b->off = 0;
 		b->len = 0;
@@ -200,11 +205,16 @@ int tls_ctx_new(const char *cert, const char *key, const char *client_ca, struct
 		snprintf(err, errlen, "%s: key does not match certificate %s", key, cert);
 		goto fail;
 	}
-	if (wolfSSL_CTX_load_verify_locations(t->ctx, client_ca, NULL) != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "%s: cannot load client CA", client_ca);
-		goto fail;
+	if (client_ca) {
+		if (wolfSSL_CTX_load_verify_locations(t->ctx, client_ca, NULL) != WOLFSSL_SUCCESS) {
+			snprintf(err, errlen, "%s: cannot load client CA", client_ca);
+			goto fail;
+		}
+		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	} else {
+		/* directory-only endpoint: no CertificateRequest, so clients without a certificate can connect */
+		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
 	}
-	wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	/* 2.6 clients neither use tickets nor resume; do not hand out state we would have to protect */
 	wolfSSL_CTX_NoTicketTLSv12(t->ctx);
 	wolfSSL_CTX_no_ticket_TLSv13(t->ctx);
@@ -268,6 +278,44 @@ int tls_client_ctx_new(const char *ca, const char *cert, const char *key, struct
 fail:
 	tls_ctx_free(t);
 	return -1;
+}
+
+int tls_ctx_set_crl(struct tls_ctx *t, const uint8_t *der, size_t len, time_t next_update, char *err,
+		    size_t errlen)
+{
+	int ret;
+
+	t->crl_next_update = next_update;
+	if (!der) {
+		/* an expired CRL: wolfSSL would refuse to load it; the session refuses every certificate instead */
+		t->crl_loaded = true;
+		return 0;
+	}
+	if (len > INT32_MAX) {
+		snprintf(err, errlen, "CRL too large");
+		return -1;
+	}
+	/* leaf only: the CRL we are given is the client CA's; intermediates would need CRLs of their own */
+	if (wolfSSL_CTX_EnableCRL(t->ctx, WOLFSSL_CRL_CHECK) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot enable CRL checking");
+		return -1;
+	}
+	ret = wolfSSL_CTX_LoadCRLBuffer(t->ctx, der, (long)len, WOLFSSL_FILETYPE_ASN1);
+	if (ret != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s (%d)", ret == ASN_SIG_CONFIRM_E || ret == ASN_CRL_CONFIRM_E ?
+			 "its signature does not verify against the client CA" : wc_GetErrorString(ret), ret);
+		return -1;
+	}
+	t->crl_loaded = true;
+	return 0;
+}
+
+bool tls_ctx_crl_expired(const struct tls_ctx *t, time_t now, time_t *next_update)
+{
+	if (!t->crl_loaded || t->crl_next_update == 0)
+		return false;
+	*next_update = t->crl_next_update;
+	return now >= t->crl_next_update;
 }
 
 void tls_ctx_free(struct tls_ctx *t)

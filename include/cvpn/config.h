@@ -104,6 +104,39 @@ struct config_route_table {
 	int line;
 };
 
+/* How users log in (semantics.md §1): a client certificate, a directory account, or both. */
+enum config_group_name { CONFIG_GROUP_NAME_CN, CONFIG_GROUP_NAME_DN };
+
+struct config_directory {
+	char *uri;                   /* ldap://, ldaps:// or ldapi:// URI(s), space-separated as libldap takes them */
+	char *base_dn;
+	char *bind_dn_template;      /* "uid=%u,ou=people,dc=example,dc=org": %u is the escaped username */
+	char *search_filter;         /* or "(&(objectClass=person)(uid=%u))" searched under base_dn ... */
+	char *service_bind_dn;       /* ... with this account (NULL = anonymous search) */
+	char *service_password_file; /* its password, first line; must not be readable by group/other */
+	bool starttls;
+	char *ca;                    /* PEM CA for ldaps:// and StartTLS; NULL = the system's */
+	char *group_attribute;       /* on the user's entry, default "memberOf" */
+	enum config_group_name group_name; /* default cn: the group DN's first RDN value */
+	bool nested_groups;          /* follow group_attribute on the groups themselves */
+	unsigned timeout;            /* seconds for each directory operation, default 10 */
+	int line;
+};
+
+enum config_totp_source { CONFIG_TOTP_OFF, CONFIG_TOTP_ATTRIBUTE, CONFIG_TOTP_FILE };
+
+struct config_auth {
+	bool certificate;            /* default true: a client certificate is required and checked */
+	struct config_directory *directory; /* NULL = no directory login */
+	enum config_totp_source totp;
+	char *totp_attribute;        /* directory attribute holding the base32 secret */
+	char *totp_file;             /* "username:BASE32SECRET" lines; root-only */
+	char *handler_path;          /* client connect handler, NULL = none */
+	unsigned handler_timeout;    /* seconds, default 30 */
+	unsigned backoff_base_ms;    /* failed-login backoff: first delay, default 1000 */
+	unsigned backoff_max_ms;     /* and its cap, default 30000 */
+};
+
 #define CONFIG_DEFAULT_CONTROL_SOCKET "/run/cvpn/cvpnd.sock"
 
 /* Groups of an identity (certificate CN or username) given in the config: the source of groups on
@@ -131,7 +164,8 @@ struct config {
 	char *client_ca;             /* PEM path: client certificates must chain to it */
 	char *server_ca;             /* PEM path: the CA chain of server_cert, inlined into exported client
 	                              * files as <ca>; default: the client_ca file */
-	char *crl;                   /* optional CRL path (later issue) */
+	char *crl;                   /* optional CRL (PEM or DER) for client certificates */
+	struct config_auth auth;     /* `authentication:`; default: certificate only */
 	bool offer_tls_ekm;          /* default true; false forces the TLS-PRF key derivation */
 
 	/* client addressing and push */

@@ -14,6 +14,7 @@
 
 /* The daemon's one control thread: listeners, the session tables, the tun, and the kernel objects it owns. */
 
+struct auth;
 struct mgmt;
 struct policy;
 struct pool;
@@ -26,6 +27,9 @@ struct track;
 #define SERVER_ADDR_HASH 4096
 /* Sessions still in their handshake beyond max_connections: room to tell a client why it is refused. */
 #define SERVER_HANDSHAKE_SLACK 256
+#define SERVER_HALFOPEN_SLOTS 4096
+#define SERVER_HALFOPEN_PER_SOURCE 32  /* a NAT of many users still fits; one attacker address does not fill us */
+#define SERVER_HALFOPEN_MAX 1024
 
 struct server {
 	struct config *cfg;
@@ -50,6 +54,11 @@ struct server {
 	struct session *by_remote[SERVER_ADDR_HASH];
 	uint32_t n_sessions;               /* in the table, handshaking ones included */
 	uint32_t n_connected;              /* authenticated: what max_connections limits */
+	/* sessions still in their handshake, by hashed source address: a bound on half-open sessions
+	 * per source and in all, recounted every tick */
+	uint16_t *halfopen_by_src;         /* [SERVER_HALFOPEN_SLOTS] */
+	uint32_t n_halfopen;
+	uint64_t stat_refused_halfopen, refused_logged_ms, refused_since_log;
 	uint64_t next_session_id;
 	/* stateless reset replies: a token bucket bounds how much we answer unknown sources */
 	double reset_tokens;
@@ -58,6 +67,7 @@ struct server {
 	/* operations (cvpnctl status / metrics) */
 	struct track *track;               /* connection log and recent history */
 	struct mgmt *mgmt;                 /* control socket */
+	struct auth *auth;                 /* logins waiting for the directory or the connect handler */
 	time_t started_at;
 	uint64_t cfg_version;              /* 1 at start, +1 per applied reload */
 	char cfg_sha256[65];               /* of the file the running config was loaded from */
@@ -83,5 +93,7 @@ void server_unregister_session(struct server *srv, struct session *s);
 void server_set_vaddr(struct server *srv, struct session *s, uint32_t vaddr);
 int server_write_tun(struct server *srv, const uint8_t *ip, size_t len);
 uint64_t server_now_ms(void);
+/* Watches fd on the event loop: fn(arg) runs when it is readable. 0 or -errno. */
+int server_watch_fd(struct server *srv, int fd, void (*fn)(void *arg), void *arg);
 
 #endif

@@ -18,6 +18,7 @@
  * previous one kept as lame duck after a renegotiation), its identity, address and data-channel keys. The
  * session does no I/O itself: it hands outgoing packets to its server through server_send_packet(). */
 
+struct auth_job;
 struct server;
 struct tls_conn;
 struct tcp_conn;
@@ -45,6 +46,8 @@ struct key_state {
 
 enum session_transport { SESSION_UDP, SESSION_TCP };
 
+#define SESSION_USERNAME_MAX 64
+
 enum session_state {
 	SESSION_HANDSHAKE,   /* first key being negotiated */
 	SESSION_CONNECTED,   /* authenticated, address assigned */
@@ -65,6 +68,10 @@ struct session {
 	enum session_state state;
 	struct key_state ks[2];            /* [0] current, [1] lame duck */
 	char cn[CERT_CN_MAX + 1];
+	char username[SESSION_USERNAME_MAX + 1]; /* directory login; "" without one */
+	char **dir_groups;                 /* the directory's groups (enforce.c adds identity-groups to them) */
+	size_t n_dir_groups;
+	struct auth_job *login;            /* login waiting for its verdict (ctrl/auth/auth.c), or NULL */
 	char remote_str[64];               /* "addr:port" for logs */
 	uint32_t vaddr;                    /* host order, 0 until assigned */
 	enum cvpn_cipher cipher;
@@ -115,5 +122,10 @@ void session_on_data(struct session *s, const uint8_t *pkt, size_t len, uint64_t
 void session_send_ip(struct session *s, const uint8_t *ip, size_t len, uint64_t now_ms);
 /* Timers: retransmission, keepalive, timeouts, renegotiation. */
 void session_tick(struct session *s, uint64_t now_ms);
+
+/* The verdict of a login that waited for the directory or the connect handler (auth.c). reason NULL: the
+ * session gets its address and push; else it is refused with reason (safe to show). groups: the directory's,
+ * taken over by the session. */
+void session_login_done(struct session *s, const char *reason, char **groups, size_t n_groups, uint64_t now_ms);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* The control channel's TLS server (wolfSSL over memory I/O): ciphertext comes in from P_CONTROL_V1
  * payloads and goes out into them; the caller never sees a socket. Client certificates are requested and
@@ -17,9 +18,17 @@
 struct tls_ctx;
 struct tls_conn;
 
-/* Loads the server certificate, its key and the client CA. On failure returns -1 and writes a reason. */
+/* Loads the server certificate, its key and the client CA. client_ca NULL: no client certificate is asked
+ * for (directory-only authentication). On failure returns -1 and writes a reason. */
 int tls_ctx_new(const char *cert, const char *key, const char *client_ca, struct tls_ctx **out, char *err,
 		size_t errlen);
+/* Revocation of client certificates: der is the CRL (crl.h reads it from a PEM or DER file), checked for
+ * the leaf certificate; a revoked one gets the peer error "certificate is revoked". der NULL records an
+ * expired CRL without loading it (tls_ctx_crl_expired then says so). -1 with a reason. */
+int tls_ctx_set_crl(struct tls_ctx *t, const uint8_t *der, size_t len, time_t next_update, char *err,
+		    size_t errlen);
+/* True when a CRL is configured and its nextUpdate is past: every certificate must be refused. */
+bool tls_ctx_crl_expired(const struct tls_ctx *t, time_t now, time_t *next_update);
 /* Client mode (the load generator): presents cert and key, and fails the handshake unless the server's chain
  * verifies against ca. Connections made from such a context run the client side of the handshake; the rest of
  * this interface works the same for both. */

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef CVPN_BACKOFF_H
+#define CVPN_BACKOFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Failed-login counters per key (a username, a source address) for exponential backoff: the verdict of the
+ * next login with that key waits longer after each failure, so a password cannot be guessed through the
+ * gateway at line rate. A key's failures are forgotten BACKOFF_FORGET_MS after its last one. Pure. */
+
+#define BACKOFF_FORGET_MS (15 * 60 * 1000)
+
+struct backoff;
+
+/* max_keys bounds the memory an attacker can make us use; past it, new keys are not counted. */
+struct backoff *backoff_new(size_t max_keys);
+void backoff_free(struct backoff *b);
+/* Recent failures of key (0 when unknown or forgotten). */
+unsigned backoff_failures(struct backoff *b, const char *key, uint64_t now_ms);
+void backoff_fail(struct backoff *b, const char *key, uint64_t now_ms);
+/* A success: key starts over. */
+void backoff_clear(struct backoff *b, const char *key);
+/* Keys tracked now (for tests and metrics). */
+size_t backoff_size(const struct backoff *b);
+
+/* The delay before the verdict after `failures` recent failures: none for the first attempt, then
+ * base_ms, 2 * base_ms, 4 * base_ms ... capped at max_ms. */
+uint64_t backoff_delay_ms(unsigned failures, unsigned base_ms, unsigned max_ms);
+
+#endif

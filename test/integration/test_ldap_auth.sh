@@ -1,0 +1,130 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Directory authentication against a real slapd (StartTLS, a service account that searches, memberOf groups):
+# stock clients log in with a username and password and no certificate. alice (eng) reaches the eng network
+# and not finance's, bob (finance) the reverse, carol (no group) only what all users may reach; a wrong
+# password is refused with a reason and logged with who/where/why but never the password; repeated failures
+# slow the next verdict down (backoff); nested groups with nested-groups: true; the bind-DN template mode.
+set -euo pipefail
+# shellcheck source=test/lib/netns.sh
+. "$(dirname "$0")/../lib/netns.sh"
+# shellcheck source=test/lib/pki.sh
+. "$(dirname "$0")/../lib/pki.sh"
+# shellcheck source=test/lib/ops.sh
+. "$(dirname "$0")/../lib/ops.sh"
+# shellcheck source=test/lib/ldap.sh
+. "$(dirname "$0")/../lib/ldap.sh"
+
+topo_basic
+topo_second_client
+topo_third_client
+ipv6_off "$NS_CLI" "$NS_CLI2" "$NS_CLI3"
+res_addresses
+pki_make "$TMPD/pki"
+ldap_start
+ldap_config "$TMPD/endpoint.yaml"
+assert_match "$("$CVPND" --check -c "$TMPD/endpoint.yaml" 2>&1)" "configuration OK" "directory config validates"
+server_start "$TMPD/endpoint.yaml"
+export_user_client "$TMPD/endpoint.yaml"
+assert_no_log "$TMPD/client.ovpn" "^<cert>|^<key>" "client file carries no certificate"
+assert_log "$TMPD/client.ovpn" "^auth-user-pass$" "client file asks for a username and password"
+
+# --- three users, three sets of groups
+user_client_start alice "$NS_CLI" alice "$PW_ALICE"
+user_client_start bob "$NS_CLI2" bob "$PW_BOB"
+user_client_start carol "$NS_CLI3" carol "$PW_CAROL"
+client_wait_up alice
+client_wait_up bob
+client_wait_up carol
+expect_log "$SERVER_LOG" "login of alice from $(re_quote "$CLI_IP"):[0-9]+ accepted .*directory groups eng( |,|$)" 3 \
+	"alice: logged in with her directory group eng"
+expect_log "$SERVER_LOG" "login of bob from .* accepted .*directory groups finance( |,|$)" 3 \
+	"bob: logged in with his directory group finance"
+expect_log "$SERVER_LOG" "login of carol from .* accepted .*directory groups \(none\)" 3 "carol: logged in, no group"
+assert_eq "$(reachable "$NS_CLI")" "eng - all" "alice reaches eng and all-users, not finance"
+assert_eq "$(reachable "$NS_CLI2")" "- finance all" "bob reaches finance and all-users, not eng"
+assert_eq "$(reachable "$NS_CLI3")" "- - all" "carol reaches only the all-users destination"
+
+conns=$(ctl_json connections)
+assert_eq "$(jq -r '[.connections[] | select(.status == "active") | .username] | sort | join(",")' <<<"$conns")" \
+	"alice,bob,carol" "connections: the three usernames"
+assert_eq "$(jq -r '[.connections[] | select(.status == "active") | .["common-name"]] | unique | join(",")' <<<"$conns")" \
+	"NA" "connections: no certificate, no common name"
+a=$(connlog_select "$CONNLOG" '.["connection-log-type"] == "connection-attempt" and .username == "alice"')
+assert_eq "$(jq -r '.["connection-attempt-status"]' <<<"$a")" successful "connection log: alice's attempt, by username"
+# the policy's own explanation agrees with what the pings saw
+rc=0
+ctl explain --user alice --to "$RES_FIN" >"$TMPD/explain.out" 2>&1 || rc=$?
+assert_eq "$rc" 1 "explain: alice's packets to finance are dropped"
+rc=0
+ctl explain --user alice --to "$RES_ENG" >"$TMPD/explain.out" 2>&1 || rc=$?
+assert_eq "$rc" 0 "explain: alice's packets to eng pass"
+client_stop bob
+client_stop carol
+
+# --- a wrong password: refused with a reason, logged with who/where/why, never the password
+WRONG="wrong-$RANDOM$RANDOM"
+mark=$(log_mark "$SERVER_LOG")
+user_client_start bob "$NS_CLI2" bob "$WRONG"
+client_wait_refused bob
+assert_match "$REFUSAL" "AUTH_FAILED,invalid username or password" "wrong password: client told why"
+wait_for_log_since "$SERVER_LOG" "$mark" "login of bob from $(re_quote "$CLI2_IP"):[0-9]+ failed .*invalid username or password \(bind: Invalid credentials" 3 ||
+	fail "wrong password: no log line with who, where and why"
+ok "wrong password: server logged user, address and cause"
+assert_no_log "$SERVER_LOG" "$WRONG" "wrong password: not in the daemon's log"
+assert_no_log "$CONNLOG" "$WRONG" "wrong password: not in the connection log"
+assert_no_log "$SERVER_LOG" "$PW_ALICE|$PW_BOB|$PW_CAROL" "no password of anyone in the daemon's log"
+f=$(connlog_select "$CONNLOG" '.["connection-attempt-status"] == "failed" and .username == "bob"')
+assert_match "$(jq -r '.["connection-attempt-failure-reason"]' <<<"$f")" "invalid username or password" \
+	"connection log: failed attempt of bob with its reason"
+# unknown users get the same answer (no user enumeration)
+user_client_start nobody "$NS_CLI2" nosuchuser "whatever-$RANDOM"
+client_wait_refused nobody
+assert_match "$REFUSAL" "AUTH_FAILED,invalid username or password" "unknown user: the same answer"
+# a filter injection is a username like any other
+user_client_start inject "$NS_CLI2" '*)(uid=*' "$PW_ALICE"
+client_wait_refused inject
+assert_match "$REFUSAL" "AUTH_FAILED,invalid username or password" "filter injection in the username: refused"
+
+# --- backoff: after failures the verdict for that user waits (1 s, 2 s, 4 s cap in this config)
+user_client_start carol "$NS_CLI3" carol "bad-$RANDOM"
+client_wait_refused carol
+user_client_start carol "$NS_CLI3" carol "bad-$RANDOM"
+client_wait_refused carol
+mark=$(log_mark "$SERVER_LOG")
+t0=$(date +%s%N)
+user_client_start carol "$NS_CLI3" carol "$PW_CAROL"
+client_wait_up carol 20
+t=$(( ($(date +%s%N) - t0) / 1000000 ))
+wait_for_log_since "$SERVER_LOG" "$mark" "login of carol from .* answered in 2000 ms at the earliest \(2 recent failed logins of the user" 1 ||
+	fail "backoff: no delay logged for carol's third login"
+[ "$t" -ge 2000 ] || fail "backoff: carol's login took $t ms, less than the 2000 ms delay"
+ok "backoff: after 2 failures carol's verdict came after $t ms (>= 2000)"
+client_stop carol
+# a success clears the user's counter
+mark=$(log_mark "$SERVER_LOG")
+user_client_start carol "$NS_CLI3" carol "$PW_CAROL"
+client_wait_up carol
+if tail -n "+$((mark + 1))" "$SERVER_LOG" | grep -q "login of carol .*at the earliest"; then
+	fail "backoff: carol still delayed after a successful login"
+fi
+ok "backoff: a successful login cleared carol's failures"
+client_stop carol
+
+# --- nested groups and the bind-DN template: reload with both, alice gets all-staff through eng
+client_stop alice
+CV_NESTED=true CV_DIR_MODE=template ldap_config "$TMPD/endpoint.yaml"
+sed -i 's|group: finance, description|group: all-staff, description|' "$TMPD/endpoint.yaml"
+assert_cmd "reload with nested groups and a bind-DN template" ctl reload
+user_client_start alice "$NS_CLI" alice "$PW_ALICE"
+client_wait_up alice
+expect_log "$SERVER_LOG" "login of alice from .* accepted .*directory groups (eng,all-staff|all-staff,eng)" 3 \
+	"nested: alice is in eng and, through it, all-staff"
+assert_eq "$(reachable "$NS_CLI")" "eng finance all" "nested: the all-staff rule lets alice reach the second network"
+client_stop alice
+user_client_start bob "$NS_CLI2" bob "$WRONG"
+client_wait_refused bob
+assert_match "$REFUSAL" "AUTH_FAILED,invalid username or password" "template bind: a wrong password is refused"
+
+server_stop
+summary

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Failed-login counters (ctrl/auth/backoff.c): counting, forgetting, the bound on keys, the delay curve. */
+#include <check.h>
+#include <stdio.h>
+
+#include "cvpn/backoff.h"
+
+#include "check_run.h"
+
+START_TEST(count_and_clear)
+{
+	struct backoff *b = backoff_new(100);
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(backoff_failures(b, "u:alice", 1000), 0);
+	backoff_fail(b, "u:alice", 1000);
+	backoff_fail(b, "u:alice", 2000);
+	backoff_fail(b, "a:203.0.113.2", 2000);
+	ck_assert_uint_eq(backoff_failures(b, "u:alice", 2000), 2);
+	ck_assert_uint_eq(backoff_failures(b, "a:203.0.113.2", 2000), 1);
+	ck_assert_uint_eq(backoff_failures(b, "u:bob", 2000), 0);
+	ck_assert_uint_eq(backoff_size(b), 2);
+	backoff_clear(b, "u:alice");
+	ck_assert_uint_eq(backoff_failures(b, "u:alice", 2000), 0);
+	ck_assert_uint_eq(backoff_size(b), 1);
+	backoff_free(b);
+}
+END_TEST
+
+START_TEST(forget_after_quiet_period)
+{
+	struct backoff *b = backoff_new(100);
+
+	backoff_fail(b, "u:carol", 0);
+	backoff_fail(b, "u:carol", 60000);
+	/* counted from the last failure */
+	ck_assert_uint_eq(backoff_failures(b, "u:carol", 60000 + BACKOFF_FORGET_MS - 1), 2);
+	ck_assert_uint_eq(backoff_failures(b, "u:carol", 60000 + BACKOFF_FORGET_MS), 0);
+	ck_assert_uint_eq(backoff_size(b), 0);
+	backoff_free(b);
+}
+END_TEST
+
+START_TEST(bounded_keys)
+{
+	struct backoff *b = backoff_new(10);
+	char key[32];
+
+	for (int i = 0; i < 50; i++) {
+		snprintf(key, sizeof(key), "u:user%d", i);
+		backoff_fail(b, key, 1000);
+	}
+	ck_assert_uint_eq(backoff_size(b), 10);
+	/* old keys still count; a full table still counts its existing keys */
+	ck_assert_uint_eq(backoff_failures(b, "u:user0", 1000), 1);
+	backoff_fail(b, "u:user0", 1001);
+	ck_assert_uint_eq(backoff_failures(b, "u:user0", 1001), 2);
+	/* once the old ones are forgotten there is room again */
+	backoff_fail(b, "u:new", 1000 + BACKOFF_FORGET_MS + 5000);
+	ck_assert_uint_eq(backoff_failures(b, "u:new", 1000 + BACKOFF_FORGET_MS + 5000), 1);
+	backoff_free(b);
+}
+END_TEST
+
+START_TEST(delay_curve)
+{
+	ck_assert_uint_eq(backoff_delay_ms(0, 1000, 30000), 0);
+	ck_assert_uint_eq(backoff_delay_ms(1, 1000, 30000), 1000);
+	ck_assert_uint_eq(backoff_delay_ms(2, 1000, 30000), 2000);
+	ck_assert_uint_eq(backoff_delay_ms(3, 1000, 30000), 4000);
+	ck_assert_uint_eq(backoff_delay_ms(5, 1000, 30000), 16000);
+	ck_assert_uint_eq(backoff_delay_ms(6, 1000, 30000), 30000);
+	ck_assert_uint_eq(backoff_delay_ms(64, 1000, 30000), 30000);
+	ck_assert_uint_eq(backoff_delay_ms(3, 0, 30000), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("backoff");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, count_and_clear);
+	tcase_add_test(tc, forget_after_quiet_period);
+	tcase_add_test(tc, bounded_keys);
+	tcase_add_test(tc, delay_curve);
+	suite_add_tcase(s, tc);
+	return check_run(s);
+}

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* endpoint.authentication (ctrl/config_auth.c): what a valid section becomes, and the mistakes an operator
+ * makes, each reported at its line (marked "#!" in the YAML; the line number is computed, never typed). */
+#define _GNU_SOURCE
+#include <check.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cvpn/config.h"
+
+#include "check_run.h"
+
+static char tmpdir[64];
+
+static void write_file(const char *rel, const char *text, mode_t mode)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cvpn-test-cfgauth-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	write_file("server.crt", "x\n", 0644);
+	write_file("server.key", "x\n", 0600);
+	write_file("ca.crt", "x\n", 0644);
+	write_file("svc.pw", "secret\n", 0600);
+	write_file("svc-open.pw", "secret\n", 0644);
+	write_file("totp", "alice:GEZDGNBVGY3TQOJQ\n", 0600);
+	write_file("handler", "#!/bin/sh\n", 0700);
+	write_file("handler-noexec", "#!/bin/sh\n", 0600);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void teardown(void)
+{
+	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+struct loaded {
+	int ret;
+	struct config *cfg;
+	char *errs;
+	char path[PATH_MAX];
+	const char *text;
+};
+
+/* The endpoint section with `auth` appended (already indented by two spaces), plus one association. */
+static struct loaded load(const char *endpoint_extra, const char *auth)
+{
+	struct loaded l = { 0 };
+	char *text = NULL;
+	size_t len;
+	FILE *errs;
+
+	ck_assert_int_ge(asprintf(&text,
+				  "endpoint:\n"
+				  "  server-certificate: server.crt\n"
+				  "  server-key: server.key\n"
+				  "%s"
+				  "  client-cidr: 100.64.0.0/22\n"
+				  "%s"
+				  "associations:\n"
+				  "  - { name: a, interface: eth1, subnet: 198.18.1.0/24 }\n",
+				  endpoint_extra, auth), 0);
+	write_file("endpoint.yaml", text, 0644);
+	l.text = text;
+	snprintf(l.path, sizeof(l.path), "%s/endpoint.yaml", tmpdir);
+	errs = open_memstream(&l.errs, &len);
+	ck_assert_ptr_nonnull(errs);
+	l.ret = config_load(l.path, errs, &l.cfg);
+	fclose(errs);
+	return l;
+}
+
+static void loaded_free(struct loaded *l)
+{
+	config_free(l->cfg);
+	free(l->errs);
+	free((char *)l->text);
+}
+
+/* An error at the line marked "#!<mark>" that mentions needle. */
+static void expect_error(const struct loaded *l, const char *mark, const char *needle)
+{
+	char m[32], prefix[PATH_MAX + 16];
+	const char *at;
+	int line = 1;
+
+	snprintf(m, sizeof(m), "#!%s", mark);
+	at = strstr(l->text, m);
+	ck_assert_msg(at, "marker %s missing", m);
+	for (const char *p = l->text; p < at; p++)
+		line += *p == '\n';
+	snprintf(prefix, sizeof(prefix), "%s:%d:", l->path, line);
+	ck_assert_int_eq(l->ret, -1);
+	for (const char *p = l->errs; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		char buf[1024];
+
+		if (n >= sizeof(buf))
+			continue;
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+		if (!strncmp(buf, prefix, strlen(prefix)) && strstr(buf, needle))
+			return;
+	}
+	ck_abort_msg("no error '%s' at line %d; errors:\n%s", needle, line, l->errs);
+}
+
+START_TEST(default_is_certificate_only)
+{
+	struct loaded l = load("  client-ca: ca.crt\n", "");
+
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert(l.cfg->auth.certificate);
+	ck_assert_ptr_null(l.cfg->auth.directory);
+	ck_assert_int_eq(l.cfg->auth.totp, CONFIG_TOTP_OFF);
+	ck_assert_ptr_null(l.cfg->auth.handler_path);
+	ck_assert_uint_eq(l.cfg->auth.handler_timeout, 30);
+	ck_assert_uint_eq(l.cfg->auth.backoff_base_ms, 1000);
+	ck_assert_uint_eq(l.cfg->auth.backoff_max_ms, 30000);
+	loaded_free(&l);
+}
+END_TEST
+
+START_TEST(directory_search_mfa_handler)
+{
+	struct loaded l = load("  server-ca: ca.crt\n",
+			       "  authentication:\n"
+			       "    certificate: false\n"
+			       "    directory:\n"
+			       "      uri: ldap://198.18.1.5 ldaps://198.18.1.6\n"
+			       "      base-dn: dc=corp,dc=example\n"
+			       "      search-filter: (&(objectClass=user)(sAMAccountName=%u))\n"
+			       "      service-bind-dn: cn=svc,dc=corp,dc=example\n"
+			       "      service-password-file: svc.pw\n"
+			       "      ca: ca.crt\n"
+			       "      group-name: dn\n"
+			       "      nested-groups: true\n"
+			       "      timeout: 5s\n"
+			       "    mfa: { totp: { secrets: { file: totp } } }\n"
+			       "    connect-handler: { path: handler, timeout: 2m }\n"
+			       "    failed-login-backoff: { initial: 2s, max: 20s }\n");
+	const struct config_directory *d;
+
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert(!l.cfg->auth.certificate);
+	d = l.cfg->auth.directory;
+	ck_assert_ptr_nonnull(d);
+	ck_assert_str_eq(d->uri, "ldap://198.18.1.5 ldaps://198.18.1.6");
+	ck_assert_str_eq(d->search_filter, "(&(objectClass=user)(sAMAccountName=%u))");
+	ck_assert_ptr_null(d->bind_dn_template);
+	ck_assert_str_eq(d->group_attribute, "memberOf");
+	ck_assert_int_eq(d->group_name, CONFIG_GROUP_NAME_DN);
+	ck_assert(d->nested_groups);
+	ck_assert(!d->starttls);
+	ck_assert_uint_eq(d->timeout, 5);
+	ck_assert_ptr_nonnull(strstr(d->service_password_file, "/svc.pw")); /* relative to the file */
+	ck_assert_int_eq(l.cfg->auth.totp, CONFIG_TOTP_FILE);
+	ck_assert_uint_eq(l.cfg->auth.handler_timeout, 120);
+	ck_assert_uint_eq(l.cfg->auth.backoff_base_ms, 2000);
+	ck_assert_uint_eq(l.cfg->auth.backoff_max_ms, 20000);
+	ck_assert_ptr_null(l.cfg->client_ca);
+	loaded_free(&l);
+}
+END_TEST
+
+START_TEST(template_and_attribute)
+{
+	struct loaded l = load("  client-ca: ca.crt\n",
+			       "  authentication:\n"
+			       "    directory:\n"
+			       "      uri: ldap://127.0.0.1\n"
+			       "      bind-dn-template: uid=%u,ou=people,dc=example,dc=org\n"
+			       "      starttls: true\n"
+			       "    mfa: { totp: { secrets: { directory-attribute: cvpnTotpSecret } } }\n"
+			       "    connect-handler: handler\n");
+
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert(l.cfg->auth.certificate); /* both */
+	ck_assert(l.cfg->auth.directory->starttls);
+	ck_assert_int_eq(l.cfg->auth.totp, CONFIG_TOTP_ATTRIBUTE);
+	ck_assert_str_eq(l.cfg->auth.totp_attribute, "cvpnTotpSecret");
+	ck_assert_ptr_nonnull(strstr(l.cfg->auth.handler_path, "/handler"));
+	loaded_free(&l);
+}
+END_TEST
+
+START_TEST(mistakes)
+{
+	struct loaded l = load("  server-ca: ca.crt\n",
+			       "  authentication:\n"
+			       "    certificate: false\n"
+			       "    directory:\n"
+			       "      uri: http://198.18.1.5 #!uri\n"
+			       "      bind-dn-template: uid=%s,dc=example #!tmpl\n"
+			       "      search-filter: (uid=%u) #!both\n"
+			       "      service-password-file: svc-open.pw #!svcpw\n"
+			       "      group-name: sAMAccountName #!gname\n"
+			       "      nested-grups: true #!typo\n"
+			       "    mfa: { totp: { secrets: { file: totp, directory-attribute: x } } } #!mfa\n"
+			       "    connect-handler: handler-noexec #!handler\n"
+			       "    failed-login-backoff: { initial: 10s, max: 2m } #!backoff\n");
+
+	expect_error(&l, "uri", "expected ldap://");
+	expect_error(&l, "tmpl", "only %u");
+	expect_error(&l, "both", "either bind-dn-template or search-filter");
+	expect_error(&l, "svcpw", "service-bind-dn and service-password-file go together");
+	expect_error(&l, "svcpw", "accessible by group/other");
+	expect_error(&l, "gname", "expected cn or dn");
+	expect_error(&l, "typo", "did you mean 'nested-groups'");
+	expect_error(&l, "mfa", "exactly one of directory-attribute and file");
+	expect_error(&l, "handler", "not executable");
+	expect_error(&l, "backoff", "at most 50s");
+	loaded_free(&l);
+}
+END_TEST
+
+START_TEST(nobody_could_log_in)
+{
+	struct loaded l = load("  client-ca: ca.crt\n  crl: ca.crt #!crl\n",
+			       "  authentication:\n"
+			       "    certificate: false #!auth (the mapping starts here)\n"
+			       "    mfa: { totp: { secrets: { file: totp } } } #!mfa\n");
+
+	expect_error(&l, "auth", "nobody could log in");
+	expect_error(&l, "mfa", "needs a directory");
+	expect_error(&l, "crl", "certificate authentication is off");
+	loaded_free(&l);
+	/* certificate login without a client CA */
+	l = load("", "  authentication: { certificate: true } #!cert\n");
+	ck_assert_int_eq(l.ret, -1);
+	ck_assert_ptr_nonnull(strstr(l.errs, "missing required key 'client-ca'"));
+	loaded_free(&l);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config_auth");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, default_is_certificate_only);
+	tcase_add_test(tc, directory_search_mfa_handler);
+	tcase_add_test(tc, template_and_attribute);
+	tcase_add_test(tc, mistakes);
+	tcase_add_test(tc, nobody_could_log_in);
+	suite_add_tcase(s, tc);
+	return check_run(s);
+}
