@@ -211,7 +211,9 @@ int ctlclient_ruleset_diff(const char *path, const struct config *cfg, FILE *out
 		}
 	}
 	{
-		struct policy_env env = { tun, snat, cfg->n_associations };
+		/* the daemon guards forwarding when it was off before it started; compile the same way */
+		struct policy_env env = { tun, snat, cfg->n_associations,
+					  strstr(running, "forwarding was off before cvpnd") != NULL };
 
 		ret = policy_compile(cfg, &env, &p, errs);
 		if (ret < 0)

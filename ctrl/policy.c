@@ -618,6 +618,11 @@ static int compile_chains(struct policy *p)
 	m_ifname(r, POLICY_M_IIF, tun);
 	r_verdict(r, POLICY_V_JUMP, "from_client_pre");
 	comment_set(r->comment, "from clients");
+	/* what came back from that chain passed its checks; the rest of this chain is for other interfaces */
+	RULE(pre);
+	m_ifname(r, POLICY_M_IIF, tun);
+	r_verdict(r, POLICY_V_ACCEPT, NULL);
+	comment_set(r->comment, "clients' packets: checked in from_client_pre");
 	for (size_t i = 0; i < p->n_assocs; i++) {
 		const struct policy_assoc *a = &p->assocs[i];
 
@@ -631,6 +636,12 @@ static int compile_chains(struct policy *p)
 		r_verdict(r, POLICY_V_JUMP, a->chain_acl_in);
 		comment_set(r->comment, "replies into association %s: ACL %s inbound", a->cfg->name, a->acl->name);
 	}
+	/* a client address arriving anywhere but the tun is forged: it would otherwise be forwarded and
+	 * source-NATed like a client's packet */
+	RULE(pre);
+	m_cidr(r, POLICY_M_SADDR, cfg->client_cidr, false);
+	r_verdict(r, POLICY_V_DROP, NULL);
+	comment_set(r->comment, "client addresses come only from the tun: a forged source");
 
 	RULE(fcp);
 	r->stmt = POLICY_S_MARK_FROM_MAP;
@@ -671,6 +682,11 @@ static int compile_chains(struct policy *p)
 	m_ifname(r, POLICY_M_OIF, tun);
 	r_verdict(r, POLICY_V_JUMP, "to_client");
 	comment_set(r->comment, "to clients");
+	if (p->forward_clients_only) {
+		RULE(fwd);
+		r_verdict(r, POLICY_V_DROP, NULL);
+		comment_set(r->comment, "forwarding was off before cvpnd: only clients' traffic is forwarded");
+	}
 
 	if (p->n_local_dsts) {
 		/* A reply from a client can only belong to a connection another client opened: nothing else
@@ -840,6 +856,7 @@ int policy_compile(const struct config *cfg, const struct policy_env *env, struc
 		return -ENOMEM;
 	p->cfg = cfg;
 	snprintf(p->tun_ifname, sizeof(p->tun_ifname), "%s", env->tun_ifname);
+	p->forward_clients_only = env->forward_clients_only;
 	if ((ret = compile_assocs(p, env, errs)) < 0 || (ret = compile_authz(p)) < 0 ||
 	    (ret = compile_routes(p, errs)) < 0 || (ret = compile_rtables(p, errs)) < 0 ||
 	    (ret = compile_chains(p)) < 0)

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <netlink/addr.h>
@@ -27,6 +28,7 @@
 #include "cvpn/route.h"
 
 #define ROUTE_IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
+#define ROUTE_STATE_DIR "/run/cvpn"
 
 /* libnl turns the kernel's errno into an NLE_* code (nl_syserr2nlerr, many-to-one); this is the way back,
  * to the most likely errno of each class. */
@@ -292,10 +294,34 @@ static int route_write_forward(bool on)
 	return ret;
 }
 
+/* The value ip_forward had before cvpnd, kept where a restart after a crash finds it: a crash leaves
+ * forwarding on, and the next run must not take "on" for the original. One file per network namespace,
+ * so gateways in several namespaces do not share one. */
+static int route_state_path(char *buf, size_t len)
+{
+	uint64_t cookie = 0;
+	socklen_t sl = sizeof(cookie);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+
+	/* the namespace's cookie, unlike its inode number, is never given to another namespace */
+	if (fd < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &sl) < 0)
+		err = -errno;
+	close(fd);
+	if (err < 0)
+		return err;
+	if (mkdir(ROUTE_STATE_DIR, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(buf, len, "%s/ip_forward-before.%llu", ROUTE_STATE_DIR, (unsigned long long)cookie);
+	return 0;
+}
+
 int route_enable_forwarding(bool *was_on)
 {
+	char path[128], c;
 	bool on;
-	int ret;
+	int ret, fd;
 
 	if (!was_on)
 		return -EINVAL;
@@ -303,19 +329,41 @@ int route_enable_forwarding(bool *was_on)
 	if (ret < 0)
 		return ret;
 	*was_on = on;
+	if (route_state_path(path, sizeof(path)) == 0) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			/* an earlier run died before restoring: its record is the original value */
+			if (read(fd, &c, 1) == 1 && (c == '0' || c == '1'))
+				*was_on = c == '1';
+			close(fd);
+		} else {
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd >= 0) {
+				if (write(fd, on ? "1\n" : "0\n", 2) != 2)
+					ret = -EIO;
+				close(fd);
+			}
+		}
+	}
+	if (ret < 0)
+		return ret;
 	/* Writing ip_forward also resets every interface's forwarding flag; skip it when already on. */
 	return on ? 0 : route_write_forward(true);
 }
 
 int route_restore_forwarding(bool was_on)
 {
+	char path[128];
 	bool on;
 	int ret;
 
 	ret = route_read_forward(&on);
 	if (ret < 0)
 		return ret;
-	return on == was_on ? 0 : route_write_forward(was_on);
+	ret = on == was_on ? 0 : route_write_forward(was_on);
+	if (ret == 0 && route_state_path(path, sizeof(path)) == 0)
+		unlink(path);
+	return ret;
 }
 
 /* ---- per-association routing tables and rules ---- */

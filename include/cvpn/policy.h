@@ -41,6 +41,9 @@ struct policy_env {
 	const char *tun_ifname;
 	const uint32_t *snat_addr;   /* host order, n_assoc of them */
 	size_t n_assoc;
+	/* IPv4 forwarding was off before cvpnd turned it on: the forward chain then drops everything that is
+	 * not clients' traffic, so a crash that leaves forwarding on opens nothing (the table outlives us) */
+	bool forward_clients_only;
 };
 
 /* One live session as the kernel sees it: sess_assoc[addr] = mark, sess_profile[addr] = profile. */
@@ -178,6 +181,7 @@ struct policy_assoc {
 struct policy {
 	const struct config *cfg;    /* borrowed: must outlive the policy */
 	char tun_ifname[IF_NAMESIZE];
+	bool forward_clients_only;   /* policy_env's */
 	struct policy_assoc *assocs;
 	size_t n_assocs;
 

@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 	struct config *cfg = NULL;
 	struct policy *p = NULL;
 	uint32_t snat = 0xc6120001u;
-	struct policy_env env = { "bench-tun", &snat, 1 };
+	struct policy_env env = { "bench-tun", &snat, 1, false };
 	double t0, compile_ms, apply_ms, u100, u10000;
 	size_t n_profiles;
 

@@ -442,13 +442,20 @@ START_TEST(test_forwarding)
 	ck_assert_int_eq(route_enable_forwarding(&was), 0);
 	ck_assert(!was);
 	ck_assert_int_eq(read_forward(), '1');
+	/* enabling again without a restore is a restart after a crash: the original value is the one
+	 * recorded before the crash, not the "on" the crash left behind */
+	was = true;
 	ck_assert_int_eq(route_enable_forwarding(&was), 0);
-	ck_assert(was);
-	ck_assert_int_eq(read_forward(), '1');
-	ck_assert_int_eq(route_restore_forwarding(true), 0);
+	ck_assert(!was);
 	ck_assert_int_eq(read_forward(), '1');
 	ck_assert_int_eq(route_restore_forwarding(false), 0);
 	ck_assert_int_eq(read_forward(), '0');
+	/* the record is gone with the clean stop: the next start reads the live value again */
+	write_file("/proc/sys/net/ipv4/ip_forward", "1\n");
+	ck_assert_int_eq(route_enable_forwarding(&was), 0);
+	ck_assert(was);
+	ck_assert_int_eq(route_restore_forwarding(true), 0);
+	ck_assert_int_eq(read_forward(), '1');
 	ck_assert_int_eq(route_restore_forwarding(false), 0);
 	ck_assert_int_eq(read_forward(), '0');
 }

@@ -98,7 +98,7 @@ static struct config *load(const char *yaml)
 static struct fx compile(const char *yaml)
 {
 	struct fx f = { .cfg = load(yaml) };
-	struct policy_env env = { "cvpn-tun0", f.snat, f.cfg->n_associations };
+	struct policy_env env = { "cvpn-tun0", f.snat, f.cfg->n_associations, false };
 	int ret;
 
 	ck_assert_uint_le(f.cfg->n_associations, 8);
@@ -736,7 +736,7 @@ START_TEST(test_compile_errors)
 {
 	struct config *cfg = load(two_assoc_yaml);
 	uint32_t snat[2] = { IP4(198, 18, 1, 1), IP4(198, 18, 3, 1) };
-	struct policy_env env = { "cvpn-tun0", snat, 1 };
+	struct policy_env env = { "cvpn-tun0", snat, 1, false };
 	struct policy *p = (struct policy *)1;
 	char *errs = NULL;
 	size_t len = 0;

@@ -1,0 +1,112 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# SNAT and the association subnet's route table on real traffic (semantics.md §2.4-2.5). The subnet
+# 198.18.1.0/24 holds the gateway's association address .1, a resource host .10, a router .254 to an
+# "on-premises" network 198.18.2.0/24 two hops away, and a NAT router .253 to "the internet" 192.0.2.0/24.
+# The gateway's own main table knows neither remote network: only the association's route table (rt-a) can
+# take client traffic there. The on-premises host has no route to the client CIDR, the internet host no route
+# to anything but its own network: replies only work through SNAT (and the NAT router's own masquerade).
+set -euo pipefail
+# shellcheck source=test/lib/netns.sh
+. "$(dirname "$0")/../lib/netns.sh"
+# shellcheck source=test/lib/pki.sh
+. "$(dirname "$0")/../lib/pki.sh"
+# shellcheck source=test/lib/policy.sh
+. "$(dirname "$0")/../lib/policy.sh"
+
+NS_RTR="${PFX}rtr" NS_OP="${PFX}onprem" NS_NAT="${PFX}natrtr" NS_INET="${PFX}inet"
+OP_IP=198.18.2.10 INET_IP=192.0.2.10 NAT_OUT=192.0.2.1
+
+pol_topo
+sw_attach "$NS_GW" "$ASSOC_IF" br-a "$ASSOC_IP/24"
+pol_host "$NS_RES" eth0 br-a "$RES_IP/24"
+# on-premises: router 198.18.1.254 <-> 198.18.2.1, host 198.18.2.10 (default via the router)
+pol_host "$NS_RTR" eth0 br-a 198.18.1.254/24
+pol_host "$NS_RTR" eth1 br-op 198.18.2.1/24
+n_exec "$NS_RTR" sysctl -qw net.ipv4.ip_forward=1
+pol_host "$NS_OP" eth0 br-op "$OP_IP/24"
+ip -n "$NS_OP" route add default via 198.18.2.1
+# internet: NAT router 198.18.1.253 <-> 192.0.2.1 masquerading the subnet; host 192.0.2.10, no default route
+pol_host "$NS_NAT" eth0 br-a 198.18.1.253/24
+pol_host "$NS_NAT" eth1 br-inet "$NAT_OUT/24"
+n_exec "$NS_NAT" sysctl -qw net.ipv4.ip_forward=1
+n_exec "$NS_NAT" nft -f - <<-EOF
+table ip natrtr {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "eth1" ip saddr 198.18.1.0/24 masquerade
+	}
+}
+EOF
+pol_host "$NS_INET" eth0 br-inet "$INET_IP/24"
+n_exec "$NS_RES" ping -q -c 1 -W 2 198.18.1.254 >/dev/null || fail "topology: subnet broken"
+
+pol_client alice
+pki_make "$TMPD/pki"
+
+natrt_config() { # FILE with-route-table(yes|no)
+	{
+		echo "associations:"
+		if [ "$2" = yes ]; then
+			echo "  - { name: subnet-a, interface: $ASSOC_IF, subnet: $ASSOC_NET, route-table: rt-a }"
+		else
+			echo "  - { name: subnet-a, interface: $ASSOC_IF, subnet: $ASSOC_NET }"
+		fi
+		cat <<-EOF
+		routes:
+		  - { destination: 0.0.0.0/0, target: subnet-a }
+		authorization-rules:
+		  - { destination: 0.0.0.0/0, all-users: true }
+		route-tables:
+		  - name: rt-a
+		    routes:
+		      - { destination: 198.18.2.0/24, via: 198.18.1.254 }
+		      - { destination: 0.0.0.0/0, via: 198.18.1.253 }
+		EOF
+	} | pol_config "$1"
+}
+
+# One TCP exchange from the client's SPORT to DST:8080; checks what the far end saw as the source.
+tcp_src_seen() { # LABEL LISTEN-NS DST SPORT EXPECTED-SRC-ERE WHAT
+	local label=$1 got
+	tcp_listen "$label" "$2" "$3" 8080 "hi-$label"
+	got=$(echo "from-alice" | n_exec "$NS" timeout 5 nc -n -N -w 3 -p "$4" "$3" 8080 2>/dev/null) || true
+	bg_wait_exit "$label" 3 || bg_stop "$label" || true
+	[ "$got" = "hi-$label" ] || fail "$6: no TCP reply from $3 (got '$got')"
+	assert_log "$TMPD/$label.out" "Connection received on $5" "$6"
+}
+
+natrt_config "$POL_RUN_CONFIG" yes
+server_start "$POL_RUN_CONFIG"
+pol_connect alice
+NS=${POL_NS[alice]}
+
+assert_match "$(ip -n "$NS_GW" rule show)" "fwmark 0xc50001 lookup 51000" "ip rule: the association's mark selects table 51000"
+assert_match "$(ip -n "$NS_GW" route show table 51000)" "198\.18\.2\.0/24 via 198\.18\.1\.254 dev $ASSOC_IF" \
+	"table 51000 holds rt-a's on-premises route"
+tcp_src_seen snat "$NS_RES" "$RES_IP" 41234 "$(re_quote "$ASSOC_IP") 41234( |\$)" \
+	"SNAT: the resource host sees the association address $ASSOC_IP and the client's source port 41234"
+ping_ok "$NS" "$OP_IP" "route table: the on-premises host two hops away answers a ping"
+tcp_src_seen onprem "$NS_OP" "$OP_IP" 41235 "$(re_quote "$ASSOC_IP") 41235( |\$)" \
+	"route table: TCP to the on-premises host through the router; it sees $ASSOC_IP"
+ping_ok "$NS" "$INET_IP" "route table: the internet host answers through the NAT router"
+tcp_src_seen inet "$NS_INET" "$INET_IP" 41236 "$(re_quote "$NAT_OUT") [0-9]+" \
+	"route table: TCP to the internet host; it sees the NAT router's $NAT_OUT"
+ping_denied "$NS_GW" "$OP_IP" "the gateway's own (unmarked) traffic does not use the association's table"
+
+natrt_config "$TMPD/nort.yaml" no
+reload_ok "$TMPD/nort.yaml" "association without a route table"
+assert_eq "$(ip -n "$NS_GW" route show table 51000 | grep -c via || true)" 0 \
+	"table 51000 has no next-hop route once rt-a is gone"
+ping_denied "$NS" "$OP_IP" "without rt-a the on-premises network is unreachable (the main table has no route)"
+ping_denied "$NS" "$INET_IP" "without rt-a the internet is unreachable"
+ping_ok "$NS" "$RES_IP" "without rt-a the subnet itself still answers"
+
+natrt_config "$TMPD/rt.yaml" yes
+reload_ok "$TMPD/rt.yaml" "route table back"
+ping_ok "$NS" "$OP_IP" "with rt-a back, live session: the on-premises host answers again"
+ping_ok "$NS" "$INET_IP" "with rt-a back, live session: the internet host answers again"
+
+client_stop alice
+server_stop
+summary
