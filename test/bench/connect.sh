@@ -17,7 +17,7 @@ LOADGEN="$CVPN_BUILD/loadgen"
 [ -x "$LOADGEN" ] || fail "no $LOADGEN (make loadgen)"
 
 run_loadgen() { # NAME GATEWAY-PID
-	n_exec "$NS_CLI" timeout 150 "$LOADGEN" --remote "$GW_OUT_IP" --port 1194 --ca "$PKI/ca.crt" \
+	n_exec "$NS_CLI" timeout 150 "$LOADGEN" --remote "$GW_OUT_IP" --port 1194 --source-range "$LG_SOURCES" --ca "$PKI/ca.crt" \
 		--cert "$PKI/alice.crt" --key "$PKI/alice.key" -n "$N" --concurrency "$CONC" --hold 2 \
 		--timeout 120 --gateway-pid "$2" --json >"$TMPD/$1.json" 2>"$TMPD/$1.log" ||
 		fail "loadgen against $1 failed: $(tail -n 3 "$TMPD/$1.log")"
@@ -26,6 +26,7 @@ run_loadgen() { # NAME GATEWAY-PID
 }
 
 topo_basic
+LG_SOURCES=$(client_add_sources "$NS_CLI" 127)
 pki_make "$TMPD/pki"
 CV_CLIENT_CIDR=100.64.0.0/21
 write_endpoint_config "$TMPD/endpoint.yaml"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Anti-spoofing: packets a client sends through its tunnel from any address but its own are dropped by the
-# gateway and counted; its own traffic keeps flowing.
+# gateway and counted; its own traffic keeps flowing. With two clients: alice sending from bob's address
+# (live, assigned to bob) has every such packet dropped and counted against her, and bob is not disturbed.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -9,6 +10,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/pki.sh"
 
 topo_basic
+topo_second_client
 pki_make "$TMPD/pki"
 write_endpoint_config "$TMPD/endpoint.yaml"
 server_start "$TMPD/endpoint.yaml"
@@ -27,9 +29,29 @@ for src in 100.64.0.77 192.0.2.66; do
 	ok "ping from spoofed source $src gets no reply"
 done
 assert_cmd "ping from the client's own address still works" n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
+addr_alice=$CLIENT_ADDR
+dev_alice=$CLIENT_DEV
+
+# --- two clients: alice uses bob's address
+client_start bob "$NS_CLI2" bob
+client_wait_up bob
+client_address "$NS_CLI2" bob 100.64.0.0/22
+addr_bob=$CLIENT_ADDR
+assert_ne "$addr_bob" "$addr_alice" "bob has an address of his own"
+n_exec "$NS_CLI" ip addr add "$addr_bob/32" dev "$dev_alice"
+if n_exec "$NS_CLI" ping -q -c 4 -i 0.2 -W 1 -I "$addr_bob" "$RES_IP" >/dev/null 2>&1; then
+	fail "alice's ping from bob's address $addr_bob got a reply"
+fi
+ok "alice's ping from bob's address $addr_bob gets no reply"
+assert_cmd "bob is not disturbed: he pings $RES_IP" n_exec "$NS_CLI2" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
+CTL() { "$CVPNCTL" --socket "$CTL_SOCK" "$@"; }
+assert_eq "$(CTL metrics | awk '$1 == "cvpn_spoofed_packets_total" { print $2 }')" 10 \
+	"cvpn_spoofed_packets_total counts the 6 + 4 spoofed packets"
 
 client_stop alice
-expect_log "$SERVER_LOG" "session [^ ]+ alice .*ended: .*spoofed 6\)" 8 \
-	"gateway dropped and counted exactly the 6 spoofed packets"
+expect_log "$SERVER_LOG" "session [^ ]+ alice .*ended: .*spoofed 10\)" 8 \
+	"gateway dropped and counted exactly alice's 10 spoofed packets, against alice"
+client_stop bob
+expect_log "$SERVER_LOG" "session [^ ]+ bob .*ended: .*spoofed 0\)" 8 "nothing counted against bob"
 server_stop
 summary

@@ -18,7 +18,7 @@ N=20
 loadgen() { # NAME [options...]
 	local name=$1
 	shift
-	n_exec "$NS_CLI" timeout 60 "$LOADGEN" --remote "$GW_OUT_IP" --port 1194 --ca "$PKI/ca.crt" \
+	n_exec "$NS_CLI" timeout 60 "$LOADGEN" --remote "$GW_OUT_IP" --port 1194 --source-range "$LG_SOURCES" --ca "$PKI/ca.crt" \
 		--cert "$PKI/alice.crt" --key "$PKI/alice.key" -n "$N" --timeout 40 "$@" \
 		>"$TMPD/$name.report" 2>"$TMPD/$name-loadgen.log" || true
 	sed 's/^/    /' "$TMPD/$name.report"
@@ -45,6 +45,7 @@ check_report() { # NAME WHAT
 }
 
 topo_basic
+LG_SOURCES=$(client_add_sources "$NS_CLI" 127)
 pki_make "$TMPD/pki"
 
 # --- cvpnd ---

@@ -248,6 +248,19 @@ ns_kill_all() { # NS
 	done
 }
 
+# AddressSanitizer, LeakSanitizer and UBSan reports in the logs of this run (cvpnd.out and the previous
+# starts' logs, loadgen and tool output): prints the first one and returns 1.
+CVPN_SAN_RE='==[0-9]+==ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer'
+sanitizer_check() {
+	local files f
+	files=$(grep -rlIE -- "$CVPN_SAN_RE" "$TMPD" 2>/dev/null) || return 0
+	for f in $files; do
+		printf '  FAIL - sanitizer report in %s:\n' "${f#"$TMPD"/}" >&2
+		grep -m1 -A 30 -E -- "$CVPN_SAN_RE" "$f" | sed 's/^/    /' >&2
+	done
+	return 1
+}
+
 cleanup() {
 	local rc=$? name ns
 	trap - EXIT INT TERM
@@ -263,6 +276,9 @@ cleanup() {
 		ns_kill_all "$ns"
 		ip netns del "$ns" 2>/dev/null
 	done
+	# Sanitized builds (make test SANITIZE=1): any report in any log of the run fails the test, even one
+	# printed at exit (LeakSanitizer) after the test's own checks passed.
+	sanitizer_check || rc=1
 	if [ "${CVPN_KEEP:-0}" = 1 ]; then
 		echo "[$TEST_NAME] kept $TMPD" >&2
 	else
@@ -550,4 +566,19 @@ start_stock_openvpn_server() { # udp|tcp [openvpn options...]
 	bg_start openvpn-server n_exec "$NS_GW" openvpn --config "$conf" --log "$TMPD/openvpn-server.log" "$@"
 	wait_for_log "$TMPD/openvpn-server.log" 'Initialization Sequence Completed' 10 ||
 		fail "stock openvpn server did not start"
+}
+
+# --- many client source addresses (load generation) ---------------------------------------------------
+
+# Adds N (at most 127) addresses 203.0.113.128.. to NS's veth0, on the outside link itself so the gateway
+# needs no route, and prints the --source-range argument for build/loadgen. The gateway limits handshakes
+# and cookie replies per source address, as a gateway facing the internet must; real clients come from
+# many addresses, so a load generator has to as well.
+client_add_sources() { # NS N
+	local ns=$1 n=$2 i
+	[ "$n" -ge 1 ] && [ "$n" -le 127 ] || fail "client_add_sources: 1..127 addresses, not $n"
+	for ((i = 0; i < n; i++)); do
+		ip -n "$ns" addr add "203.0.113.$((128 + i))/32" dev veth0
+	done
+	echo "203.0.113.128/$n"
 }

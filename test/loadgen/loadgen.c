@@ -30,6 +30,7 @@
 
 struct opts {
 	const char *remote, *ca, *cert, *key, *ping;
+	uint32_t src_base, src_count;   /* --source-range: session i binds to src_base + i % src_count */
 	unsigned port;
 	bool tcp, json;
 	uint32_t n;
@@ -85,7 +86,7 @@ static void usage(FILE *f)
 		"usage: loadgen --remote ADDR --port N [--proto udp|tcp] --ca F --cert F --key F -n SESSIONS\n"
 		"               [--rate R] [--concurrency C] [--hs-timeout S] [--hold S]\n"
 		"               [--traffic S --ping ADDR [--pps P] [--size BYTES]] [--gateway-pid PID]\n"
-		"               [--timeout S] [--json]\n"
+		"               [--timeout S] [--source-range A.B.C.D/N] [--json]\n"
 		"  --rate R          session starts per second (default: unlimited)\n"
 		"  --concurrency C   handshakes in flight at most (default 50; 0 = unlimited)\n"
 		"  --hs-timeout S    a session not up after S seconds is a timeout failure (default 60)\n"
@@ -94,6 +95,8 @@ static void usage(FILE *f)
 		"                    --pps P per session (default 10), --size BYTES per IP packet (default 84)\n"
 		"  --gateway-pid PID report the gateway's VmRSS before connecting and after the hold, per session\n"
 		"  --timeout S       the whole run ends after S seconds at the latest (default 120)\n"
+		"  --source-range A.B.C.D/N  spread sessions over N local source addresses from A.B.C.D (the\n"
+		"                    gateway limits handshakes and cookie replies per source address)\n"
 		"  --json            one JSON object on stdout instead of the table\n");
 }
 
@@ -111,7 +114,7 @@ static int parse_double(const char *s, double min, double *out)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_REMOTE = 256, O_PORT, O_PROTO, O_CA, O_CERT, O_KEY, O_RATE, O_CONC, O_TRAFFIC, O_PPS, O_SIZE,
-	       O_PING, O_HOLD, O_GWPID, O_JSON, O_TIMEOUT, O_HSTIMEOUT, O_HELP };
+	       O_PING, O_HOLD, O_GWPID, O_JSON, O_TIMEOUT, O_HSTIMEOUT, O_SRC, O_HELP };
 	static const struct option lo[] = {
 		{ "remote", 1, NULL, O_REMOTE }, { "port", 1, NULL, O_PORT },	  { "proto", 1, NULL, O_PROTO },
 		{ "ca", 1, NULL, O_CA },	 { "cert", 1, NULL, O_CERT },	  { "key", 1, NULL, O_KEY },
@@ -119,7 +122,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "pps", 1, NULL, O_PPS },	 { "size", 1, NULL, O_SIZE },	  { "ping", 1, NULL, O_PING },
 		{ "hold", 1, NULL, O_HOLD },	 { "gateway-pid", 1, NULL, O_GWPID }, { "json", 0, NULL, O_JSON },
 		{ "timeout", 1, NULL, O_TIMEOUT }, { "hs-timeout", 1, NULL, O_HSTIMEOUT },
-		{ "sessions", 1, NULL, 'n' },	 { "help", 0, NULL, O_HELP },	  { NULL, 0, NULL, 0 },
+		{ "sessions", 1, NULL, 'n' },	 { "help", 0, NULL, O_HELP },	  { "source-range", 1, NULL, O_SRC },
+		{ NULL, 0, NULL, 0 },
 	};
 	double d;
 	int c;
@@ -138,6 +142,23 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_KEY: o->key = optarg; break;
 		case O_PING: o->ping = optarg; break;
 		case O_JSON: o->json = true; break;
+		case O_SRC: {
+			/* A.B.C.D/N: N consecutive source addresses from A.B.C.D (they must be on this host). Real
+			 * clients come from many addresses, and the gateway limits handshakes per source. */
+			char addr[32], *slash;
+			struct in_addr in;
+
+			snprintf(addr, sizeof(addr), "%s", optarg);
+			slash = strchr(addr, '/');
+			if (!slash || parse_double(slash + 1, 1, &d) < 0 || d > 65536)
+				goto bad;
+			*slash = '\0';
+			if (inet_pton(AF_INET, addr, &in) != 1)
+				goto bad;
+			o->src_base = ntohl(in.s_addr);
+			o->src_count = (uint32_t)d;
+			break;
+		}
 		case O_PROTO:
 			if (strcmp(optarg, "udp") && strcmp(optarg, "tcp"))
 				goto bad;
@@ -383,6 +404,15 @@ static void start_one(struct run *r, int epfd, uint64_t now)
 	if (fd < 0) {
 		err = errno;
 		goto fail;
+	}
+	if (r->o.src_count) {
+		struct sockaddr_in src = { .sin_family = AF_INET,
+					   .sin_addr.s_addr = htonl(r->o.src_base + c->idx % r->o.src_count) };
+
+		if (bind(fd, (const struct sockaddr *)&src, sizeof(src)) < 0) {
+			err = errno;
+			goto fail;
+		}
 	}
 	if (connect(fd, (const struct sockaddr *)&r->remote, sizeof(r->remote)) < 0) {
 		if (errno != EINPROGRESS) {
