@@ -155,8 +155,14 @@ struct json_object *connlog_connection(const struct conn_info *ci)
 		return NULL;
 	put_str(o, "status", connlog_status_name(ci->status), &ok);
 	put_str(o, "status-reason", ci->reason, &ok);
-	/* groups come from a directory; certificate authentication has none */
-	put(o, "groups", json_object_new_array(), &ok);
+	{
+		/* from the directory and identity-groups; a certificate alone gives none */
+		struct json_object *g = json_object_new_array();
+
+		for (const char *p = ci->groups, *nl; g && (nl = strchr(p, '\n')); p = nl + 1)
+			json_object_array_add(g, json_object_new_string_len(p, (int)(nl - p)));
+		put(o, "groups", g, &ok);
+	}
 	if (!ok || !put_common(o, ci)) {
 		json_object_put(o);
 		return NULL;

@@ -739,7 +739,8 @@ static int export_main(int argc, char *argv[])
 			printf("Usage: %s export-client-config -c FILE [--cert F --key F] [--auth-user-pass]\n"
 			       "           [--static-challenge TEXT] [-o OUT] [--json]\n\n"
 			       "  --cert, --key         inline the user's certificate and key (certificate authentication)\n"
-			       "  --auth-user-pass      the client asks for a username and password (directory auth)\n"
+			       "  --auth-user-pass      the client asks for a username and password (automatic when\n"
+			       "                        the endpoint has directory logins; MFA adds the static challenge)\n"
 			       "  --static-challenge T  also asks for an MFA code with prompt T, echoed (implies\n"
 			       "                        --auth-user-pass); sent as SCRV1:<base64 pw>:<base64 code>\n"
 			       "  -o OUT                write to OUT (mode 0600, atomically) instead of stdout\n"
@@ -758,6 +759,13 @@ static int export_main(int argc, char *argv[])
 	}
 	if (config_load(file, stderr, &cfg) < 0)
 		return 1;
+	/* the endpoint's login methods decide what the client must ask its user for; the flags add to it */
+	if (cfg->auth.directory)
+		user_pass = true;
+	if (!challenge && cfg->auth.totp != CONFIG_TOTP_OFF)
+		challenge = "Enter MFA code ";
+	if (challenge)
+		user_pass = true;
 	ms = open_memstream(&buf, &len);
 	if (!ms) {
 		fprintf(stderr, "%s: %s\n", prog, strerror(errno));

@@ -227,8 +227,8 @@ static struct json_object *cmd_terminate(struct mgmt *m, struct json_object *req
 		if (!s || s->state != SESSION_CONNECTED)
 			continue;
 		connlog_format_id(s->id, cid);
-		/* without directory authentication the certificate's CN is the user's identity (semantics.md §1) */
-		if (id ? strcmp(cid, id) != 0 : strcmp(s->cn, user) != 0)
+		/* the directory username, or without directory authentication the certificate's CN */
+		if (id ? strcmp(cid, id) != 0 : strcmp(s->username[0] ? s->username : s->cn, user) != 0)
 			continue;
 		if (session_terminate(s, "terminated by the administrator", "HALT,terminated by the administrator",
 				      now) == 0)

@@ -79,6 +79,16 @@ void track_info(const struct session *s, struct conn_info *ci)
 	if (strcmp(s->cn, "-") != 0)
 		snprintf(ci->common_name, sizeof(ci->common_name), "%s", s->cn);
 	snprintf(ci->username, sizeof(ci->username), "%s", s->username);
+	for (size_t i = 0, off = 0; i < s->n_groups; i++) {
+		size_t l = strlen(s->groups[i]);
+
+		if (off + l + 2 > sizeof(ci->groups))
+			break; /* a listing, not the policy: what does not fit is left out */
+		memcpy(ci->groups + off, s->groups[i], l);
+		off += l;
+		ci->groups[off++] = '\n';
+		ci->groups[off] = '\0';
+	}
 	if (s->iv_plat[0] && strcmp(s->iv_plat, "unknown") != 0)
 		snprintf(ci->device_type, sizeof(ci->device_type), "%s", s->iv_plat);
 	if (s->iv_ver[0] && strcmp(s->iv_ver, "unknown") != 0)

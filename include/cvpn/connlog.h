@@ -41,6 +41,7 @@ struct conn_info {
 	char transport[4];                  /* "udp" | "tcp" */
 	char common_name[CERT_CN_MAX + 1];  /* "" until the certificate was read */
 	char username[72];                  /* "" without directory authentication */
+	char groups[512];                   /* the session's groups, each ending in '\n' (DN names hold commas) */
 	char device_type[16];               /* the client's IV_PLAT, "" if unknown */
 	char client_version[32];            /* IV_VER */
 	uint32_t client_ip;                 /* tunnel address, host order; 0 = none */

@@ -50,6 +50,8 @@ assert_eq "$(jq -r '[.connections[] | select(.status == "active") | .username] |
 	"alice,bob,carol" "connections: the three usernames"
 assert_eq "$(jq -r '[.connections[] | select(.status == "active") | .["common-name"]] | unique | join(",")' <<<"$conns")" \
 	"NA" "connections: no certificate, no common name"
+assert_eq "$(jq -r '[.connections[] | select(.status == "active") | "\(.username):\(.groups | join("+"))"] | sort | join(",")' \
+	<<<"$conns")" "alice:eng,bob:finance,carol:" "connections: each user's directory groups"
 a=$(connlog_select "$CONNLOG" '.["connection-log-type"] == "connection-attempt" and .username == "alice"')
 assert_eq "$(jq -r '.["connection-attempt-status"]' <<<"$a")" successful "connection log: alice's attempt, by username"
 # the policy's own explanation agrees with what the pings saw
@@ -60,7 +62,10 @@ rc=0
 ctl explain --user alice --to "$RES_ENG" >"$TMPD/explain.out" 2>&1 || rc=$?
 assert_eq "$rc" 0 "explain: alice's packets to eng pass"
 client_stop bob
-client_stop carol
+# terminate by the directory username (there is no certificate CN to match)
+ctl terminate --username carol >"$TMPD/terminate.out" 2>&1 || fail "terminate --username carol: $(cat "$TMPD/terminate.out")"
+expect_log "$(client_log carol)" "Halt command was pushed|HALT" 5 "terminate --username carol: the client was told to halt"
+bg_stop carol >/dev/null 2>&1 || true
 
 # --- a wrong password: refused with a reason, logged with who/where/why, never the password
 WRONG="wrong-$RANDOM$RANDOM"

@@ -272,9 +272,10 @@ ldap_config() { # FILE [extra endpoint lines...]
 	EOF
 }
 
-# Exports the client file for directory users (auth-user-pass; with an MFA prompt when CHALLENGE is given).
+# Exports the client file for directory users. No flags: the endpoint's config alone must make the file ask
+# for a username and password, and for an MFA code when TOTP is on. CHALLENGE overrides the prompt.
 export_user_client() { # CONFIG [CHALLENGE]
-	local args=(--auth-user-pass)
+	local args=()
 	[ -n "${2:-}" ] && args+=(--static-challenge "$2")
 	"$CVPNCTL" export-client-config -c "$1" "${args[@]}" -o "$TMPD/client.ovpn" >"$TMPD/cvpnctl.out" 2>&1 ||
 		fail "cvpnctl export-client-config failed: $(tail -n 5 "$TMPD/cvpnctl.out")"
