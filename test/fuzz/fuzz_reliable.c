@@ -143,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			m.next_send++;
 			const struct reliable_msg *s = find_send(&r, mid);
 
-			FUZZ_ASSERT(s && s->len == len && memcmp(s->data, buf, len) == 0 && s->next_tx_ms == 0);
+			FUZZ_ASSERT(s && s->len == len && (len == 0 || memcmp(s->data, buf, len) == 0) && s->next_tx_ms == 0);
 			break;
 		}
 		case 1: { /* ACK: of an outstanding id, or of any id at all */
