@@ -176,6 +176,26 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 	return 1;
 }
 
+/* What both ends need: TLS 1.2 at least, and our certificate chain with its matching key. */
+static int load_identity(WOLFSSL_CTX *ctx, const char *role, const char *cert, const char *key, char *err,
+			 size_t errlen)
+{
+	wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2);
+	if (wolfSSL_CTX_use_certificate_chain_file(ctx, cert) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load %s certificate", cert, role);
+		return -1;
+	}
+	if (wolfSSL_CTX_use_PrivateKey_file(ctx, key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load %s key", key, role);
+		return -1;
+	}
+	if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: key does not match certificate %s", key, cert);
+		return -1;
+	}
+	return 0;
+}
+
 int tls_ctx_new(const char *cert, const char *key, const char *client_ca, struct tls_ctx **out, char *err,
 		size_t errlen)
 {
@@ -192,19 +212,8 @@ int tls_ctx_new(const char *cert, const char *key, const char *client_ca, struct
 		snprintf(err, errlen, "wolfSSL_CTX_new failed");
 		goto fail;
 	}
-	wolfSSL_CTX_SetMinVersion(t->ctx, WOLFSSL_TLSV1_2);
-	if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cert) != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "%s: cannot load server certificate", cert);
+	if (load_identity(t->ctx, "server", cert, key, err, errlen) < 0)
 		goto fail;
-	}
-	if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "%s: cannot load server key", key);
-		goto fail;
-	}
-	if (wolfSSL_CTX_check_private_key(t->ctx) != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "%s: key does not match certificate %s", key, cert);
-		goto fail;
-	}
 	if (client_ca) {
 		if (wolfSSL_CTX_load_verify_locations(t->ctx, client_ca, NULL) != WOLFSSL_SUCCESS) {
 			snprintf(err, errlen, "%s: cannot load client CA", client_ca);
@@ -243,19 +252,8 @@ int tls_client_ctx_new(const char *ca, const char *cert, const char *key, struct
 		snprintf(err, errlen, "wolfSSL_CTX_new failed");
 		goto fail;
 	}
-	wolfSSL_CTX_SetMinVersion(t->ctx, WOLFSSL_TLSV1_2);
-	if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cert) != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "%s: cannot load client certificate", cert);
+	if (load_identity(t->ctx, "client", cert, key, err, errlen) < 0)
 		goto fail;
-	}
-	if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "%s: cannot load client key", key);
-		goto fail;
-	}
-	if (wolfSSL_CTX_check_private_key(t->ctx) != WOLFSSL_SUCCESS) {
-		snprintf(err, errlen, "%s: key does not match certificate %s", key, cert);
-		goto fail;
-	}
 	if (wolfSSL_CTX_load_verify_locations(t->ctx, ca, NULL) != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "%s: cannot load CA", ca);
 		goto fail;
