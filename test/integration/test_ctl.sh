@@ -91,6 +91,8 @@ assert_eq "$(ctl_json metrics | jq .metrics.active_connections)" 3 "metrics --js
 
 # --- terminate by username: both of alice's sessions, not bob's
 alice_ids=$(jq -r '[.connections[] | select(.["common-name"] == "alice") | .["connection-id"]] | sort | join(" ")' <<<"$conns")
+alice_ips=$(jq -r '[.connections[] | select(.["common-name"] == "alice") | .["client-ip"]] | join(" ")' <<<"$conns")
+bob_ip=$(jq -r '[.connections[] | select(.["common-name"] == "bob") | .["client-ip"]] | join(" ")' <<<"$conns")
 mark=$(log_mark "$SERVER_LOG")
 t=$(ctl_json terminate --username alice)
 assert_eq "$(jq -r '.terminated | sort | join(" ")' <<<"$t")" "$alice_ids" "terminate --username alice: her two sessions"
@@ -102,6 +104,15 @@ assert_log "$(client_log alice2)" "Halt command was pushed by server \('terminat
 wait_for_log_since "$SERVER_LOG" "$mark" "alice .*terminated by the administrator; address 100\.64\." 2 ||
 	fail "server did not log the release of alice's address"
 ok "server released alice's addresses at once"
+# their kernel elements went with them: the session map holds bob's address and none of alice's
+elements=$(n_exec "$NS_GW" nft list map inet cvpn sess_assoc)
+for a in $alice_ips; do
+	if grep -Eq "(^|[^0-9])$(re_quote "$a")( |,|$)" <<<"$elements"; then
+		fail "terminate: $a is still in the kernel's session map"
+	fi
+	ok "terminate: $a gone from the kernel's session map"
+done
+assert_match "$elements" "(^|[^0-9])$(re_quote "$bob_ip") " "terminate: bob's $bob_ip still in the session map"
 conns=$(ctl_json connections)
 assert_eq "$(jq -r '[.connections[] | select(.["common-name"] == "alice") | .status] | unique | join(",")' <<<"$conns")" \
 	terminated "connections: alice's sessions listed as terminated"
