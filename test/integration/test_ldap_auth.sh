@@ -4,7 +4,7 @@
 # stock clients log in with a username and password and no certificate. alice (eng) reaches the eng network
 # and not finance's, bob (finance) the reverse, carol (no group) only what all users may reach; a wrong
 # password is refused with a reason and logged with who/where/why but never the password; repeated failures
-# slow the next verdict down (backoff); nested groups with nested-groups: true; the bind-DN template mode.
+# slow the next verdict down (backoff), per username and per source address; nested groups with nested-groups: true; the bind-DN template mode.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -114,6 +114,37 @@ if tail -n "+$((mark + 1))" "$SERVER_LOG" | grep -q "login of carol .*at the ear
 	fail "backoff: carol still delayed after a successful login"
 fi
 ok "backoff: a successful login cleared carol's failures"
+client_stop carol
+
+# --- backoff per source address: many usernames failing from one address slow down every login from it
+# (failures of an address count a quarter as much as a user's, so a shared NAT address is not locked out by
+# one user's typos). NS_CLI2 already failed three logins (bob, nosuchuser, the injection); five more under
+# fresh usernames make 8: the next verdict from that address waits backoff(8 / 4) = 2 s, even for a user
+# with no failure of its own; the same user from another address is not slowed.
+for i in 1 2 3 4 5; do
+	user_client_start "spray$i" "$NS_CLI2" "spray-user-$i" "bad-$RANDOM"
+	client_wait_refused "spray$i" 20
+	assert_match "$REFUSAL" "AUTH_FAILED,invalid username or password" "address backoff: spray-user-$i refused"
+done
+expect_log "$SERVER_LOG" "login of spray-user-5 from $(re_quote "$CLI2_IP"):[0-9]+ answered in 1000 ms at the earliest \(0 recent failed logins of the user, 7 from the address\)" 1 \
+	"address backoff: the 8th failure from one address waited 1 s though its username was new"
+mark=$(log_mark "$SERVER_LOG")
+t0=$(date +%s%N)
+user_client_start carol "$NS_CLI2" carol "$PW_CAROL"
+client_wait_up carol 20
+t=$(( ($(date +%s%N) - t0) / 1000000 ))
+wait_for_log_since "$SERVER_LOG" "$mark" "login of carol from $(re_quote "$CLI2_IP"):[0-9]+ answered in 2000 ms at the earliest \(0 recent failed logins of the user, 8 from the address\)" 1 ||
+	fail "address backoff: no 2 s delay logged for carol's login from the sprayed address"
+[ "$t" -ge 2000 ] || fail "address backoff: carol's login from the sprayed address took $t ms, less than 2000"
+ok "address backoff: a correct login from the sprayed address waited $t ms (>= 2000)"
+client_stop carol
+mark=$(log_mark "$SERVER_LOG")
+user_client_start carol "$NS_CLI3" carol "$PW_CAROL"
+client_wait_up carol
+if tail -n "+$((mark + 1))" "$SERVER_LOG" | grep -q "login of carol .*at the earliest"; then
+	fail "address backoff: carol delayed from an address with no failures of its own"
+fi
+ok "address backoff: the same user from another address is not slowed"
 client_stop carol
 
 # --- nested groups and the bind-DN template: reload with both, alice gets all-staff through eng
