@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The policy compiler: a validated config becomes the chains, sets and routing tables of
  * nft-templates/cvpn-policy.nft. Pure: no I/O but the error stream. The authorization rules (longest prefix
- * across all rules, semantics.md §2) become disjoint intervals per profile here, so the kernel does one
- * exact lookup of (profile, destination) per packet. */
+ * across all rules, semantics.md §2) become disjoint address spans, each with the grant of its longest
+ * prefix (a class); the kernel looks the destination up in those spans, then the session's profile up in
+ * the class's set. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -451,16 +452,86 @@ static bool prefix_grants(const struct policy_authz_prefix *pp, const uint32_t *
 	return false;
 }
 
-static int profile_build(const struct policy *p, struct policy_profile *pr)
+bool policy_class_grants(const struct policy_authz_class *c, const struct policy_profile *pr)
 {
+	const struct policy_authz_prefix as_prefix = { .all_users = c->all_users,
+						       .groups = (uint32_t *)c->groups,
+						       .n_groups = c->n_groups };
+
+	return prefix_grants(&as_prefix, pr->groups, pr->n_groups);
+}
+
+static bool same_grant(const struct policy_authz_class *c, const struct policy_authz_prefix *pp)
+{
+	if (c->all_users || pp->all_users)
+		return c->all_users && pp->all_users;
+	return c->n_groups == pp->n_groups && !memcmp(c->groups, pp->groups, pp->n_groups * sizeof(*pp->groups));
+}
+
+/* Classes (distinct grants of the prefixes, in prefix order so names are stable for a config) and the
+ * spans: consecutive pieces with one class merged. The all-users grant, if any rule has it, is one class. */
+static int compile_classes(struct policy *p)
+{
+	size_t numbered = 0;
+
+	p->classes = calloc(p->n_prefixes ? p->n_prefixes : 1, sizeof(*p->classes));
+	p->spans = calloc(p->n_pieces ? p->n_pieces : 1, sizeof(*p->spans));
+	if (!p->classes || !p->spans)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_prefixes; i++) {
+		struct policy_authz_prefix *pp = &p->prefixes[i];
+		size_t c = 0;
+
+		while (c < p->n_classes && !same_grant(&p->classes[c], pp))
+			c++;
+		if (c == p->n_classes) {
+			struct policy_authz_class *nc = &p->classes[p->n_classes++];
+
+			nc->all_users = pp->all_users;
+			nc->groups = pp->all_users ? NULL : pp->groups;
+			nc->n_groups = pp->all_users ? 0 : pp->n_groups;
+			if (nc->all_users)
+				snprintf(nc->name, sizeof(nc->name), "grant_all");
+			else
+				snprintf(nc->name, sizeof(nc->name), "grant_%zu", ++numbered);
+		}
+		pp->cls = c;
+	}
 	for (size_t i = 0; i < p->n_pieces; i++) {
 		const struct policy_authz_piece *pc = &p->pieces[i];
+		struct policy_authz_span *last = p->n_spans ? &p->spans[p->n_spans - 1] : NULL;
+		size_t c;
 
-		if (pc->winner >= 0 && prefix_grants(&p->prefixes[pc->winner], pr->groups, pr->n_groups) &&
-		    iset_push(&pr->authz, pc->lo, pc->hi) < 0)
-			return -ENOMEM;
+		if (pc->winner < 0)
+			continue;
+		c = p->prefixes[pc->winner].cls;
+		if (last && last->cls == c && last->hi != UINT32_MAX && last->hi + 1 == pc->lo)
+			last->hi = pc->hi;
+		else
+			p->spans[p->n_spans++] = (struct policy_authz_span){ pc->lo, pc->hi, c };
 	}
 	return 0;
+}
+
+bool policy_authz_compiled(const struct policy *p, uint32_t profile, uint32_t dst)
+{
+	const struct policy_profile *pr = policy_profile_get(p, profile);
+	size_t lo = 0, hi = p ? p->n_spans : 0;
+
+	if (!pr)
+		return false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct policy_authz_span *sp = &p->spans[mid];
+
+		if (dst < sp->lo)
+			hi = mid;
+		else if (dst > sp->hi)
+			lo = mid + 1;
+		else
+			return policy_class_grants(&p->classes[sp->cls], pr);
+	}
+	return false;
 }
 
 struct route_iv {
@@ -599,6 +670,8 @@ static int compile_chains(struct policy *p)
 	CHAIN(fcp, "from_client_pre", POLICY_HOOK_NONE);
 	CHAIN(fwd, "forward", POLICY_HOOK_FORWARD);
 	CHAIN(fc, "from_client", POLICY_HOOK_NONE);
+	for (size_t k = 0; k < p->n_classes; k++)
+		CHAIN(c, p->classes[k].name, POLICY_HOOK_NONE);
 	CHAIN(eg, "egress", POLICY_HOOK_NONE);
 	for (size_t i = 0; i < p->n_assocs; i++) {
 		if (p->assocs[i].chain_sg[0])
@@ -697,13 +770,31 @@ static int compile_chains(struct policy *p)
 		comment_set(r->comment, "replies to another client's connection (client-to-client)");
 	}
 	RULE(fc);
-	m = match_add(r, POLICY_M_CTMARK_DADDR_IN);
-	m->set = "authz";
-	r_verdict(r, POLICY_V_GOTO, "egress");
-	comment_set(r->comment, "authorized: the longest rule prefix grants one of the session's groups");
+	r->map = "authz";
+	r_verdict(r, POLICY_V_DADDR_VMAP, NULL);
+	comment_set(r->comment, "authorization: the grant of the destination's longest rule prefix");
 	RULE(fc);
 	r_verdict(r, POLICY_V_DROP, NULL);
 	comment_set(r->comment, "authorization: no rule grants this destination to the session's groups");
+	for (size_t k = 0; k < p->n_classes; k++) {
+		const struct policy_authz_class *cl = &p->classes[k];
+		char names[POLICY_COMMENT_MAX] = "";
+		size_t len = 0;
+
+		RULE(fc + 1 + (long)k);
+		if (cl->all_users) {
+			r_verdict(r, POLICY_V_GOTO, "egress");
+			comment_set(r->comment, "authorized: granted to all users");
+			continue;
+		}
+		m = match_add(r, POLICY_M_CTMARK_IN);
+		m->set = cl->name;
+		r_verdict(r, POLICY_V_GOTO, "egress");
+		for (size_t g = 0; g < cl->n_groups && len < sizeof(names); g++)
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", g ? ", " : "",
+						p->groups[cl->groups[g]]);
+		comment_set(r->comment, "authorized: the session is in group %s", names);
+	}
 
 	for (size_t i = 0; i < p->n_assocs; i++) {
 		const struct policy_assoc *a = &p->assocs[i];
@@ -857,7 +948,7 @@ int policy_compile(const struct config *cfg, const struct policy_env *env, struc
 	p->cfg = cfg;
 	snprintf(p->tun_ifname, sizeof(p->tun_ifname), "%s", env->tun_ifname);
 	p->forward_clients_only = env->forward_clients_only;
-	if ((ret = compile_assocs(p, env, errs)) < 0 || (ret = compile_authz(p)) < 0 ||
+	if ((ret = compile_assocs(p, env, errs)) < 0 || (ret = compile_authz(p)) < 0 || (ret = compile_classes(p)) < 0 ||
 	    (ret = compile_routes(p, errs)) < 0 || (ret = compile_rtables(p, errs)) < 0 ||
 	    (ret = compile_chains(p)) < 0)
 		goto fail;
@@ -927,12 +1018,6 @@ uint32_t policy_profile(struct policy *p, const char *const *groups, size_t n, b
 	pr->id = (uint32_t)p->n_profiles + 1;
 	pr->groups = ids;
 	pr->n_groups = k;
-	pr->authz.key = pr->id;
-	if (profile_build(p, pr) < 0) {
-		free(pr->authz.iv);
-		free(ids);
-		return 0;
-	}
 	p->n_profiles++;
 	if (is_new)
 		*is_new = true;
@@ -965,10 +1050,10 @@ void policy_free(struct policy *p)
 	}
 	free(p->prefixes);
 	free(p->pieces);
-	for (size_t i = 0; i < p->n_profiles; i++) {
+	free(p->classes);
+	free(p->spans);
+	for (size_t i = 0; i < p->n_profiles; i++)
 		free(p->profiles[i].groups);
-		free(p->profiles[i].authz.iv);
-	}
 	free(p->profiles);
 	for (size_t i = 0; i < p->n_routes; i++)
 		free(p->routes[i].iv);

@@ -33,6 +33,7 @@
 #define SET_ID_PROFILE 2
 #define SET_ID_AUTHZ   3
 #define SET_ID_ROUTES  4
+#define SET_ID_GRANT   16   /* + N for set grant_N */
 
 /* Elements per NEWSETELEM message: a concatenated interval element is ~60 bytes on the wire, so 512 stay
  * well inside NFT_MSG_ROOM. */
@@ -44,6 +45,8 @@
 #define PRIO_SRCNAT 100
 
 static const char *const map_name[] = { "sess_assoc", "sess_profile" };
+
+enum set_kind { SET_SESSION_MAP, SET_CONCAT_INTERVALS, SET_VERDICT_INTERVALS, SET_MARKS };
 
 static struct nftnl_set *set_new(const char *name, uint32_t id)
 {
@@ -62,9 +65,9 @@ static struct nftnl_set *set_new(const char *name, uint32_t id)
 	return s;
 }
 
-/* The declaration of one of our four sets, with the userdata nft writes for it (byte orders), so nft
- * lists it as it lists its own. */
-static struct nftnl_set *set_decl(const char *name, uint32_t id, bool map)
+/* The declaration of one of our sets, with the userdata nft writes for it (byte orders), so nft lists it
+ * as it lists its own. */
+static struct nftnl_set *set_decl(const char *name, uint32_t id, enum set_kind kind)
 {
 	struct nftnl_set *s = set_new(name, id);
 	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
@@ -72,7 +75,22 @@ static struct nftnl_set *set_decl(const char *name, uint32_t id, bool map)
 
 	if (!s || !ud)
 		goto out;
-	if (map) {
+	if (kind == SET_VERDICT_INTERVALS) {
+		/* address intervals to verdicts: the kernel's rbtree, one element per span and span end */
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP | NFT_SET_INTERVAL);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, DT_IPADDR);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
+		if (!nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 2))
+			goto out;
+	} else if (kind == SET_MARKS) {
+		/* profile ids: a hash set of host-order marks */
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, DT_MARK);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
+		if (!nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1))
+			goto out;
+	} else if (kind == SET_SESSION_MAP) {
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, DT_IPADDR);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
@@ -179,6 +197,90 @@ static int batch_iset(struct nft_batch *nb, struct nftnl_set **s, size_t *count,
 	return ret;
 }
 
+static uint32_t grant_set_id(const char *name)
+{
+	unsigned long n = strtoul(name + strlen("grant_"), NULL, 10);
+
+	return SET_ID_GRANT + (uint32_t)n;
+}
+
+/* Profile ids into the sets of the classes that grant them: all profiles, or only profile `only`. */
+static int batch_grants(struct nft_batch *nb, const struct policy *p, uint32_t only, bool with_ids)
+{
+	struct nftnl_set *s = NULL;
+	size_t count;
+	int ret = 0;
+
+	for (size_t k = 0; ret == 0 && k < p->n_classes; k++) {
+		const struct policy_authz_class *c = &p->classes[k];
+
+		if (c->all_users)
+			continue;
+		s = set_new(c->name, with_ids ? grant_set_id(c->name) : 0);
+		if (!s)
+			return -ENOMEM;
+		count = 0;
+		for (size_t i = 0; ret == 0 && i < p->n_profiles; i++) {
+			uint32_t id = p->profiles[i].id;
+
+			if ((only && id != only) || !policy_class_grants(c, &p->profiles[i]))
+				continue;
+			ret = elem_add(nb, &s, &count, &id, NULL, sizeof(id), NULL);
+		}
+		if (ret == 0 && count % ELEMS_PER_MSG)
+			ret = batch_elems(nb, &s, NFT_MSG_NEWSETELEM);
+		nftnl_set_free(s);
+		s = NULL;
+	}
+	return ret;
+}
+
+/* One element of the authz verdict map: a span's start with its class's chain, or a span's end. */
+static int span_elem(struct nft_batch *nb, struct nftnl_set **s, size_t *count, uint32_t addr, const char *chain)
+{
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+	uint32_t key = htonl(addr);
+
+	if (!e)
+		return -ENOMEM;
+	if (nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &key, sizeof(key)) < 0 ||
+	    (chain && nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain) < 0)) {
+		nftnl_set_elem_free(e);
+		return -ENOMEM;
+	}
+	if (chain)
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
+	else
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+	nftnl_set_elem_add(*s, e);
+	if (++*count % ELEMS_PER_MSG == 0)
+		return batch_elems(nb, s, NFT_MSG_NEWSETELEM);
+	return 0;
+}
+
+/* The spans, as nft sends an interval map: each start and, unless it reaches the last address, its end
+ * (the kernel's rbtree keeps an end and the next span's start on the same key apart by the end flag). */
+static int batch_spans(struct nft_batch *nb, const struct policy *p)
+{
+	struct nftnl_set *s = set_new("authz", SET_ID_AUTHZ);
+	size_t count = 0;
+	int ret = 0;
+
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; ret == 0 && i < p->n_spans; i++) {
+		const struct policy_authz_span *sp = &p->spans[i];
+
+		ret = span_elem(nb, &s, &count, sp->lo, p->classes[sp->cls].name);
+		if (ret == 0 && sp->hi != UINT32_MAX)
+			ret = span_elem(nb, &s, &count, sp->hi + 1, NULL);
+	}
+	if (ret == 0 && count % ELEMS_PER_MSG)
+		ret = batch_elems(nb, &s, NFT_MSG_NEWSETELEM);
+	nftnl_set_free(s);
+	return ret;
+}
+
 static int batch_set_elements(struct nft_batch *nb, const struct policy *p, const struct policy_session *ss,
 			      size_t n)
 {
@@ -202,28 +304,18 @@ static int batch_set_elements(struct nft_batch *nb, const struct policy *p, cons
 		nftnl_set_free(s);
 		s = NULL;
 	}
-	for (int k = 0; k < 2; k++) {
-		s = set_new(k ? "routes" : "authz", k ? SET_ID_ROUTES : SET_ID_AUTHZ);
-		if (!s) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		count = 0;
-		if (k) {
-			for (size_t i = 0; i < p->n_routes; i++)
-				if ((ret = batch_iset(nb, &s, &count, &p->routes[i])) < 0)
-					goto out;
-		} else {
-			for (size_t i = 0; i < p->n_profiles; i++)
-				if ((ret = batch_iset(nb, &s, &count, &p->profiles[i].authz)) < 0)
-					goto out;
-		}
-		if (count % ELEMS_PER_MSG && (ret = batch_elems(nb, &s, NFT_MSG_NEWSETELEM)) < 0)
-			goto out;
-		nftnl_set_free(s);
-		s = NULL;
+	s = set_new("routes", SET_ID_ROUTES);
+	if (!s) {
+		ret = -ENOMEM;
+		goto out;
 	}
-	ret = 0;
+	count = 0;
+	for (size_t i = 0; i < p->n_routes; i++)
+		if ((ret = batch_iset(nb, &s, &count, &p->routes[i])) < 0)
+			goto out;
+	if (count % ELEMS_PER_MSG && (ret = batch_elems(nb, &s, NFT_MSG_NEWSETELEM)) < 0)
+		goto out;
+	ret = batch_grants(nb, p, 0, true);
 out:
 	if (s)
 		nftnl_set_free(s);
@@ -245,6 +337,24 @@ static bool x_lookup(struct nftnl_rule *r, const char *set, uint32_t set_id, boo
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
 	if (inv)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+	if (nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set) < 0) {
+		nftnl_expr_free(e);
+		return false;
+	}
+	nftnl_rule_add_expr(r, e);
+	return true;
+}
+
+/* reg 1 looked up in a verdict map: the element's verdict is the rule's */
+static bool x_lookup_verdict(struct nftnl_rule *r, const char *set, uint32_t set_id)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
 	if (nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set) < 0) {
 		nftnl_expr_free(e);
 		return false;
@@ -299,6 +409,8 @@ static bool x_imm_u32(struct nftnl_rule *r, uint32_t v)
 
 static uint32_t set_id_of(const char *name)
 {
+	if (!strncmp(name, "grant_", 6))
+		return grant_set_id(name);
 	if (!strcmp(name, "authz"))
 		return SET_ID_AUTHZ;
 	if (!strcmp(name, "routes"))
@@ -353,14 +465,13 @@ static bool build_match(struct nftnl_rule *r, const struct policy_match *m)
 		return nft_cmp(r, NFT_CMP_EQ, &net, 4);
 	}
 	case POLICY_M_MARK_DADDR_IN:
-	case POLICY_M_CTMARK_DADDR_IN:
 		/* mark . daddr: the mark, converted to network order as the set stores it, in reg 1; the
 		 * address in the next 32-bit register (NFT_REG32_01) */
-		return nft_nfproto_ipv4(r) &&
-		       (m->type == POLICY_M_MARK_DADDR_IN ? nft_meta(r, NFT_META_MARK)
-							   : x_ct(r, NFT_CT_MARK, -1, false)) &&
-		       x_hton_reg1(r) && nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG32_01) &&
+		return nft_nfproto_ipv4(r) && nft_meta(r, NFT_META_MARK) && x_hton_reg1(r) &&
+		       nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG32_01) &&
 		       x_lookup(r, m->set, set_id_of(m->set), m->neg, false);
+	case POLICY_M_CTMARK_IN:
+		return x_ct(r, NFT_CT_MARK, -1, false) && x_lookup(r, m->set, set_id_of(m->set), m->neg, false);
 	}
 	return false;
 }
@@ -397,6 +508,9 @@ static bool build_rule(struct nftnl_rule *r, const struct policy_rule *pr)
 	case POLICY_V_RETURN: return nft_verdict(r, NFT_RETURN);
 	case POLICY_V_JUMP:   return nft_verdict_chain(r, NFT_JUMP, pr->target);
 	case POLICY_V_GOTO:   return nft_verdict_chain(r, NFT_GOTO, pr->target);
+	case POLICY_V_DADDR_VMAP:
+		return nft_nfproto_ipv4(r) && nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1) &&
+		       x_lookup_verdict(r, pr->map, set_id_of(pr->map));
 	default:              return true;
 	}
 }
@@ -411,11 +525,16 @@ static int build_policy(struct nft_batch *nb, const struct policy *p, const stru
 	    (ret = nft_batch_table(nb, NFT_MSG_DELTABLE, 0)) < 0 ||
 	    (ret = nft_batch_table(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE)) < 0)
 		return ret;
-	if ((ret = batch_set(nb, set_decl(map_name[0], SET_ID_ASSOC, true))) < 0 ||
-	    (ret = batch_set(nb, set_decl(map_name[1], SET_ID_PROFILE, true))) < 0 ||
-	    (ret = batch_set(nb, set_decl("authz", SET_ID_AUTHZ, false))) < 0 ||
-	    (ret = batch_set(nb, set_decl("routes", SET_ID_ROUTES, false))) < 0)
+	if ((ret = batch_set(nb, set_decl(map_name[0], SET_ID_ASSOC, SET_SESSION_MAP))) < 0 ||
+	    (ret = batch_set(nb, set_decl(map_name[1], SET_ID_PROFILE, SET_SESSION_MAP))) < 0 ||
+	    (ret = batch_set(nb, set_decl("authz", SET_ID_AUTHZ, SET_VERDICT_INTERVALS))) < 0 ||
+	    (ret = batch_set(nb, set_decl("routes", SET_ID_ROUTES, SET_CONCAT_INTERVALS))) < 0)
 		return ret;
+	for (size_t k = 0; k < p->n_classes; k++)
+		if (!p->classes[k].all_users &&
+		    (ret = batch_set(nb, set_decl(p->classes[k].name, grant_set_id(p->classes[k].name),
+						  SET_MARKS))) < 0)
+			return ret;
 	if ((ret = batch_set_elements(nb, p, s, n)) < 0)
 		return ret;
 	/* every chain first: rules jump to chains declared after them */
@@ -439,6 +558,9 @@ static int build_policy(struct nft_batch *nb, const struct policy *p, const stru
 		if (ret < 0)
 			return ret;
 	}
+	/* the verdict map's elements name chains: after the chains */
+	if ((ret = batch_spans(nb, p)) < 0)
+		return ret;
 	for (size_t c = 0; c < p->n_chains; c++)
 		for (size_t i = 0; i < p->chains[c].n_rules; i++) {
 			const struct policy_rule *pr = &p->chains[c].rules[i];
@@ -538,33 +660,24 @@ int policy_nft_session_del(uint32_t addr)
 int policy_nft_profile_add(const struct policy *p, uint32_t profile)
 {
 	const struct policy_profile *pr = policy_profile_get(p, profile);
-	struct nftnl_set *s = NULL;
 	struct nft_batch nb;
-	size_t count = 0;
+	bool any = false;
 	int ret;
 
 	if (!pr)
 		return -EINVAL;
-	if (pr->authz.n == 0)    /* a profile that reaches nothing has no element to add */
+	for (size_t k = 0; k < p->n_classes; k++)
+		any |= !p->classes[k].all_users && policy_class_grants(&p->classes[k], pr);
+	if (!any)    /* a profile no group rule grants: all-users chains need no element */
 		return 0;
 	ret = nft_batch_init(&nb);
 	if (ret < 0)
 		return ret;
-	s = set_new("authz", 0);
-	if (!s) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	if ((ret = nft_batch_begin_end(&nb, true)) < 0 || (ret = batch_iset(&nb, &s, &count, &pr->authz)) < 0)
-		goto out;
-	if (count % ELEMS_PER_MSG && (ret = batch_elems(&nb, &s, NFT_MSG_NEWSETELEM)) < 0)
-		goto out;
-	if ((ret = nft_batch_begin_end(&nb, false)) < 0)
+	if ((ret = nft_batch_begin_end(&nb, true)) < 0 || (ret = batch_grants(&nb, p, profile, false)) < 0 ||
+	    (ret = nft_batch_begin_end(&nb, false)) < 0)
 		goto out;
 	ret = nft_batch_talk(&nb);
 out:
-	if (s)
-		nftnl_set_free(s);
 	nft_batch_free(&nb);
 	return ret;
 }

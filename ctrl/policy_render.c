@@ -127,8 +127,8 @@ static void put_match(FILE *f, const struct policy_rule *r, size_t i)
 	case POLICY_M_MARK_DADDR_IN:
 		fprintf(f, "meta mark . ip daddr %s@%s ", neg, m->set);
 		break;
-	case POLICY_M_CTMARK_DADDR_IN:
-		fprintf(f, "ct mark . ip daddr %s@%s ", neg, m->set);
+	case POLICY_M_CTMARK_IN:
+		fprintf(f, "ct mark %s@%s ", neg, m->set);
 		break;
 	}
 }
@@ -165,6 +165,7 @@ static void put_rule(FILE *f, const struct policy_rule *r)
 	case POLICY_V_RETURN: fputs("return ", f); break;
 	case POLICY_V_JUMP:   fprintf(f, "jump %s ", r->target); break;
 	case POLICY_V_GOTO:   fprintf(f, "goto %s ", r->target); break;
+	case POLICY_V_DADDR_VMAP: fprintf(f, "ip daddr vmap @%s ", r->map); break;
 	default: break;
 	}
 	fprintf(f, "comment \"%s\"\n", r->comment);
@@ -229,14 +230,30 @@ int policy_render_nft(const struct policy *p, const struct policy_session *sessi
 		}
 		fputs(first ? "\t}\n\n" : " }\n\t}\n\n", out);
 	}
-	fputs("\tset authz {\n\t\ttype mark . ipv4_addr\n\t\tflags interval\n", out);
+	fputs("\tmap authz {\n\t\ttype ipv4_addr : verdict\n\t\tflags interval\n", out);
 	first = true;
-	put_isets(out, &p->profiles[0].authz, p->n_profiles, sizeof(p->profiles[0]), &first);
+	for (size_t i = 0; i < p->n_spans; i++) {
+		elements_open(out, &first);
+		put_interval(out, p->spans[i].lo, p->spans[i].hi);
+		fprintf(out, " : jump %s", p->classes[p->spans[i].cls].name);
+	}
 	fputs(first ? "\t}\n\n" : " }\n\t}\n\n", out);
 	fputs("\tset routes {\n\t\ttype mark . ipv4_addr\n\t\tflags interval\n", out);
 	first = true;
 	put_isets(out, p->routes, p->n_routes, sizeof(p->routes[0]), &first);
 	fputs(first ? "\t}\n" : " }\n\t}\n", out);
+	for (size_t k = 0; k < p->n_classes; k++) {
+		if (p->classes[k].all_users)
+			continue;
+		fprintf(out, "\n\tset %s {\n\t\ttype mark\n", p->classes[k].name);
+		first = true;
+		for (size_t i = 0; i < p->n_profiles; i++)
+			if (policy_class_grants(&p->classes[k], &p->profiles[i])) {
+				elements_open(out, &first);
+				fprintf(out, "0x%08x", p->profiles[i].id);
+			}
+		fputs(first ? "\t}\n" : " }\n\t}\n", out);
+	}
 
 	for (size_t c = 0; c < p->n_chains; c++) {
 		const struct policy_chain *ch = &p->chains[c];

@@ -18,7 +18,12 @@
  * Marks. A packet from a client gets the mark of its session's association (routing: `ip rule fwmark`,
  * and the route check), or POLICY_MARK_LOCAL when it goes to a `local` route (client to client). Its
  * conntrack mark gets the session's profile: the id of its distinct set of groups, 1 being "no group that
- * any rule names" (all-users rules only). */
+ * any rule names" (all-users rules only).
+ *
+ * Authorization in the kernel is two lookups: the destination in the interval verdict map `authz` gives the
+ * grant of its longest rule prefix (a chain per distinct grant, a "class"), and that chain asks whether the
+ * session's profile is in the class's set of profiles. Elements: one per address span plus one per (class,
+ * profile) pair, never one per (profile, span): a new group combination costs a few set elements. */
 
 #define POLICY_MARK_BASE   0x00c50000u  /* association i: POLICY_MARK_BASE + 1 + i (0 is "no session") */
 #define POLICY_MARK_LOCAL  0x00c5ffffu  /* route target `local`: the main table, out of the tun */
@@ -67,7 +72,7 @@ enum policy_match_type {
 	POLICY_M_CT_REPLY,           /* ct direction reply */
 	POLICY_M_CT_ORIG_SADDR,      /* ct original ip saddr cidr */
 	POLICY_M_MARK_DADDR_IN,      /* meta mark . ip daddr [!=] @set */
-	POLICY_M_CTMARK_DADDR_IN,    /* ct mark . ip daddr [!=] @set */
+	POLICY_M_CTMARK_IN,          /* ct mark @set */
 };
 
 struct policy_match {
@@ -78,7 +83,7 @@ struct policy_match {
 	uint16_t port_lo, port_hi;
 	uint32_t value;
 	char ifname[IF_NAMESIZE];
-	const char *set;             /* static name: "routes" or "authz" */
+	const char *set;             /* "routes", or a class's set name (owned by the policy) */
 };
 
 enum policy_stmt_type {
@@ -91,6 +96,7 @@ enum policy_stmt_type {
 
 enum policy_verdict_type {
 	POLICY_V_NONE, POLICY_V_ACCEPT, POLICY_V_DROP, POLICY_V_RETURN, POLICY_V_JUMP, POLICY_V_GOTO,
+	POLICY_V_DADDR_VMAP,         /* ip daddr vmap @map (the rule's map) */
 };
 
 #define POLICY_MAX_MATCH 8
@@ -100,7 +106,7 @@ struct policy_rule {
 	size_t n_match;
 	enum policy_stmt_type stmt;
 	uint32_t stmt_value;
-	const char *map;             /* static name for the *_FROM_MAP statements */
+	const char *map;             /* static name for the *_FROM_MAP statements and POLICY_V_DADDR_VMAP */
 	bool counter;
 	enum policy_verdict_type verdict;
 	char target[POLICY_NAME_MAX];   /* chain for JUMP / GOTO */
@@ -137,6 +143,7 @@ struct policy_authz_prefix {
 	size_t n_groups;
 	size_t *rules;               /* indexes into cfg->authz_rules with exactly this prefix */
 	size_t n_rules;
+	size_t cls;                  /* index into policy->classes */
 };
 
 /* The address space split at every rule prefix boundary: each piece has one longest covering prefix. */
@@ -145,11 +152,24 @@ struct policy_authz_piece {
 	long winner;                 /* index into policy->prefixes, -1 when no rule covers it */
 };
 
+/* A distinct grant (all users, or a set of groups): its chain and its set of profiles share the name. */
+struct policy_authz_class {
+	bool all_users;              /* every session: the chain has no set */
+	const uint32_t *groups;      /* sorted group ids, borrowed from one of its prefixes */
+	size_t n_groups;
+	char name[POLICY_NAME_MAX];  /* "grant_all", "grant_1", ... */
+};
+
+/* Consecutive pieces with the same class, merged: the elements of the `authz` verdict map. */
+struct policy_authz_span {
+	uint32_t lo, hi;
+	size_t cls;
+};
+
 struct policy_profile {
 	uint32_t id;                 /* 1.. */
 	uint32_t *groups;            /* sorted group ids: only groups some rule names */
 	size_t n_groups;
-	struct policy_iset authz;    /* key = id */
 };
 
 struct policy_rt_entry {
@@ -194,6 +214,10 @@ struct policy {
 	size_t n_prefixes;
 	struct policy_authz_piece *pieces;
 	size_t n_pieces;
+	struct policy_authz_class *classes;
+	size_t n_classes;
+	struct policy_authz_span *spans;
+	size_t n_spans;
 	struct policy_profile *profiles;
 	size_t n_profiles, cap_profiles;
 
@@ -213,10 +237,15 @@ int policy_compile(const struct config *cfg, const struct policy_env *env, struc
 void policy_free(struct policy *p);
 
 /* The profile of a session with these groups (order and duplicates do not matter, names no rule uses are
- * ignored). Registers a new profile when the set is new (*is_new, may be NULL); its authz elements are
- * then policy->profiles[last].authz, for policy_nft_profile_add. Returns the id, 0 when out of memory. */
+ * ignored). Registers a new profile when the set is new (*is_new, may be NULL; policy_nft_profile_add then
+ * puts it into the kernel). Returns the id, 0 when out of memory. */
 uint32_t policy_profile(struct policy *p, const char *const *groups, size_t n, bool *is_new);
 const struct policy_profile *policy_profile_get(const struct policy *p, uint32_t id);
+/* Whether class c grants profile pr: it is an all-users class or they share a group (c's set holds pr). */
+bool policy_class_grants(const struct policy_authz_class *c, const struct policy_profile *pr);
+/* What the compiled kernel objects decide for (profile, destination): the span holding dst, then its
+ * class's set. For tests that check the objects against policy_explain. */
+bool policy_authz_compiled(const struct policy *p, uint32_t profile, uint32_t dst);
 
 /* Writes the whole table in nft syntax (what `nft -f` loads), sessions' elements included. 0 or -EIO. */
 int policy_render_nft(const struct policy *p, const struct policy_session *sessions, size_t n, FILE *out);

@@ -152,10 +152,10 @@ assert_match "$out" "^\+\+\+ $(re_quote "$TMPD")/edited\.yaml$" "check: diff hea
 assert_match "$out" "^@@ -[0-9]+(,[0-9]+)? \+[0-9]+(,[0-9]+)? @@$" "check: a hunk header"
 assert_match "$out" "^-.*tcp dport 8080 counter return comment \"sg sg-app: app port\"$" "check: the removed security-group rule (8080)"
 assert_match "$out" "^\+.*tcp dport 8443 counter return comment \"sg sg-app: app port\"$" "check: the added security-group rule (8443)"
-# alice's live session made eng a profile: the new /32 is its element, and it cuts finance's /24 in two
-assert_match "$out" "^\+.*0x[0-9a-f]{8} \. 198\.18\.1\.30( }|,)$" "check: the new rule's element for eng's live profile"
-assert_match "$out" "^-.*0x[0-9a-f]{8} \. 198\.18\.1\.11-198\.18\.1\.255( }|,)$" "check: finance's old piece removed"
-assert_match "$out" "^\+.*0x[0-9a-f]{8} \. 198\.18\.1\.31-198\.18\.1\.255( }|,)$" "check: finance's piece above the new /32"
+# the new /32 is a span of eng's grant, and it cuts finance's span in two
+assert_match "$out" "^\+.* 198\.18\.1\.30 : jump grant_[0-9]+( }|,)$" "check: the new rule's span, to eng's grant"
+assert_match "$out" "^-.* 198\.18\.1\.11-198\.18\.1\.255 : jump grant_[0-9]+( }|,)$" "check: finance's old span removed"
+assert_match "$out" "^\+.* 198\.18\.1\.31-198\.18\.1\.255 : jump grant_[0-9]+( }|,)$" "check: finance's span above the new /32"
 assert_no_log "$TMPD/check-edited.log" "^[-+].*comment \"sg sg-app: ping\"" "check: the unchanged rules are only context"
 j=$(n_exec "$NS_GW" "$CVPNCTL" check "$TMPD/edited.yaml" --socket "$CTL_SOCK" --json)
 assert_eq "$(jq -r '[.ok, .running.daemon, .running.changed, .running.removed, .running.added] | join(" ")' <<<"$j")" \

@@ -147,21 +147,18 @@ static struct fx compile_rules(const char *const *rules, size_t n)
 }
 
 /* Does a session with the one group g (NULL: none) get to dst? Asked through policy_explain, and checked
- * against the compiled kernel elements of its profile so both views agree. */
+ * against the compiled kernel objects (the destination's span, its class's set of profiles) so both views
+ * agree. */
 static bool reaches(struct fx *f, const char *g, uint32_t dst)
 {
 	const char *groups[1] = { g };
 	struct policy_verdict v;
-	const struct policy_profile *pr;
 	uint32_t id = policy_profile(f->p, groups, g ? 1 : 0, NULL);
-	bool in_set = false;
 
 	ck_assert_int_eq(policy_explain(f->p, groups, g ? 1 : 0, policy_assoc_mark(0), dst, 6, 443, &v), 0);
-	pr = policy_profile_get(f->p, id);
-	ck_assert_ptr_nonnull(pr);
-	for (size_t i = 0; i < pr->authz.n; i++)
-		in_set |= dst >= pr->authz.iv[i].lo && dst <= pr->authz.iv[i].hi;
-	ck_assert_msg(in_set == (v.authz_rule >= 0), "explain and the compiled set disagree for %s", g);
+	ck_assert_ptr_nonnull(policy_profile_get(f->p, id));
+	ck_assert_msg(policy_authz_compiled(f->p, id, dst) == (v.authz_rule >= 0),
+		      "explain and the compiled objects disagree for %s", g);
 	return v.authz_rule >= 0;
 }
 
@@ -291,12 +288,45 @@ END_TEST
 
 /* ---- the compiled intervals ---- */
 
-static void assert_ivs(const struct policy_iset *s, const uint32_t (*want)[2], size_t n)
+#define MAX_IVS 64
+
+/* The destinations a profile reaches in the compiled objects: the spans whose class grants it, merged. */
+static size_t profile_ivs(const struct policy *p, uint32_t id, uint32_t out[MAX_IVS][2])
 {
-	ck_assert_msg(s->n == n, "%zu intervals, want %zu", s->n, n);
+	const struct policy_profile *pr = policy_profile_get(p, id);
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(pr);
+	for (size_t i = 0; i < p->n_spans; i++) {
+		const struct policy_authz_span *sp = &p->spans[i];
+
+		if (i)
+			ck_assert_msg(p->spans[i - 1].hi < sp->lo, "spans overlap or are unsorted");
+		if (i && p->spans[i - 1].cls == sp->cls)
+			ck_assert_msg(p->spans[i - 1].hi + 1 < sp->lo, "touching spans of one class not merged");
+		if (!policy_class_grants(&p->classes[sp->cls], pr))
+			continue;
+		if (n && out[n - 1][1] != UINT32_MAX && out[n - 1][1] + 1 == sp->lo) {
+			out[n - 1][1] = sp->hi;
+			continue;
+		}
+		ck_assert_uint_lt(n, MAX_IVS);
+		out[n][0] = sp->lo;
+		out[n][1] = sp->hi;
+		n++;
+	}
+	return n;
+}
+
+static void assert_ivs(const struct policy *p, uint32_t id, const uint32_t (*want)[2], size_t n)
+{
+	uint32_t got[MAX_IVS][2];
+	size_t k = profile_ivs(p, id, got);
+
+	ck_assert_msg(k == n, "%zu intervals, want %zu", k, n);
 	for (size_t i = 0; i < n; i++) {
-		ck_assert_uint_eq(s->iv[i].lo, want[i][0]);
-		ck_assert_uint_eq(s->iv[i].hi, want[i][1]);
+		ck_assert_uint_eq(got[i][0], want[i][0]);
+		ck_assert_uint_eq(got[i][1], want[i][1]);
 	}
 }
 
@@ -318,8 +348,8 @@ START_TEST(test_lpm_nested_adjacent)
 	const char *g[] = { "eng" };
 	uint32_t id = policy_profile(f.p, g, 1, NULL);
 
-	assert_ivs(&policy_profile_get(f.p, POLICY_PROFILE_ALL)->authz, all, 3);
-	assert_ivs(&policy_profile_get(f.p, id)->authz, eng, 2);
+	assert_ivs(f.p, POLICY_PROFILE_ALL, all, 3);
+	assert_ivs(f.p, id, eng, 2);
 	fx_free(&f);
 }
 END_TEST
@@ -337,12 +367,12 @@ START_TEST(test_lpm_default_and_edges)
 	const char *g[] = { "eng" };
 	uint32_t id = policy_profile(f.p, g, 1, NULL);
 
-	assert_ivs(&policy_profile_get(f.p, POLICY_PROFILE_ALL)->authz, all, 2);
-	assert_ivs(&policy_profile_get(f.p, id)->authz, eng, 1);
+	assert_ivs(f.p, POLICY_PROFILE_ALL, all, 2);
+	assert_ivs(f.p, id, eng, 1);
 	/* no rule at all: nothing for anyone */
 	fx_free(&f);
 	f = compile_rules(NULL, 0);
-	ck_assert_uint_eq(policy_profile_get(f.p, POLICY_PROFILE_ALL)->authz.n, 0);
+	ck_assert_uint_eq(f.p->n_spans, 0);
 	ck_assert(!reaches(&f, "eng", NET_ADDR));
 	fx_free(&f);
 }
@@ -410,25 +440,26 @@ START_TEST(test_lpm_random)
 		f = compile_rules(rules, k);
 		for (size_t s = 0; s < 4; s++) {
 			uint32_t id = policy_profile(f.p, sets[s], nsets[s], NULL);
-			const struct policy_profile *pr = policy_profile_get(f.p, id);
 
-			/* every element disjoint, sorted and not touching the next (merged) */
-			for (size_t i = 0; i + 1 < pr->authz.n; i++)
-				ck_assert_uint_lt(pr->authz.iv[i].hi + 1, pr->authz.iv[i + 1].lo);
+			ck_assert_ptr_nonnull(policy_profile_get(f.p, id));
+			/* spans disjoint, sorted, and merged where one class continues */
+			for (size_t i = 0; i + 1 < f.p->n_spans; i++) {
+				ck_assert_uint_lt(f.p->spans[i].hi, f.p->spans[i + 1].lo);
+				ck_assert(f.p->spans[i].cls != f.p->spans[i + 1].cls ||
+					  f.p->spans[i].hi + 1 < f.p->spans[i + 1].lo);
+			}
 			for (int t = 0; t < 3000; t++) {
 				uint32_t dst = t < 2 ? (t ? UINT32_MAX : 0) :
 					       IP4(198, 18, 0, 0) | ((uint32_t)rand_r(&seed) & 0x1ffff);
-				bool in = false;
 
-				/* probe both sides of interval edges too */
-				if (t % 3 == 0 && pr->authz.n) {
-					const struct policy_interval *iv = &pr->authz.iv[(size_t)t % pr->authz.n];
+				/* probe both sides of span edges too */
+				if (t % 3 == 0 && f.p->n_spans) {
+					const struct policy_authz_span *sp = &f.p->spans[(size_t)t % f.p->n_spans];
 
-					dst = t % 2 ? iv->lo - 1 : iv->hi + 1;
+					dst = t % 2 ? sp->lo - 1 : sp->hi + 1;
 				}
-				for (size_t i = 0; i < pr->authz.n; i++)
-					in |= dst >= pr->authz.iv[i].lo && dst <= pr->authz.iv[i].hi;
-				ck_assert_msg(in == oracle(f.cfg, sets[s], nsets[s], dst),
+				ck_assert_msg(policy_authz_compiled(f.p, id, dst) ==
+						      oracle(f.cfg, sets[s], nsets[s], dst),
 					      "round %d set %zu dst %08x", round, s, dst);
 			}
 		}
@@ -462,10 +493,26 @@ START_TEST(test_profile_registry)
 	ck_assert_uint_eq(policy_profile(f.p, d, 1, &is_new), 3);
 	ck_assert(is_new);
 	ck_assert_uint_eq(f.p->n_profiles, 3);
-	/* the new profile's elements: eng's and dev's CIDRs, in address order */
-	ck_assert_uint_eq(policy_profile_get(f.p, ida)->authz.n, 2);
-	ck_assert_uint_eq(policy_profile_get(f.p, ida)->authz.iv[0].lo, IP4(198, 18, 0, 0));
-	ck_assert_uint_eq(policy_profile_get(f.p, ida)->authz.iv[1].lo, IP4(203, 0, 113, 0));
+	/* what the new profile reaches in the compiled objects: eng's and dev's CIDRs, in address order */
+	{
+		uint32_t got[MAX_IVS][2];
+
+		ck_assert_uint_eq(profile_ivs(f.p, ida, got), 2);
+		ck_assert_uint_eq(got[0][0], IP4(198, 18, 0, 0));
+		ck_assert_uint_eq(got[1][0], IP4(203, 0, 113, 0));
+	}
+	/* three groups, three classes; a profile is in the sets of exactly the classes of its groups */
+	ck_assert_uint_eq(f.p->n_classes, 3);
+	for (size_t k = 0; k < f.p->n_classes; k++) {
+		const struct policy_authz_class *cl = &f.p->classes[k];
+		const char *gname = f.p->groups[cl->groups[0]];
+
+		ck_assert(!cl->all_users);
+		ck_assert_uint_eq(cl->n_groups, 1);
+		ck_assert(policy_class_grants(cl, policy_profile_get(f.p, ida)) == (strcmp(gname, "mgr") != 0));
+		ck_assert(policy_class_grants(cl, policy_profile_get(f.p, 3)) == !strcmp(gname, "mgr"));
+		ck_assert(!policy_class_grants(cl, policy_profile_get(f.p, POLICY_PROFILE_ALL)));
+	}
 	ck_assert_ptr_null(policy_profile_get(f.p, 0));
 	ck_assert_ptr_null(policy_profile_get(f.p, 4));
 	fx_free(&f);
