@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The control socket: accepts cvpnctl connections, checks who is calling, reads one JSON request per line
- * and answers each with one JSON line. The commands read the server's tables directly: one thread owns all. */
+ * (parsed and validated by mgmt_request.c) and answers each with one JSON line. The commands read the
+ * server's tables directly: one thread owns all. */
 #define _GNU_SOURCE /* SO_PEERCRED, struct ucred, accept4, open_memstream */
 #include <errno.h>
 #include <grp.h>
@@ -17,13 +18,12 @@
 
 #include <json-c/json.h>
 
-#include <arpa/inet.h>
-
 #include "cvpn/connlog.h"
 #include "cvpn/enforce.h"
 #include "cvpn/log.h"
 #include "cvpn/metrics.h"
 #include "cvpn/mgmt.h"
+#include "cvpn/mgmt_request.h"
 #include "cvpn/policy.h"
 #include "cvpn/pool.h"
 #include "cvpn/server.h"
@@ -131,7 +131,7 @@ static void add_config_version(struct json_object *o, const struct server *srv)
 	json_object_object_add(o, "config", c);
 }
 
-static struct json_object *cmd_status(struct mgmt *m, struct json_object *req)
+static struct json_object *cmd_status(struct mgmt *m, const struct mgmt_request *req)
 {
 	const struct server *srv = m->srv;
 	const struct config *cfg = srv->cfg;
@@ -180,7 +180,7 @@ static struct json_object *cmd_status(struct mgmt *m, struct json_object *req)
 	return o;
 }
 
-static struct json_object *cmd_connections(struct mgmt *m, struct json_object *req)
+static struct json_object *cmd_connections(struct mgmt *m, const struct mgmt_request *req)
 {
 	struct server *srv = m->srv;
 	struct json_object *o = reply_ok(), *arr = json_object_new_array();
@@ -201,25 +201,14 @@ static struct json_object *cmd_connections(struct mgmt *m, struct json_object *r
 	return o;
 }
 
-static const char *req_str(struct json_object *req, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static struct json_object *cmd_terminate(struct mgmt *m, struct json_object *req)
+static struct json_object *cmd_terminate(struct mgmt *m, const struct mgmt_request *req)
 {
 	struct server *srv = m->srv;
-	const char *id = req_str(req, "connection-id"), *user = req_str(req, "username");
+	const char *id = req->connection_id[0] ? req->connection_id : NULL, *user = req->username;
 	struct json_object *o, *done;
 	uint64_t now = server_now_ms();
 	char cid[CONN_ID_LEN];
 
-	if (!id == !user)
-		return reply_error("terminate needs exactly one of connection-id and username");
 	done = json_object_new_array();
 	for (uint32_t i = 0; i < srv->table_size; i++) {
 		struct session *s = srv->by_peer_id[i];
@@ -244,7 +233,7 @@ static struct json_object *cmd_terminate(struct mgmt *m, struct json_object *req
 	return o;
 }
 
-static struct json_object *cmd_reload(struct mgmt *m, struct json_object *req)
+static struct json_object *cmd_reload(struct mgmt *m, const struct mgmt_request *req)
 {
 	struct json_object *o, *errs;
 	char *buf = NULL, *save = NULL;
@@ -271,7 +260,7 @@ static struct json_object *cmd_reload(struct mgmt *m, struct json_object *req)
 	return o;
 }
 
-static struct json_object *cmd_metrics(struct mgmt *m, struct json_object *req)
+static struct json_object *cmd_metrics(struct mgmt *m, const struct mgmt_request *req)
 {
 	const struct server *srv = m->srv;
 	struct json_object *o = reply_ok(), *mm = json_object_new_object();
@@ -312,24 +301,6 @@ static const char *stage_str(enum policy_stage s)
 	case POLICY_STAGE_ACL_IN: return "network-acl-inbound";
 	default: return "none";
 	}
-}
-
-static const char *proto_str(int proto, char buf[8])
-{
-	switch (proto) {
-	case CONFIG_PROTO_ICMP: return "icmp";
-	case CONFIG_PROTO_TCP: return "tcp";
-	case CONFIG_PROTO_UDP: return "udp";
-	default:
-		snprintf(buf, 8, "%d", proto);
-		return buf;
-	}
-}
-
-/* protocols with a destination port (as config validation and the ruleset know them) */
-static bool proto_has_port(int proto)
-{
-	return proto == 6 || proto == 17 || proto == 33 || proto == 132 || proto == 136;
 }
 
 static struct json_object *cidr_json(struct cidr4 c)
@@ -454,52 +425,20 @@ static struct json_object *identity_json(struct server *srv, const char *user, c
 	return o;
 }
 
-static int parse_proto(const char *s)
+static struct json_object *cmd_explain(struct mgmt *m, const struct mgmt_request *req)
 {
-	char *end;
-	long v;
-
-	if (!s || !strcmp(s, "icmp"))
-		return CONFIG_PROTO_ICMP;
-	if (!strcmp(s, "tcp"))
-		return CONFIG_PROTO_TCP;
-	if (!strcmp(s, "udp"))
-		return CONFIG_PROTO_UDP;
-	v = strtol(s, &end, 10);
-	return *s && !*end && v >= 0 && v <= 255 ? (int)v : -1;
-}
-
-static struct json_object *cmd_explain(struct mgmt *m, struct json_object *req)
-{
-	const char *user = req_str(req, "user"), *group = req_str(req, "group"), *to = req_str(req, "to");
-	struct json_object *o = NULL, *pv, *text, *dst, *portv = NULL;
-	char *buf = NULL, *save = NULL, pb[8];
+	/* mgmt_request_parse checked the combination: one of user and group, a port exactly when it has ports */
+	const char *user = req->user[0] ? req->user : NULL, *group = req->group[0] ? req->group : NULL;
+	struct json_object *o = NULL, *pv, *text, *dst;
+	char *buf = NULL, *save = NULL;
 	struct policy_verdict v;
-	struct in_addr ia;
 	size_t len = 0;
-	int proto, port = -1, err;
+	int port = req->port, err;
 	FILE *f;
 
-	if (!user == !group)
-		return reply_error("explain needs exactly one of user and group");
-	if (!to || inet_pton(AF_INET, to, &ia) != 1)
-		return reply_error("explain needs \"to\": an IPv4 address");
-	proto = parse_proto(req_str(req, "proto"));
-	if (proto < 0)
-		return reply_error("protocol must be tcp, udp, icmp or a number 0-255");
-	if (json_object_object_get_ex(req, "port", &portv) && portv) {
-		if (!json_object_is_type(portv, json_type_int) || json_object_get_int64(portv) < 0 ||
-		    json_object_get_int64(portv) > 65535)
-			return reply_error("port must be a number 0-65535");
-		port = (int)json_object_get_int64(portv);
-	}
-	if (proto_has_port(proto) && port < 0)
-		return reply_error("%s needs a destination port", proto_str(proto, pb));
-	if (!proto_has_port(proto) && port >= 0)
-		return reply_error("protocol %s has no ports", proto_str(proto, pb));
 	if (!m->srv->policy)
 		return reply_error("no policy is in force");
-	err = enforce_explain(m->srv, user, group, ntohl(ia.s_addr), proto, port < 0 ? 0 : (uint16_t)port, &v);
+	err = enforce_explain(m->srv, user, group, req->to_addr, req->proto, port < 0 ? 0 : (uint16_t)port, &v);
 	if (err == -ENOENT)
 		return reply_error("unknown user '%s': no live session and no identity-groups entry", user);
 	if (err < 0)
@@ -525,8 +464,8 @@ static struct json_object *cmd_explain(struct mgmt *m, struct json_object *req)
 	add_str(o, "dropped-at", v.pass ? NULL : stage_str(v.drop_stage));
 	json_object_object_add(o, "identity", identity_json(m->srv, user, group));
 	dst = json_object_new_object();
-	add_str(dst, "address", to);
-	add_str(dst, "protocol", proto_str(proto, pb));
+	add_str(dst, "address", req->to);
+	add_str(dst, "protocol", req->proto_name);
 	json_object_object_add(dst, "port", port < 0 ? NULL : json_object_new_int(port));
 	json_object_object_add(o, "destination", dst);
 	add_verdict_detail(o, m->srv->cfg, &v);
@@ -546,7 +485,7 @@ static struct json_object *cmd_explain(struct mgmt *m, struct json_object *req)
 	return o;
 }
 
-static struct json_object *cmd_ruleset(struct mgmt *m, struct json_object *req)
+static struct json_object *cmd_ruleset(struct mgmt *m, const struct mgmt_request *req)
 {
 	const struct policy *p = m->srv->policy;
 	struct json_object *o, *profiles;
@@ -586,32 +525,22 @@ static struct json_object *cmd_ruleset(struct mgmt *m, struct json_object *req)
 	return o;
 }
 
-static const struct {
-	const char *name;
-	struct json_object *(*fn)(struct mgmt *m, struct json_object *req);
-} commands[] = {
-	{ "status", cmd_status },   { "connections", cmd_connections }, { "terminate", cmd_terminate },
-	{ "reload", cmd_reload },   { "metrics", cmd_metrics },         { "explain", cmd_explain },
-	{ "ruleset", cmd_ruleset },
+/* by enum mgmt_command */
+static struct json_object *(*const commands[])(struct mgmt *m, const struct mgmt_request *req) = {
+	[MGMT_CMD_STATUS] = cmd_status,   [MGMT_CMD_CONNECTIONS] = cmd_connections, [MGMT_CMD_TERMINATE] = cmd_terminate,
+	[MGMT_CMD_RELOAD] = cmd_reload,   [MGMT_CMD_METRICS] = cmd_metrics,         [MGMT_CMD_EXPLAIN] = cmd_explain,
+	[MGMT_CMD_RULESET] = cmd_ruleset,
 };
 
-static struct json_object *execute(struct mgmt *m, const char *line)
+static struct json_object *execute(struct mgmt *m, const char *line, size_t len)
 {
-	struct json_object *req = json_tokener_parse(line), *reply = NULL;
-	const char *cmd;
+	struct mgmt_request req;
 
-	if (!req || !json_object_is_type(req, json_type_object)) {
-		json_object_put(req);
-		return reply_error("the request is not a JSON object");
-	}
-	cmd = req_str(req, "command");
-	for (size_t i = 0; cmd && i < sizeof(commands) / sizeof(commands[0]) && !reply; i++)
-		if (!strcmp(cmd, commands[i].name))
-			reply = commands[i].fn(m, req);
-	if (!reply)
-		reply = cmd ? reply_error("unknown command '%.64s'", cmd) : reply_error("the request has no command");
-	json_object_put(req);
-	return reply;
+	if (mgmt_request_parse(line, len, &req) < 0)
+		return reply_error("%s", req.error);
+	if ((size_t)req.command >= sizeof(commands) / sizeof(commands[0]) || !commands[req.command])
+		return reply_error("unknown command"); /* a command parsed but not wired here: a bug, not the client's */
+	return commands[req.command](m, &req);
 }
 
 /* ---- the socket ---- */
@@ -690,8 +619,7 @@ static void client_read(struct mgmt *m, struct mgmt_client *c, uint64_t now_ms)
 		if (nl) {
 			size_t used = (size_t)(nl - c->rx) + 1;
 
-			*nl = '\0';
-			if (!client_reply(m, c, execute(m, c->rx)))
+			if (!client_reply(m, c, execute(m, c->rx, (size_t)(nl - c->rx))))
 				return;
 			memmove(c->rx, c->rx + used, c->rx_len - used);
 			c->rx_len -= used;

@@ -13,6 +13,7 @@
 
 #include "cvpn/auth.h"
 #include "cvpn/cert.h"
+#include "cvpn/ctrlmsg.h"
 #include "cvpn/enforce.h"
 #include "cvpn/kdf.h"
 #include "cvpn/keymethod.h"
@@ -586,14 +587,14 @@ static int ks_drive(struct session *s, struct key_state *ks, uint64_t now_ms)
 			km2_client_wipe(&km);
 			continue;
 		}
-		/* text messages: NUL-separated, possibly several in one record */
-		buf[n] = '\0';
-		for (char *msg = (char *)buf; msg < (char *)buf + n; msg += strlen(msg) + 1) {
-			size_t l = strlen(msg);
+		/* text messages: NUL-separated, possibly several in one record (ctrlmsg.c splits them) */
+		struct ctrlmsg cm;
 
-			while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == '\r'))
-				msg[--l] = '\0';
-			if (l && handle_text(s, ks, msg, now_ms) == SESSION_GONE)
+		for (size_t off = 0; ctrlmsg_next(buf, (size_t)n, &off, &cm) > 0;) {
+			/* handle_text takes a string: end it where its NUL, a stripped CR/LF or buf[n] (the
+			 * spare byte) was; off is already past that byte, so the next message is unaffected */
+			buf[(size_t)((const uint8_t *)cm.text - buf) + cm.len] = '\0';
+			if (handle_text(s, ks, cm.text, now_ms) == SESSION_GONE)
 				return SESSION_GONE;
 		}
 	}
