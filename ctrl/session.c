@@ -585,6 +585,9 @@ static int ks_drive(struct session *s, struct key_state *ks, uint64_t now_ms)
 			}
 			handle_km2(s, ks, &km, now_ms);
 			km2_client_wipe(&km);
+			/* keys derived and certificate checked: the handshake's leftovers can go (kept: the record
+			 * layer, for PUSH_REPLY, AUTH_FAILED, EXIT, RESTART on this key state) */
+			tls_conn_trim(ks->tls);
 			continue;
 		}
 		/* text messages: NUL-separated, possibly several in one record (ctrlmsg.c splits them) */

@@ -2,10 +2,14 @@
 /* wolfSSL glue for the control channel. Only this file includes wolfSSL headers: its OpenSSL compatibility
  * macros would clash with libcrypto, which the data channel and certificate checks use. */
 #include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -75,6 +79,15 @@ static int buf_append(struct bytebuf *b, const uint8_t *data, size_t len)
 	return 0;
 }
 
+static void buf_free(struct bytebuf *b)
+{
+	if (b->data) {
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
 static size_t buf_take(struct bytebuf *b, uint8_t *out, size_t max)
 {
 	size_t n = b->len - b->off;
@@ -85,16 +98,11 @@ static size_t buf_take(struct bytebuf *b, uint8_t *out, size_t max)
 		return 0; /* data may still be NULL: a client reads before anything arrived */
 	memcpy(out, b->data + b->off, n);
 	b->off += n;
+	/* Drained: give the buffer back. After the handshake control messages are rare, and 2 x 4 KiB kept per
+	 * idle key state would be a tenth of a session's memory. */
+	if (b->off == b->len)
+		buf_free(b);
 	return n;
-}
-
-static void buf_free(struct bytebuf *b)
-{
-	if (b->data) {
-		explicit_bzero(b->data, b->cap);
-		free(b->data);
-	}
-	memset(b, 0, sizeof(*b));
 }
 
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
@@ -452,6 +460,70 @@ int tls_conn_export_datakeys(struct tls_conn *c, uint8_t out[256])
 	int ret = wolfSSL_export_keying_material(c->ssl, out, 256, ekm_label, sizeof(ekm_label) - 1, NULL, 0, 0);
 
 	return ret == WOLFSSL_SUCCESS ? 0 : -1;
+}
+
+static bool page_is_zero(const uint8_t *p, size_t len)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)p;
+	uint64_t acc = 0;
+
+	for (size_t i = 0; i < len / sizeof(*w); i++)
+		acc |= w[i];
+	return acc == 0;
+}
+
+/* Hands the all-zero pages inside a live heap block back to the kernel. Private anonymous memory reads as
+ * zeros again after MADV_DONTNEED, so the block's contents do not change; only pages that were never used
+ * stop counting as resident. Only the event loop touches a connection's wolfSSL objects, so nothing writes
+ * to a page between the check and the madvise. */
+static void release_zero_pages(void *block, size_t len)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, start, end, run = 0;
+
+	start = ((uintptr_t)block + page - 1) & ~(page - 1);
+	end = ((uintptr_t)block + len) & ~(page - 1);
+	for (uintptr_t a = start; a < end; a += page) {
+		if (page_is_zero((const uint8_t *)a, page)) {
+			if (!run)
+				run = a;
+			continue;
+		}
+		if (run)
+			madvise((void *)run, a - run, MADV_DONTNEED);
+		run = 0;
+	}
+	if (run)
+		madvise((void *)run, end - run, MADV_DONTNEED);
+}
+
+void tls_conn_trim(struct tls_conn *c)
+{
+	wolfSSL_Malloc_cb mf = NULL;
+	wolfSSL_Free_cb ff = NULL;
+	wolfSSL_Realloc_cb rf = NULL;
+	WOLFSSL_SESSION *sess;
+
+	if (!c || !c->established)
+		return;
+	/* The master secret, the randoms and the TLS 1.3 exporter secret: with WOLFSSL_OPENVPN, wolfSSL keeps them
+	 * for the keying-material exporter until the connection ends. The data keys are derived by now;
+	 * freeing them (zeroised) also shortens the life of those secrets. The record layer keeps its own keys
+	 * (and TLS 1.3 key updates derive from the traffic secrets, which are not in the arrays). */
+	wolfSSL_FreeArrays(c->ssl);
+	if (c->peer_der) {
+		explicit_bzero(c->peer_der, c->peer_der_len);
+		free(c->peer_der);
+		c->peer_der = NULL;
+		c->peer_der_len = 0;
+	}
+	/* wolfSSL's session object has room for the peer's certificate chain and an alternative one, nine 2 KiB
+	 * certificates each (~37 KiB), zero-filled, of which a client's one or two certificates use a page or two. It lives as long as the
+	 * connection and there is no call to drop it; its untouched pages can still go. Only when wolfSSL uses
+	 * the C allocator, so the block's size is malloc_usable_size()'s to ask. */
+	sess = wolfSSL_get_session(c->ssl);
+	if (sess && wolfSSL_GetAllocators(&mf, &ff, &rf) == 0 && !mf && !ff && !rf)
+		release_zero_pages(sess, malloc_usable_size(sess));
 }
 
 int tls_conn_peer_cert(struct tls_conn *c, const uint8_t **der, size_t *len)

@@ -16,17 +16,17 @@
 #define RELIABLE_MAX_PAYLOAD 1200  /* keeps a control packet within 1250 bytes at IP level */
 #define RELIABLE_ACK_QUEUE 32
 
+/* Ordered widest first: 32 bytes instead of 40, times 18 slots, times two key states per session. */
 struct reliable_msg {
-	bool used;
-	uint8_t opcode;
-	uint32_t mid;
-	uint16_t len;
 	uint8_t *data;        /* owned, allocated only while the message is in flight (NULL when len is 0):
 			       * an idle session's windows cost their headers, not 18 x 1200 bytes */
-	/* send side only */
-	uint64_t next_tx_ms;  /* when it is due (0 = now) */
-	uint32_t timeout_ms;  /* current retransmit interval */
-	uint8_t higher_acks;  /* ACKs seen for later ids since last sent (fast retransmit) */
+	uint64_t next_tx_ms;  /* send side only: when it is due (0 = now) */
+	uint32_t mid;
+	uint32_t timeout_ms;  /* send side only: current retransmit interval */
+	uint16_t len;
+	bool used;
+	uint8_t opcode;
+	uint8_t higher_acks;  /* send side only: ACKs seen for later ids since last sent (fast retransmit) */
 };
 
 struct reliable {

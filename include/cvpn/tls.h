@@ -55,7 +55,12 @@ size_t tls_conn_take_out(struct tls_conn *c, uint8_t *buf, size_t max);
 
 /* RFC 5705/8446 exporter with OpenVPN's label, 256 bytes. 0 or -1. */
 int tls_conn_export_datakeys(struct tls_conn *c, uint8_t out[256]);
-/* The peer certificate (DER) as presented, borrowed until tls_conn_free; -1 if none. */
+/* Drops what only the handshake and the key exchange need, once the data keys are derived and the peer
+ * certificate checked: the TLS secrets kept for the exporter and the copy of the peer certificate (and returns
+ * the unused pages of wolfSSL's session object to the kernel). Application data keeps flowing both ways;
+ * tls_conn_export_datakeys and tls_conn_peer_cert fail afterwards. No-op before the handshake finished. */
+void tls_conn_trim(struct tls_conn *c);
+/* The peer certificate (DER) as presented, borrowed until tls_conn_free or tls_conn_trim; -1 if none. */
 int tls_conn_peer_cert(struct tls_conn *c, const uint8_t **der, size_t *len);
 /* Non-NULL when the peer's chain failed verification: a human reason ("certificate has expired", ...). */
 const char *tls_conn_peer_error(const struct tls_conn *c);
