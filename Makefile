@@ -104,7 +104,7 @@ demo: deps all
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD   := build-fuzz
-FUZZ_TARGETS := packet reliable keymethod config aead scrv1 mgmt ctrlmsg
+FUZZ_TARGETS := packet reliable keymethod config aead scrv1 mgmt ctrlmsg offload
 # clang, unlike gcc, flags vsnprintf(fmt) in helpers without a format attribute (config.c's error printer).
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -Wno-format-nonliteral -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -118,6 +118,7 @@ fuzz_srcs_aead      := dataplane/aead.c dataplane/replay.c
 fuzz_srcs_scrv1     := ctrl/auth/scrv1.c
 fuzz_srcs_mgmt      := ctrl/mgmt_request.c
 fuzz_srcs_ctrlmsg   := ctrl/proto/ctrlmsg.c
+fuzz_srcs_offload   := dataplane/offload.c
 fuzz_libs_config    := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 fuzz_libs_aead      := $(shell pkg-config --libs libcrypto 2>/dev/null)
 fuzz_libs_mgmt      := $(shell pkg-config --libs json-c 2>/dev/null)

@@ -29,6 +29,8 @@
 #include "cvpn/server.h"
 #include "cvpn/session.h"
 #include "cvpn/track.h"
+#include "cvpn/tuntx.h"
+#include "cvpn/udptx.h"
 
 struct mgmt_client {
 	bool is_listener;            /* first: epoll data points at a client or at the mgmt itself */
@@ -285,6 +287,23 @@ static struct json_object *cmd_metrics(struct mgmt *m, const struct mgmt_request
 	add_u64(mm, "connect_handler_denials_total", srv->stat_handler_denials);
 	add_u64(mm, "config_version", srv->cfg_version);
 	add_u64(mm, "start_time_seconds", (uint64_t)srv->started_at);
+	/* the data plane's batching: how much of it the kernel took in bulk */
+	if (srv->tuntx) {
+		struct tuntx_stats ts;
+
+		tuntx_get_stats(srv->tuntx, &ts);
+		add_u64(mm, "tun_packets_written_total", ts.packets);
+		add_u64(mm, "tun_writes_total", ts.writes);
+		add_u64(mm, "tun_packets_coalesced_total", ts.merged);
+	}
+	if (srv->udptx) {
+		struct udptx_stats us;
+
+		udptx_get_stats(srv->udptx, &us);
+		add_u64(mm, "udp_batched_datagrams_total", us.datagrams);
+		add_u64(mm, "udp_batched_sends_total", us.syscalls);
+		add_u64(mm, "udp_gso_sends_total", us.gso_sends);
+	}
 	json_object_object_add(o, "metrics", mm);
 	return o;
 }

@@ -28,12 +28,15 @@
 #include "cvpn/mgmt.h"
 #include "cvpn/nft.h"
 #include "cvpn/packet.h"
+#include "cvpn/offload.h"
 #include "cvpn/pool.h"
 #include "cvpn/route.h"
 #include "cvpn/server.h"
 #include "cvpn/session.h"
 #include "cvpn/tls.h"
 #include "cvpn/track.h"
+#include "cvpn/tuntx.h"
+#include "cvpn/udptx.h"
 #include "cvpn/tun.h"
 
 #define TICK_MS 100
@@ -331,6 +334,9 @@ int server_send_packet(struct server *srv, struct session *s, const uint8_t *buf
 {
 	if (s->transport == SESSION_TCP)
 		return s->conn ? tcp_send(srv, s->conn, buf, len) : -ENOTCONN;
+	if (srv->tx_batching && srv->udptx &&
+	    udptx_queue(srv->udptx, (const struct sockaddr *)&s->remote, s->remote_len, buf, len) == 0)
+		return 0;
 	if (sendto(srv->udp_fd, buf, len, 0, (const struct sockaddr *)&s->remote, s->remote_len) < 0)
 		return -errno;
 	return 0;
@@ -338,9 +344,7 @@ int server_send_packet(struct server *srv, struct session *s, const uint8_t *buf
 
 int server_write_tun(struct server *srv, const uint8_t *ip, size_t len)
 {
-	if (write(srv->tun_fd, ip, len) < 0)
-		return -errno;
-	return 0;
+	return tuntx_write(srv->tuntx, ip, len);
 }
 
 /* ---- input ---- */
@@ -476,6 +480,8 @@ static void on_udp_readable(struct server *srv)
 	struct iovec iov[UDP_BATCH];
 	int n;
 
+	/* what the datagrams decrypt to goes into the tun together, TCP segments coalesced */
+	tuntx_batch(srv->tuntx, true);
 	for (int round = 0; round < 8; round++) {
 		for (int i = 0; i < UDP_BATCH; i++) {
 			iov[i].iov_base = bufs[i];
@@ -488,7 +494,7 @@ static void on_udp_readable(struct server *srv)
 		}
 		n = recvmmsg(srv->udp_fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
-			return;
+			break;
 		uint64_t now = server_now_ms();
 
 		for (int i = 0; i < n; i++) {
@@ -497,9 +503,11 @@ static void on_udp_readable(struct server *srv)
 			on_udp_packet(srv, bufs[i], msgs[i].msg_len, (struct sockaddr *)&from[i],
 				      msgs[i].msg_hdr.msg_namelen, now);
 		}
+		tuntx_flush(srv->tuntx);
 		if (n < UDP_BATCH)
-			return;
+			break;
 	}
+	tuntx_batch(srv->tuntx, false);
 }
 
 static void on_tcp_frame(struct server *srv, struct tcp_conn *c, const uint8_t *buf, size_t len, uint64_t now)
@@ -608,25 +616,65 @@ static void on_accept(struct server *srv)
 	}
 }
 
+/* The session an IPv4 packet from the tun is for, or NULL. */
+static struct session *session_for(struct server *srv, const uint8_t *ip, size_t len)
+{
+	uint32_t dst;
+	long idx;
+
+	if (len < 20 || (ip[0] >> 4) != 4)
+		return NULL;
+	memcpy(&dst, ip + 16, 4);
+	idx = pool_index(srv->pool, ntohl(dst));
+	return idx >= 0 ? srv->by_vaddr[idx] : NULL;
+}
+
+/* A read with the vnet header: a super-packet is cut into wire-size packets, all for one client. */
+static void tun_offload_in(struct server *srv, uint8_t *buf, size_t n, uint64_t now)
+{
+	static uint8_t seg[OFFLOAD_IP_MAX];
+	struct offload_seg os;
+	struct session *s;
+	ssize_t len;
+
+	if (offload_seg_init(&os, buf, n) < 0) {
+		srv->stat_bad_packets++;
+		return;
+	}
+	s = session_for(srv, os.pkt, os.len);
+	if (!s)
+		return;
+	if (os.nsegs == 1) {
+		session_send_ip(s, os.pkt, os.len, now);
+		return;
+	}
+	while ((len = offload_seg_next(&os, seg, sizeof(seg))) > 0)
+		session_send_ip(s, seg, (size_t)len, now);
+}
+
 static void on_tun_readable(struct server *srv)
 {
-	static uint8_t buf[65536];
+	static uint8_t buf[OFFLOAD_READ_MAX];
 	uint64_t now = server_now_ms();
 
+	/* what the packets become for UDP clients leaves in one sendmmsg (GSO runs) after the loop */
+	srv->tx_batching = true;
 	for (int i = 0; i < TUN_BATCH; i++) {
 		ssize_t n = read(srv->tun_fd, buf, sizeof(buf));
-		uint32_t dst;
-		long idx;
+		struct session *s;
 
 		if (n <= 0)
-			return;
-		if (n < 20 || (buf[0] >> 4) != 4)
+			break;
+		if (srv->tun_offload) {
+			tun_offload_in(srv, buf, (size_t)n, now);
 			continue;
-		memcpy(&dst, buf + 16, 4);
-		idx = pool_index(srv->pool, ntohl(dst));
-		if (idx >= 0 && srv->by_vaddr[idx])
-			session_send_ip(srv->by_vaddr[idx], buf, (size_t)n, now);
+		}
+		s = session_for(srv, buf, (size_t)n);
+		if (s)
+			session_send_ip(s, buf, (size_t)n, now);
 	}
+	srv->tx_batching = false;
+	udptx_flush(srv->udptx);
 }
 
 static void on_tick(struct server *srv)
@@ -741,10 +789,16 @@ static int open_listener(struct server *srv)
 		close(fd);
 		return -1;
 	}
-	if (tcp)
+	if (tcp) {
 		srv->tcp_listen_fd = fd;
-	else
+	} else {
 		srv->udp_fd = fd;
+		srv->udptx = udptx_new(fd, true);
+		if (!srv->udptx) {
+			log_warnx("out of memory");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -898,12 +952,20 @@ int server_init(struct server *srv, struct config *cfg)
 		return -1;
 	}
 	snprintf(srv->tun_ifname, sizeof(srv->tun_ifname), "cvpn-tun%%d");
-	srv->tun_fd = tun_open(srv->tun_ifname);
+	srv->tun_offload = true;
+	srv->tun_fd = tun_open(srv->tun_ifname, &srv->tun_offload);
 	if (srv->tun_fd < 0) {
 		errno = -srv->tun_fd;
 		log_warn("cannot open a tun device");
 		return -1;
 	}
+	srv->tuntx = tuntx_new(srv->tun_fd, srv->tun_offload);
+	if (!srv->tuntx) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	if (!srv->tun_offload)
+		log_info("tun %s without offloads: one packet per read and write", srv->tun_ifname);
 	if (install_kernel_objects(srv) < 0)
 		return -1;
 	if (open_listener(srv) < 0)
@@ -1050,6 +1112,10 @@ void server_cleanup(struct server *srv)
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	udptx_free(srv->udptx);
+	srv->udptx = NULL;
+	tuntx_free(srv->tuntx);
+	srv->tuntx = NULL;
 	tls_ctx_free(srv->tls);
 	pool_free(srv->pool);
 	free(srv->by_vaddr);

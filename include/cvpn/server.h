@@ -31,6 +31,9 @@ struct track;
 #define SERVER_HALFOPEN_PER_SOURCE 32  /* a NAT of many users still fits; one attacker address does not fill us */
 #define SERVER_HALFOPEN_MAX 1024
 
+struct udptx;
+struct tuntx;
+
 struct server {
 	struct config *cfg;
 	struct tls_ctx *tls;
@@ -74,6 +77,12 @@ struct server {
 	uint64_t stat_attempts, stat_auth_failures, stat_refused_limit;
 	uint64_t stat_handler_timeouts, stat_handler_denials; /* connect handler (later issue): stay 0 */
 	uint64_t ended_bytes_in, ended_bytes_out, ended_pkts_in, ended_pkts_out; /* of ended sessions */
+	/* data packets to UDP clients while the tun is drained: queued and sent together (UDP GSO) */
+	struct udptx *udptx;
+	bool tx_batching;
+	/* the tun: vnet header and offloads (super-packets both ways), and the coalescing writer */
+	bool tun_offload;
+	struct tuntx *tuntx;
 	volatile bool stop;
 };
 

@@ -3,10 +3,13 @@
 #define CVPN_TUN_H
 
 #include <net/if.h>
+#include <stdbool.h>
 
 /* Opens (creating if needed) a non-blocking layer-3 TUN device without packet info headers.
  * ifname in: the wanted name (may be a pattern like "cvpn%d"); out: the name the kernel gave.
- * Returns the fd or -errno. */
-int tun_open(char ifname[IF_NAMESIZE]);
+ * offload (may be NULL) in: ask for a vnet header and offloads (the kernel hands us TCP super-packets and
+ * takes ours: offload.h), out: whether the device has them; without them every read and write is one plain
+ * IP packet. Returns the fd or -errno. */
+int tun_open(char ifname[IF_NAMESIZE], bool *offload);
 
 #endif

@@ -209,7 +209,7 @@ static int open_tun(char name[IF_NAMESIZE], const char *want)
 
 	memset(name, 0, IF_NAMESIZE);
 	snprintf(name, IF_NAMESIZE, "%s", want);
-	fd = tun_open(name);
+	fd = tun_open(name, NULL);
 	ck_assert_msg(fd >= 0, "tun_open: %s", strerror(-fd));
 	return fd;
 }
