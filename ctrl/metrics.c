@@ -37,6 +37,12 @@ static const struct metric metrics[] = {
 	{ "connect_handler_denials_total", "counter", "Connections denied by the client connect handler." },
 	{ "config_version", "gauge", "Version of the applied configuration (1 at start, +1 per reload)." },
 	{ "start_time_seconds", "gauge", "Unix time the daemon started." },
+	{ "tun_packets_written_total", "counter", "Decrypted client packets handed to the tun." },
+	{ "tun_writes_total", "counter", "Writes into the tun (coalesced super-packets count once)." },
+	{ "tun_packets_coalesced_total", "counter", "Client packets that went into the tun inside a super-packet." },
+	{ "udp_batched_datagrams_total", "counter", "Datagrams to UDP clients sent in batches." },
+	{ "udp_batched_sends_total", "counter", "sendmmsg calls that sent those batches." },
+	{ "udp_gso_sends_total", "counter", "Messages that carried several datagrams as one UDP GSO send." },
 };
 
 int metrics_write_prometheus(struct json_object *m, FILE *out)

@@ -56,6 +56,7 @@ ok "upload: $written packets went into the tun in $writes writes ($coalesced ins
 [ "$gso" -gt 0 ] || fail "download: no UDP GSO send ($m)"
 [ "$sends" -lt "$dgrams" ] || fail "download: $sends sends for $dgrams datagrams: no batching"
 ok "download: $dgrams datagrams left in $sends sendmmsg calls ($gso GSO runs)"
+assert_match "$(ctl metrics)" "^cvpn_udp_gso_sends_total [1-9][0-9]*$" "metrics: the GSO counter in Prometheus text"
 n_exec "$NS_CLI" ping -n -c 2 -W 2 "$RES_IP" >/dev/null || fail "a ping no longer gets through"
 ok "a ping still gets through"
 
