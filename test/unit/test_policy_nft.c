@@ -674,7 +674,7 @@ START_TEST(test_traffic)
 	struct fx f;
 	bool was;
 	uint32_t eng_id;
-	int fd = tun_open(name);
+	int fd = tun_open(name, NULL);
 
 	ck_assert_int_ge(fd, 0);
 	/* rp_filter would drop spoofed packets before our rules; the test is about our rules */
