@@ -43,6 +43,7 @@
 #define UDP_BATCH 32
 #define UDP_BUF 4096
 #define TUN_BATCH 64
+#define UDP_SOCKET_BUFFER (8 << 20)
 #define TCP_FRAME_MAX 4096            /* largest packet a client legitimately sends over TCP */
 #define TCP_TX_MAX (1024 * 1024)      /* beyond this a slow reader loses packets, not our memory */
 #define RESET_RATE_PER_S 20000.0      /* stateless reset replies to unknown sources, all together */
@@ -784,6 +785,16 @@ static int open_listener(struct server *srv)
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (!tcp) {
+		/* every client's datagrams share this socket: the default ~200 KiB overflows under a burst of a
+		 * few hundred clients long before the loop is busy. FORCE (CAP_NET_ADMIN) passes rmem_max. */
+		int bytes = UDP_SOCKET_BUFFER;
+
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+	}
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || (tcp && listen(fd, 1024) < 0)) {
 		log_warn("cannot listen on %s port %u", cfg->listen_address, cfg->port);
 		close(fd);

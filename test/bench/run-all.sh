@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 rc=0
-for b in test/bench/tunnel.sh test/bench/connect.sh test/bench/forward.sh; do
+for b in test/bench/tunnel.sh test/bench/connect.sh test/bench/aggregate.sh test/bench/forward.sh; do
 	echo "== $b"
 	bash "$b" || rc=1
 done
