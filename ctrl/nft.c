@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* nftables over netlink: libnftnl builds the objects, libmnl carries them to the kernel in one batch.
- * The ruleset built here is written out in nft syntax in nft-templates/cvpn.nft; keep the two in step. */
+ * Here: the batch, the socket and the expression helpers; ctrl/policy_nft.c builds the ruleset with them. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter.h>
@@ -8,6 +8,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,50 +26,10 @@
 #include "cvpn/nft.h"
 #include "nft_int.h"
 
-#define NFT_CHAIN_FORWARD "forward"
-#define NFT_CHAIN_POSTROUTING "postrouting"
-#define NFT_PRIO_FILTER 0
-#define NFT_PRIO_SRCNAT 100
-
 struct nft_acks {
 	uint32_t first_seq, last_seq;
 	int err;             /* first error the kernel reported, as -errno */
 };
-
-/* What the kernel's dev_valid_name() accepts: an ifname that would never match is a config bug. */
-static bool nft_valid_ifname(const char *name)
-{
-	size_t len = strnlen(name, IF_NAMESIZE);
-
-	if (len == 0 || len == IF_NAMESIZE)
-		return false;
-	if (!strcmp(name, ".") || !strcmp(name, ".."))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		/* the kernel also takes control characters, but no operator means one */
-		if (c == '/' || c == ':' || c <= ' ' || c == 0x7f)
-			return false;
-	}
-	return true;
-}
-
-static int nft_check_base(const struct nft_base *b)
-{
-	if (!b || !nft_valid_ifname(b->tun_ifname))
-		return -EINVAL;
-	if (b->client_cidr.len < 1 || b->client_cidr.len > 32 || b->n_assoc > NFT_MAX_ASSOC)
-		return -EINVAL;
-	for (size_t i = 0; i < b->n_assoc; i++) {
-		if (!nft_valid_ifname(b->assoc[i].ifname) || b->assoc[i].snat_addr == 0)
-			return -EINVAL;
-		/* Traffic from the tun back out of the tun is not an association. */
-		if (!strcmp(b->assoc[i].ifname, b->tun_ifname))
-			return -EINVAL;
-	}
-	return 0;
-}
 
 /* ---- expressions: each helper appends to r and returns false only when out of memory ---- */
 
@@ -160,11 +121,6 @@ bool nft_ip_addr(struct nftnl_rule *r, uint32_t offset, uint32_t op, const struc
 	if (c->len < 32 && !nft_bitwise(r, &mask, &zero, 4))
 		return false;
 	return nft_cmp(r, op, &net, 4);
-}
-
-static bool nft_ip_saddr(struct nftnl_rule *r, uint32_t op, const struct cidr4 *c)
-{
-	return nft_ip_addr(r, 12, op, c);
 }
 
 /* ct state established,related: the state is a host-order bitmask, so "any of" is (state & bits) != 0. */
@@ -524,81 +480,6 @@ out:
 	/* a kernel refusal leaves the queue drained and the socket sound; anything else may not */
 	if (ret < 0 && ret != acks.err)
 		nft_sock_drop();
-	return ret;
-}
-
-static int nft_build_base(struct nft_batch *nb, const struct nft_base *b)
-{
-	const struct cidr4 *cc = &b->client_cidr;
-	const char *tun = b->tun_ifname;
-	struct nftnl_rule *r;
-	int ret;
-
-	/* Add, delete, add: the first add makes the delete succeed whether or not the table existed, so
-	 * the batch replaces the table atomically (nft's "table x; delete table x; table x { ... }"). */
-	if ((ret = nft_batch_table(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE)) < 0 ||
-	    (ret = nft_batch_table(nb, NFT_MSG_DELTABLE, 0)) < 0 ||
-	    (ret = nft_batch_table(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE)) < 0)
-		return ret;
-	/* policy accept: these hooks also see the gateway's own traffic; clients get explicit drops below. */
-	if ((ret = nft_batch_chain(nb, NFT_CHAIN_FORWARD, "filter", NF_INET_FORWARD, NFT_PRIO_FILTER)) < 0 ||
-	    (ret = nft_batch_chain(nb, NFT_CHAIN_POSTROUTING, "nat", NF_INET_POST_ROUTING,
-				   NFT_PRIO_SRCNAT)) < 0)
-		return ret;
-
-	r = nft_rule_new(NFT_CHAIN_FORWARD, "anti-spoofing: a client sends only from its own address");
-	ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_IIFNAME, tun) &&
-			     nft_ip_saddr(r, NFT_CMP_NEQ, cc) && nft_counter(r) && nft_verdict(r, NF_DROP));
-	for (size_t i = 0; ret == 0 && i < b->n_assoc; i++) {
-		r = nft_rule_new(NFT_CHAIN_FORWARD, "client -> association (authorization: policy issue)");
-		ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_IIFNAME, tun) &&
-				     nft_ifname(r, NFT_META_OIFNAME, b->assoc[i].ifname) &&
-				     nft_counter(r) && nft_verdict(r, NF_ACCEPT));
-	}
-	if (ret < 0)
-		return ret;
-	r = nft_rule_new(NFT_CHAIN_FORWARD, "default deny");
-	ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_IIFNAME, tun) && nft_counter(r) &&
-			     nft_verdict(r, NF_DROP));
-	if (ret < 0)
-		return ret;
-	r = nft_rule_new(NFT_CHAIN_FORWARD, "replies");
-	ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_OIFNAME, tun) && nft_ct_est_rel(r) &&
-			     nft_counter(r) && nft_verdict(r, NF_ACCEPT));
-	if (ret < 0)
-		return ret;
-	r = nft_rule_new(NFT_CHAIN_FORWARD, "nothing else reaches clients");
-	ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_OIFNAME, tun) && nft_counter(r) &&
-			     nft_verdict(r, NF_DROP));
-
-	for (size_t i = 0; ret == 0 && i < b->n_assoc; i++) {
-		r = nft_rule_new(NFT_CHAIN_POSTROUTING, "SNAT to the association address");
-		ret = nft_batch_rule(nb, r, r && nft_ifname(r, NFT_META_OIFNAME, b->assoc[i].ifname) &&
-				     nft_ip_saddr(r, NFT_CMP_EQ, cc) && nft_counter(r) &&
-				     nft_snat(r, b->assoc[i].snat_addr));
-	}
-	return ret;
-}
-
-int nft_apply_base(const struct nft_base *b, bool dry_run)
-{
-	struct nft_batch nb;
-	int ret;
-
-	ret = nft_check_base(b);
-	if (ret < 0)
-		return ret;
-	ret = nft_batch_init(&nb);
-	if (ret < 0)
-		return ret;
-	if ((ret = nft_batch_begin_end(&nb, true)) < 0 || (ret = nft_build_base(&nb, b)) < 0)
-		goto out;
-	/* Without END the kernel checks every message and then aborts the transaction. */
-	if (!dry_run && (ret = nft_batch_begin_end(&nb, false)) < 0)
-		goto out;
-	ret = nft_batch_talk(&nb);
-out:
-	nft_batch_free(&nb);
 	return ret;
 }
 

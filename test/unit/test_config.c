@@ -8,7 +8,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,80 +23,33 @@
 #include "cvpn/export.h"
 
 #include "check_run.h"
+#include "test_util.h"
 
 static char tmpdir[64]; /* short: paths built from it must fit PATH_MAX */
 static char realdir[PATH_MAX];
 
 /* ---- fixture ---- */
 
-static void write_file(const char *rel, const char *text, mode_t mode)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fputs(text, f) >= 0, 1);
-	ck_assert_int_eq(fclose(f), 0);
-	ck_assert_int_eq(chmod(path, mode), 0);
-}
-
 static void setup(void)
 {
-	char pki[PATH_MAX];
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cvpn-test-config-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	tmpdir_make(tmpdir, sizeof(tmpdir), "config");
 	ck_assert_ptr_nonnull(realpath(tmpdir, realdir));
-	snprintf(pki, sizeof(pki), "%s/pki", tmpdir);
-	ck_assert_int_eq(mkdir(pki, 0700), 0);
 	/* content does not matter to config_load, only existence and modes */
-	write_file("pki/server.crt", "server cert\n", 0644);
-	write_file("pki/server.key", "server key\n", 0600);
-	write_file("pki/ca.crt", "client ca\n", 0644);
-	write_file("pki/server-ca.crt", "server ca\n", 0644);
-	write_file("pki/crl.pem", "crl\n", 0644);
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
+	tmpdir_pki(tmpdir, "pki");
+	tmpdir_write(tmpdir, "pki/server-ca.crt", "server ca\n", 0644);
+	tmpdir_write(tmpdir, "pki/crl.pem", "crl\n", 0644);
 }
 
 static void teardown(void)
 {
-	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tmpdir);
 }
 
 /* ---- helpers ---- */
 
-struct loaded {
-	int ret;
-	struct config *cfg;
-	char *errs;
-	char path[PATH_MAX];
-};
-
 static struct loaded load_text(const char *name, const char *text)
 {
-	struct loaded l = { 0 };
-	size_t len;
-	FILE *errs;
-
-	write_file(name, text, 0644);
-	snprintf(l.path, sizeof(l.path), "%s/%s", tmpdir, name);
-	errs = open_memstream(&l.errs, &len);
-	ck_assert_ptr_nonnull(errs);
-	l.ret = config_load(l.path, errs, &l.cfg);
-	fclose(errs);
-	return l;
-}
-
-static void loaded_free(struct loaded *l)
-{
-	config_free(l->cfg);
-	free(l->errs);
+	return load_in(tmpdir, name, text);
 }
 
 /* 1-based number of the line of text that contains marker. */
@@ -477,6 +429,15 @@ static const struct err_case err_cases[] = {
 	  "at most 5" },
 	{ EP "associations:\n  - name: subnet-a\n    interface: eth-a\n    subnet: 198.18.1.0/24\n"
 	  "    security-groups: [a, a] #!\nsecurity-groups: [ {name: a} ]\n", "listed twice" },
+	/* interface names the kernel would never give an interface */
+	{ EP "associations:\n  - { name: subnet-a, interface: 0123456789abcdef, subnet: 198.18.1.0/24 } #!\n",
+	  "interface: longer than 15 characters" },
+	{ EP "associations:\n  - { name: subnet-a, interface: eth/0, subnet: 198.18.1.0/24 } #!\n",
+	  "contains characters not allowed" },
+	{ EP "associations:\n  - { name: subnet-a, interface: .., subnet: 198.18.1.0/24 } #!\n",
+	  "is not a valid interface name" },
+	{ EP "associations:\n  - { name: subnet-a, interface: '', subnet: 198.18.1.0/24 } #!\n",
+	  "interface: must not be empty" },
 	/* duplicate names */
 	{ EP ASSOC "  - { name: subnet-a, interface: eth-b, subnet: 198.18.3.0/24 } #!\n",
 	  "duplicate association name 'subnet-a'" },
@@ -754,7 +715,7 @@ START_TEST(test_absolute_paths_and_missing_file)
 	config_free(NULL);
 
 	/* nowhere to report to: still refused, still nothing leaked */
-	write_file("quiet.yaml", EP "  bogus: 1\n" ASSOC, 0644);
+	tmpdir_write(tmpdir, "quiet.yaml", EP "  bogus: 1\n" ASSOC, 0644);
 	snprintf(yaml, sizeof(yaml), "%s/quiet.yaml", tmpdir);
 	ck_assert_int_eq(config_load(yaml, NULL, &cfg), -1);
 	ck_assert_ptr_null(cfg);
@@ -842,25 +803,6 @@ static void make_cert(const char *rel, const char *key_rel, const char *cn)
 	EVP_PKEY_free(pkey);
 }
 
-static char *slurp(const char *rel)
-{
-	char path[PATH_MAX], *buf;
-	long n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, (size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return buf;
-}
-
 static char *export_to_string(const struct config *cfg, int *ret)
 {
 	char *out = NULL;
@@ -888,7 +830,7 @@ START_TEST(test_export_udp)
 	ck_assert_msg(l.ret == 0, "%s", l.errs);
 	out = export_to_string(l.cfg, &ret);
 	ck_assert_int_eq(ret, 0);
-	ca = slurp("pki/ca.crt");
+	ca = tmpdir_read(tmpdir, "pki/ca.crt");
 	ck_assert_int_ge(asprintf(&want,
 				  "client\n"
 				  "dev tun\n"
@@ -943,9 +885,9 @@ START_TEST(test_export_tcp_server_ca_and_inline_credentials)
 	ck_assert_ptr_nonnull(strstr(out, "\nremote 203.0.113.1 443\n")); /* default remote = listen address */
 	ck_assert_ptr_nonnull(strstr(out, "\nverify-x509-name \"My VPN \\\"gw\\\"\" name\n"));
 	ck_assert_ptr_nonnull(strstr(out, "\ndata-ciphers CHACHA20-POLY1305:AES-256-GCM\ncipher CHACHA20-POLY1305\n"));
-	sca = slurp("pki/server-ca.crt");
-	cert = slurp("client.crt");
-	key = slurp("client.key");
+	sca = tmpdir_read(tmpdir, "pki/server-ca.crt");
+	cert = tmpdir_read(tmpdir, "client.crt");
+	key = tmpdir_read(tmpdir, "client.key");
 	ck_assert_int_ge(asprintf(&inl, "<ca>\n%s</ca>\n<cert>\n%s</cert>\n<key>\n%s</key>\n", sca, cert, key), 0);
 	ck_assert_uint_ge(strlen(out), strlen(inl));
 	ck_assert_str_eq(out + strlen(out) - strlen(inl), inl);
@@ -983,14 +925,14 @@ START_TEST(test_export_errors)
 	free(out);
 
 	/* server certificate not PEM (the fixture's placeholder text) */
-	write_file("pki/server.crt", "not a certificate\n", 0644);
+	tmpdir_write(tmpdir, "pki/server.crt", "not a certificate\n", 0644);
 	out = export_to_string(l.cfg, &ret);
 	ck_assert_int_eq(ret, -EBADMSG);
 	free(out);
 
 	/* CA file without a certificate */
 	make_cert("pki/server.crt", NULL, "gw");
-	write_file("pki/ca.crt", "junk\n", 0644);
+	tmpdir_write(tmpdir, "pki/ca.crt", "junk\n", 0644);
 	out = export_to_string(l.cfg, &ret);
 	ck_assert_int_eq(ret, -EBADMSG);
 	free(out);

@@ -3,7 +3,6 @@
  * makes, each reported at its line (marked "#!" in the YAML; the line number is computed, never typed). */
 #define _GNU_SOURCE
 #include <check.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,61 +14,31 @@
 #include "cvpn/config.h"
 
 #include "check_run.h"
+#include "test_util.h"
 
 static char tmpdir[64];
 
-static void write_file(const char *rel, const char *text, mode_t mode)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	ck_assert_int_eq(fclose(f), 0);
-	ck_assert_int_eq(chmod(path, mode), 0);
-}
-
 static void setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cvpn-test-cfgauth-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	write_file("server.crt", "x\n", 0644);
-	write_file("server.key", "x\n", 0600);
-	write_file("ca.crt", "x\n", 0644);
-	write_file("svc.pw", "secret\n", 0600);
-	write_file("svc-open.pw", "secret\n", 0644);
-	write_file("totp", "alice:GEZDGNBVGY3TQOJQ\n", 0600);
-	write_file("handler", "#!/bin/sh\n", 0700);
-	write_file("handler-noexec", "#!/bin/sh\n", 0600);
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
+	tmpdir_make(tmpdir, sizeof(tmpdir), "cfgauth");
+	tmpdir_pki(tmpdir, NULL);
+	tmpdir_write(tmpdir, "svc.pw", "secret\n", 0600);
+	tmpdir_write(tmpdir, "svc-open.pw", "secret\n", 0644);
+	tmpdir_write(tmpdir, "totp", "alice:GEZDGNBVGY3TQOJQ\n", 0600);
+	tmpdir_write(tmpdir, "handler", "#!/bin/sh\n", 0700);
+	tmpdir_write(tmpdir, "handler-noexec", "#!/bin/sh\n", 0600);
 }
 
 static void teardown(void)
 {
-	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tmpdir);
 }
-
-struct loaded {
-	int ret;
-	struct config *cfg;
-	char *errs;
-	char path[PATH_MAX];
-	const char *text;
-};
 
 /* The endpoint section with `auth` appended (already indented by two spaces), plus one association. */
 static struct loaded load(const char *endpoint_extra, const char *auth)
 {
-	struct loaded l = { 0 };
+	struct loaded l;
 	char *text = NULL;
-	size_t len;
-	FILE *errs;
 
 	ck_assert_int_ge(asprintf(&text,
 				  "endpoint:\n"
@@ -81,21 +50,9 @@ static struct loaded load(const char *endpoint_extra, const char *auth)
 				  "associations:\n"
 				  "  - { name: a, interface: eth1, subnet: 198.18.1.0/24 }\n",
 				  endpoint_extra, auth), 0);
-	write_file("endpoint.yaml", text, 0644);
+	l = load_in(tmpdir, "endpoint.yaml", text);
 	l.text = text;
-	snprintf(l.path, sizeof(l.path), "%s/endpoint.yaml", tmpdir);
-	errs = open_memstream(&l.errs, &len);
-	ck_assert_ptr_nonnull(errs);
-	l.ret = config_load(l.path, errs, &l.cfg);
-	fclose(errs);
 	return l;
-}
-
-static void loaded_free(struct loaded *l)
-{
-	config_free(l->cfg);
-	free(l->errs);
-	free((char *)l->text);
 }
 
 /* An error at the line marked "#!<mark>" that mentions needle. */

@@ -13,46 +13,26 @@
 #include "cvpn/config.h"
 
 #include "check_run.h"
+#include "test_util.h"
 
 static char dir[64];
 
-static void put(const char *rel, const char *text, mode_t mode)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	ck_assert_int_eq(fclose(f), 0);
-	ck_assert_int_eq(chmod(path, mode), 0);
-}
-
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/cvpn-test-cfgops-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	put("server.crt", "x\n", 0644);
-	put("server.key", "x\n", 0600);
-	put("ca.crt", "x\n", 0644);
+	tmpdir_make(dir, sizeof(dir), "cfgops");
+	tmpdir_pki(dir, NULL);
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	tmpdir_remove(dir);
 }
 
 /* Loads the minimal config with extra endpoint lines; *errs gets config_load's report. */
 static int load(const char *extra, struct config **cfg, char **errs)
 {
-	char *text = NULL, path[PATH_MAX];
-	size_t len;
-	FILE *e = open_memstream(errs, &len);
-	int ret;
+	char *text = NULL;
+	struct loaded l;
 
 	ck_assert_int_ge(asprintf(&text,
 				  "endpoint:\n"
@@ -68,13 +48,11 @@ static int load(const char *extra, struct config **cfg, char **errs)
 				  "    subnet: 198.18.1.0/24\n",
 				  extra),
 			 0);
-	put("e.yaml", text, 0644);
+	l = load_in(dir, "e.yaml", text);
 	free(text);
-	snprintf(path, sizeof(path), "%s/e.yaml", dir);
-	*cfg = NULL;
-	ret = config_load(path, e, cfg);
-	fclose(e);
-	return ret;
+	*cfg = l.cfg;
+	*errs = l.errs;
+	return l.ret;
 }
 
 static void assert_under_dir(const char *got, const char *rel)

@@ -4,8 +4,6 @@
 #define _GNU_SOURCE /* unshare() */
 #include <arpa/inet.h>
 #include <check.h>
-#include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,7 @@
 
 #include "check_run.h"
 #include "cvpn/conntrack.h"
+#include "test_util.h"
 
 #define SRC_A 0x64400005u /* 100.64.0.5 */
 #define SRC_B 0x64400007u /* 100.64.0.7 */
@@ -26,8 +25,8 @@ static void sh(const char *cmd)
 
 static void setup_netns(void)
 {
-	ck_assert_msg(unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET): %s", strerror(errno));
-	sh("ip link set lo up");
+	netns_enter();
+	netns_lo_up();
 	sh("ip addr add 100.64.0.5/32 dev lo && ip addr add 100.64.0.6/32 dev lo && ip addr add 100.64.0.7/32 dev lo");
 	/* conntrack runs in a namespace only once something there asks for it */
 	sh("nft 'add table inet t; add chain inet t out { type filter hook output priority 0; }; "

@@ -1,32 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The compiled policy in the real kernel (ctrl/policy_nft.c, the routing tables of ctrl/route.c): each test
- * in a fresh network namespace (unshare in a checked fixture), so nothing touches the host. Needs root; the
- * nft and ip CLIs only read back what the library installed, or load the rendered text for comparison. */
+/* The compiled policy in the real kernel (ctrl/policy_nft.c, nft_delete_table of ctrl/nft.c, the routing
+ * tables of ctrl/route.c): each test in a fresh network namespace (netns_enter in a checked fixture), so
+ * nothing touches the host. Needs root; the nft and ip CLIs only read back what the library installed, or
+ * load the rendered text for comparison. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <net/if.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
-#include <netlink/errno.h>
-#include <netlink/netlink.h>
-#include <netlink/route/addr.h>
-#include <netlink/route/link.h>
-#include <netlink/route/link/veth.h>
 
 #include "cvpn/config.h"
 #include "cvpn/nft.h"
@@ -35,89 +28,32 @@
 #include "cvpn/tun.h"
 
 #include "check_run.h"
-
-#define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
+#include "test_util.h"
 
 static char tmpdir[PATH_MAX];
 
 /* ---- fixture ---- */
 
-static void write_path(const char *path, const char *s, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	ck_assert_int_eq(fputs(s, f) >= 0, 1);
-	ck_assert_int_eq(fclose(f), 0);
-	if (mode)
-		ck_assert_int_eq(chmod(path, mode), 0);
-}
-
 static void write_tmp(const char *rel, const char *s, mode_t mode)
 {
-	char path[PATH_MAX + 64];
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-	write_path(path, s, mode);
+	tmpdir_write(tmpdir, rel, s, mode);
 }
 
 static void setup(void)
 {
-	char pki[PATH_MAX + 8];
-
-	ck_assert_msg(unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET): %s", strerror(errno));
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cvpn-test-policy-nft-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(pki, sizeof(pki), "%s/pki", tmpdir);
-	ck_assert_int_eq(mkdir(pki, 0700), 0);
-	write_tmp("pki/server.crt", "cert\n", 0644);
-	write_tmp("pki/server.key", "key\n", 0600);
-	write_tmp("pki/ca.crt", "ca\n", 0644);
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
+	netns_enter();
+	/* with CK_FORK=no the tests share one process: the netfilter socket it keeps is the last namespace's */
+	nft_socket_close();
+	tmpdir_make(tmpdir, sizeof(tmpdir), "policy-nft");
+	tmpdir_pki(tmpdir, "pki");
 }
 
 static void teardown(void)
 {
-	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tmpdir);
 }
 
 /* ---- helpers ---- */
-
-static char *slurp(FILE *f)
-{
-	size_t len = 0, cap = 4096, n;
-	char *buf = malloc(cap);
-
-	ck_assert_ptr_nonnull(buf);
-	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-		len += n;
-		if (cap - len < 2) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			ck_assert_ptr_nonnull(buf);
-		}
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
-static char *run(const char *cmd, int *status)
-{
-	FILE *p = popen(cmd, "r");
-	char *out;
-	int st;
-
-	ck_assert_msg(p != NULL, "popen %s", cmd);
-	out = slurp(p);
-	st = pclose(p);
-	if (status)
-		*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	return out;
-}
 
 static char *listing(void)
 {
@@ -225,53 +161,6 @@ static long wait_packets(const char *a, long want)
 	return v;
 }
 
-static struct nl_sock *nl_open(void)
-{
-	struct nl_sock *sk = nl_socket_alloc();
-
-	ck_assert_ptr_nonnull(sk);
-	ck_assert_int_eq(nl_connect(sk, NETLINK_ROUTE), 0);
-	return sk;
-}
-
-static void link_up(struct nl_sock *sk, const char *name)
-{
-	struct rtnl_link *link = NULL, *change = rtnl_link_alloc();
-
-	ck_assert_ptr_nonnull(change);
-	ck_assert_int_eq(rtnl_link_get_kernel(sk, 0, name, &link), 0);
-	rtnl_link_set_flags(change, IFF_UP);
-	ck_assert_int_eq(rtnl_link_change(sk, link, change, 0), 0);
-	rtnl_link_put(change);
-	rtnl_link_put(link);
-}
-
-/* An up veth name (peer name-p, also up) with addr/len: the test kernel may have no dummy driver. */
-static void make_link(const char *name, uint32_t addr, uint8_t len)
-{
-	struct nl_sock *sk = nl_open();
-	struct rtnl_addr *ra = rtnl_addr_alloc();
-	uint32_t be = htonl(addr);
-	struct nl_addr *local = nl_addr_build(AF_INET, &be, 4);
-	char peer[IF_NAMESIZE];
-	int err;
-
-	snprintf(peer, sizeof(peer), "%s-p", name);
-	err = rtnl_link_veth_add(sk, name, peer, getpid());
-	ck_assert_msg(err == 0, "creating %s: %s", name, nl_geterror(err));
-	link_up(sk, peer);
-	nl_addr_set_prefixlen(local, len);
-	rtnl_addr_set_ifindex(ra, (int)if_nametoindex(name));
-	rtnl_addr_set_family(ra, AF_INET);
-	ck_assert_int_eq(rtnl_addr_set_local(ra, local), 0);
-	rtnl_addr_set_prefixlen(ra, len);
-	ck_assert_int_eq(rtnl_addr_add(sk, ra, 0), 0);
-	link_up(sk, name);
-	nl_addr_put(local);
-	rtnl_addr_put(ra);
-	nl_socket_free(sk);
-}
-
 struct fx {
 	struct config *cfg;
 	struct policy *p;
@@ -336,11 +225,14 @@ static char *render(const struct policy *p, const struct policy_session *s, size
 /* ---- tests ---- */
 
 /* What the library installs is what policy_render_nft writes: the listing, normalized, is the rendered
- * text; and `nft -f` of that text lists byte for byte as the library's table. */
+ * text; and `nft -f` of that text lists byte for byte as the library's table. None of the interfaces the
+ * rules name exists: rules match by name, so the table goes in all the same. */
 START_TEST(test_apply_matches_render)
 {
 	static const char *const names[] = { "basic", "full", "worked" };
 
+	ck_assert_uint_eq(if_nametoindex("cvpn-tun0"), 0);
+	ck_assert_uint_eq(if_nametoindex("cvpn-a"), 0);
 	for (size_t k = 0; k < 3; k++) {
 		struct fx f = compile_golden(names[k]);
 		const char *eng[] = { "eng" }, *two[] = { "ops", "eng" };
@@ -481,6 +373,205 @@ START_TEST(test_dry_run_and_rejects)
 	free(before);
 	fx_free(&g);
 	fx_free(&f);
+}
+END_TEST
+
+/* Replaced, not appended: the same policy again lists exactly as before, and another policy leaves nothing
+ * of the first, its sessions' elements included. */
+START_TEST(test_replace)
+{
+	struct fx f = compile_golden("full"), g = compile_golden("basic");
+	struct policy_session s = { IP4(100, 64, 0, 9), POLICY_PROFILE_ALL, policy_assoc_mark(1) };
+	char *first, *again, *norm, *text;
+
+	ck_assert_int_eq(policy_nft_apply(f.p, &s, 1, false), 0);
+	first = listing();
+	ck_assert_ptr_nonnull(strstr(first, "100.64.0.9 : 0x00c50002"));
+	ck_assert_int_eq(policy_nft_apply(f.p, &s, 1, false), 0);
+	again = listing();
+	ck_assert_msg(!strcmp(first, again), "the second apply changed the table:\n%s", again);
+	free(again);
+
+	ck_assert_int_eq(policy_nft_apply(g.p, NULL, 0, false), 0);
+	again = listing();
+	norm = normalize(again);
+	text = render(g.p, NULL, 0);
+	if (strcmp(norm, text))
+		fprintf(stderr, "listing\n%s\nrendered\n%s", norm, text);
+	ck_assert_msg(!strcmp(norm, text), "the table is not exactly the second policy");
+	ck_assert_ptr_null(strstr(again, "100.64.0.9"));
+	free(text);
+	free(norm);
+	free(again);
+	free(first);
+	fx_free(&g);
+	fx_free(&f);
+}
+END_TEST
+
+/* Refused before the kernel sees anything, for a real and for a dry run: no policy, sessions missing, a
+ * session without an association mark (a session with an unknown profile: test_dry_run_and_rejects). */
+START_TEST(test_apply_invalid)
+{
+	struct fx f = compile_golden("basic");
+	struct policy_session nomark = { IP4(100, 64, 0, 2), POLICY_PROFILE_ALL, 0 };
+	char *before, *after;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (int dry = 0; dry < 2; dry++) {
+			ck_assert_int_eq(policy_nft_apply(NULL, NULL, 0, dry), -EINVAL);
+			ck_assert_int_eq(policy_nft_apply(f.p, NULL, 1, dry), -EINVAL);
+			ck_assert_int_eq(policy_nft_apply(f.p, &nomark, 1, dry), -EINVAL);
+		}
+		if (pass == 1)
+			break;
+		ck_assert(!table_exists());
+		/* and over an installed table, which stays as it was */
+		ck_assert_int_eq(policy_nft_apply(f.p, NULL, 0, false), 0);
+		before = listing();
+	}
+	after = listing();
+	ck_assert_str_eq(before, after);
+	free(after);
+	free(before);
+	fx_free(&f);
+}
+END_TEST
+
+/* nft_delete_table: 0 whether or not the table is there, and gone after. */
+START_TEST(test_delete)
+{
+	struct fx f = compile_golden("basic");
+
+	ck_assert(!table_exists());
+	ck_assert_int_eq(nft_delete_table(), 0);
+	ck_assert_int_eq(policy_nft_apply(f.p, NULL, 0, false), 0);
+	ck_assert(table_exists());
+	ck_assert_int_eq(nft_delete_table(), 0);
+	ck_assert(!table_exists());
+	ck_assert_int_eq(nft_delete_table(), 0);
+	fx_free(&f);
+}
+END_TEST
+
+/* Creates `table inet cvpn` owned by a netlink socket of its own (NFT_TABLE_F_OWNER), which it returns:
+ * while that socket is open the kernel refuses every change to the table from anyone else. */
+static struct mnl_socket *owned_table(void)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct mnl_nlmsg_batch *batch = mnl_nlmsg_batch_start(buf, sizeof(buf));
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+	uint32_t seq = 1;
+	ssize_t n;
+
+	ck_assert_ptr_nonnull(batch);
+	ck_assert_ptr_nonnull(nl);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID), 0);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, NFT_TABLE_F_OWNER);
+	nftnl_batch_begin(mnl_nlmsg_batch_current(batch), seq++);
+	mnl_nlmsg_batch_next(batch);
+	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch), NFT_MSG_NEWTABLE, NFPROTO_INET,
+				    NLM_F_CREATE | NLM_F_ACK, seq++);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	mnl_nlmsg_batch_next(batch);
+	nftnl_batch_end(mnl_nlmsg_batch_current(batch), seq++);
+	mnl_nlmsg_batch_next(batch);
+	ck_assert_int_ge(mnl_socket_sendto(nl, mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch)), 0);
+	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_ge(mnl_cb_run(buf, (size_t)n, 0, mnl_socket_get_portid(nl), NULL, NULL), 0);
+	mnl_nlmsg_batch_stop(batch);
+	nftnl_table_free(t);
+	return nl;
+}
+
+/* The kernel's refusal comes back as its errno, for a real and for a dry run and for the delete, and
+ * changes nothing. */
+START_TEST(test_kernel_error)
+{
+	struct mnl_socket *owner = owned_table();
+	struct fx f = compile_golden("basic");
+	char *before, *after;
+
+	before = listing();
+	ck_assert_ptr_nonnull(strstr(before, "flags owner"));
+	ck_assert_int_eq(policy_nft_apply(f.p, NULL, 0, false), -EPERM);
+	ck_assert_int_eq(policy_nft_apply(f.p, NULL, 0, true), -EPERM);
+	ck_assert_int_eq(nft_delete_table(), -EPERM);
+	after = listing();
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+
+	/* the owner gone, the kernel drops its table and ours goes in */
+	mnl_socket_close(owner);
+	ck_assert(!table_exists());
+	ck_assert_int_eq(policy_nft_apply(f.p, NULL, 0, false), 0);
+	after = listing();
+	ck_assert_ptr_null(strstr(after, "owner"));
+	free(after);
+	fx_free(&f);
+}
+END_TEST
+
+/* n associations cvpn-e0.. on 198.18.0.0/24, 198.18.1.0/24, ..., the whole /15 authorized for everyone. */
+static struct config *many_assoc_config(unsigned n, uint32_t *snat)
+{
+	char *yaml = NULL, path[PATH_MAX + 16];
+	size_t len = 0;
+	FILE *y = open_memstream(&yaml, &len);
+	struct config *cfg = NULL;
+
+	ck_assert_ptr_nonnull(y);
+	fputs(HEAD "associations:\n", y);
+	for (unsigned i = 0; i < n; i++) {
+		fprintf(y, "  - { name: a%u, interface: cvpn-e%u, subnet: 198.%u.%u.0/24 }\n", i, i, 18 + i / 256,
+			i % 256);
+		snat[i] = IP4(198, 18 + i / 256, i % 256, 1);
+	}
+	fputs("authorization-rules:\n  - { destination: 198.18.0.0/15, all-users: true }\n", y);
+	fclose(y);
+	write_tmp("many.yaml", yaml, 0644);
+	free(yaml);
+	snprintf(path, sizeof(path), "%s/many.yaml", tmpdir);
+	ck_assert_int_eq(config_load(path, stderr, &cfg), 0);
+	return cfg;
+}
+
+/* As many associations as a policy takes (POLICY_MAX_ASSOC: a routing table and a mark each) go into the
+ * kernel in one batch, each with its SNAT rule; one more is refused by the compiler. */
+START_TEST(test_max_associations)
+{
+	uint32_t snat[POLICY_MAX_ASSOC + 1];
+	struct config *cfg = many_assoc_config(POLICY_MAX_ASSOC + 1, snat);
+	struct policy_env env = { "cvpn-tun0", snat, POLICY_MAX_ASSOC + 1, false };
+	struct policy *p = NULL;
+	struct policy_session s;
+	char *l;
+
+	ck_assert_int_eq(policy_compile(cfg, &env, &p, NULL), -EINVAL);
+	ck_assert_ptr_null(p);
+	config_free(cfg);
+
+	cfg = many_assoc_config(POLICY_MAX_ASSOC, snat);
+	env.n_assoc = POLICY_MAX_ASSOC;
+	ck_assert_int_eq(policy_compile(cfg, &env, &p, stderr), 0);
+	s = (struct policy_session){ IP4(100, 64, 0, 2), POLICY_PROFILE_ALL,
+				     policy_assoc_mark(POLICY_MAX_ASSOC - 1) };
+	ck_assert_int_eq(policy_nft_apply(p, &s, 1, false), 0);
+	l = listing();
+	ck_assert_int_eq(count(l, "snat ip to "), POLICY_MAX_ASSOC);
+	ck_assert_msg(strstr(l, "oifname \"cvpn-e255\" ip saddr 100.64.0.0/22 counter packets 0 bytes 0 "
+			     "snat ip to 198.18.255.1"), "%s", l);
+	ck_assert_ptr_nonnull(strstr(l, "100.64.0.2 : 0x00c50100"));
+	free(l);
+	policy_free(p);
+	config_free(cfg);
 }
 END_TEST
 
@@ -867,6 +958,11 @@ static Suite *policy_nft_suite(void)
 	tcase_add_test(n, test_apply_matches_render);
 	tcase_add_test(n, test_sessions_and_profiles);
 	tcase_add_test(n, test_dry_run_and_rejects);
+	tcase_add_test(n, test_replace);
+	tcase_add_test(n, test_apply_invalid);
+	tcase_add_test(n, test_delete);
+	tcase_add_test(n, test_kernel_error);
+	tcase_add_test(n, test_max_associations);
 	tcase_add_test(n, test_big_policy);
 	tcase_add_test(r, test_route_tables);
 	tcase_add_test(r, test_route_missing_interface);

@@ -5,18 +5,16 @@
 #define _GNU_SOURCE /* unshare() */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "check_run.h"
 #include "cvpn/udptx.h"
+#include "test_util.h"
 
 #define PORT_A 4001
 #define PORT_B 4002
@@ -39,16 +37,8 @@ static int udp_bound(uint16_t port)
 /* lo up with 198.18.0.1 in a namespace of our own, and the sockets */
 static void setup(void)
 {
-	struct ifreq ifr = { 0 };
-	int fd;
-
-	ck_assert_msg(unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET): %s", strerror(errno));
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	ck_assert_int_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
-	ifr.ifr_flags |= IFF_UP;
-	ck_assert_int_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
-	close(fd);
+	netns_enter();
+	netns_lo_up();
 	ck_assert_int_eq(system("ip addr add 198.18.0.1/32 dev lo"), 0);
 	rx_a = udp_bound(PORT_A);
 	rx_b = udp_bound(PORT_B);
