@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* wolfSSL glue for the control channel. Only this file includes wolfSSL headers: its OpenSSL compatibility
- * macros would clash with libcrypto, which the data channel and certificate checks use. */
+/* wolfSSL glue for the control channel. Only this file includes wolfSSL's TLS headers (tls_accel.c has only
+ * wolfcrypt's): their OpenSSL compatibility macros would clash with libcrypto, which the data channel and
+ * certificate checks use. */
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "cvpn/tls.h"
+#include "cvpn/tls_accel.h"
 
 struct tls_ctx {
 	WOLFSSL_CTX *ctx;
@@ -148,6 +150,7 @@ static const char *verify_error_text(int err)
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
 		return "not signed by the endpoint's client CA (unable to get issuer)";
 	case ASN_SIG_CONFIRM_E:
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE: /* what wolfSSL reports for ASN_SIG_CONFIRM_E */
 		return "certificate signature does not verify";
 	case EXTKEYUSAGE_E:
 	case EXTKEYUSE_AUTH_E:
@@ -184,10 +187,12 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 	return 1;
 }
 
-/* What both ends need: TLS 1.2 at least, and our certificate chain with its matching key. */
+/* What both ends need: TLS 1.2 at least, our certificate chain with its matching key, and fast P-256. */
 static int load_identity(WOLFSSL_CTX *ctx, const char *role, const char *cert, const char *key, char *err,
 			 size_t errlen)
 {
+	int devid;
+
 	wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2);
 	if (wolfSSL_CTX_use_certificate_chain_file(ctx, cert) != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "%s: cannot load %s certificate", cert, role);
@@ -199,6 +204,12 @@ static int load_identity(WOLFSSL_CTX *ctx, const char *role, const char *cert, c
 	}
 	if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "%s: key does not match certificate %s", key, cert);
+		return -1;
+	}
+	/* P-256 through libcrypto (tls_accel.h), set after the key check: that check stays wolfSSL's own */
+	devid = tls_accel_devid();
+	if (devid != TLS_ACCEL_NO_DEVICE && wolfSSL_CTX_SetDevId(ctx, devid) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot attach the P-256 accelerator to the %s context", role);
 		return -1;
 	}
 	return 0;
