@@ -14,73 +14,14 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "test_pki.h"
+
 #include "cvpn/tls.h"
 
 static char dir[] = "/tmp/cvpn-test-tls.XXXXXX";
 static char path_ca[64], path_srv_crt[64], path_srv_key[64], path_cli_crt[64], path_cli_key[64];
 static uint8_t cli_der[4096];
 static size_t cli_der_len;
-
-static EVP_PKEY *make_key(const char *path)
-{
-	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	FILE *f;
-
-	ck_assert_ptr_nonnull(k);
-	if (!path)
-		return k;
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
-	fclose(f);
-	return k;
-}
-
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *e;
-
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	ck_assert_ptr_nonnull(e);
-	ck_assert_int_eq(X509_add_ext(x, e, -1), 1);
-	X509_EXTENSION_free(e);
-}
-
-/* issuer NULL: self-signed CA. Returns the certificate (owned by the caller). */
-static X509 *make_cert(const char *path, const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
-		       const char *eku, long serial)
-{
-	X509 *x = X509_new();
-	X509_NAME *name = X509_NAME_new();
-	FILE *f;
-
-	ck_assert_ptr_nonnull(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, name);
-	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
-	X509_NAME_free(name);
-	X509_set_pubkey(x, key);
-	if (!issuer) {
-		add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
-	} else {
-		add_ext(x, issuer, NID_basic_constraints, "CA:FALSE");
-		add_ext(x, issuer, NID_key_usage, "critical,digitalSignature,keyAgreement");
-		add_ext(x, issuer, NID_ext_key_usage, eku);
-	}
-	ck_assert_int_gt(X509_sign(x, issuer_key, EVP_sha256()), 0);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(PEM_write_X509(f, x), 1);
-	fclose(f);
-	return x;
-}
 
 static void pki_setup(void)
 {
@@ -95,12 +36,12 @@ static void pki_setup(void)
 	snprintf(path_srv_key, sizeof(path_srv_key), "%s/server.key", dir);
 	snprintf(path_cli_crt, sizeof(path_cli_crt), "%s/client.crt", dir);
 	snprintf(path_cli_key, sizeof(path_cli_key), "%s/client.key", dir);
-	ca_key = make_key(NULL); /* signs in memory: no file */
-	srv_key = make_key(path_srv_key);
-	cli_key = make_key(path_cli_key);
-	ca = make_cert(path_ca, "Test CA", ca_key, NULL, ca_key, NULL, 1);
-	srv = make_cert(path_srv_crt, "gateway", srv_key, ca, ca_key, "serverAuth", 2);
-	cli = make_cert(path_cli_crt, "alice", cli_key, ca, ca_key, "clientAuth", 3);
+	ca_key = pki_key(NULL); /* signs in memory: no file */
+	srv_key = pki_key(path_srv_key);
+	cli_key = pki_key(path_cli_key);
+	ca = pki_cert(path_ca, "Test CA", ca_key, NULL, ca_key, NULL, 1, false);
+	srv = pki_cert(path_srv_crt, "gateway", srv_key, ca, ca_key, "serverAuth", 2, false);
+	cli = pki_cert(path_cli_crt, "alice", cli_key, ca, ca_key, "clientAuth", 3, false);
 	n = i2d_X509(cli, NULL);
 	ck_assert(n > 0 && (size_t)n <= sizeof(cli_der));
 	ck_assert_int_eq(i2d_X509(cli, &p), n);

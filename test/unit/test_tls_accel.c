@@ -17,6 +17,8 @@
 #include <openssl/x509v3.h>
 #include <openssl/x509_vfy.h>
 
+#include "test_pki.h"
+
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/settings.h>
 #include <wolfssl/wolfcrypt/ecc.h>
@@ -345,82 +347,6 @@ static char dir[] = "/tmp/cvpn-test-tls-accel.XXXXXX";
 static char path_ca[80], path_srv_crt[80], path_srv_key[80], path_cli_crt[80], path_cli_key[80],
 	path_bad_crt[80];
 
-static EVP_PKEY *write_key(const char *path)
-{
-	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	FILE *f;
-
-	ck_assert_ptr_nonnull(k);
-	if (path) {
-		f = fopen(path, "w");
-		ck_assert_ptr_nonnull(f);
-		ck_assert_int_eq(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
-		fclose(f);
-	}
-	return k;
-}
-
-static void ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *e;
-
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	ck_assert_ptr_nonnull(e);
-	ck_assert_int_eq(X509_add_ext(x, e, -1), 1);
-	X509_EXTENSION_free(e);
-}
-
-/* issuer NULL: self-signed CA. corrupt: flip the last byte of the signature (still DER: it is s's). */
-static X509 *write_cert(const char *path, const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
-			const char *eku, long serial, bool corrupt)
-{
-	X509 *x = X509_new();
-	X509_NAME *name = X509_NAME_new();
-	FILE *f;
-
-	ck_assert_ptr_nonnull(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, name);
-	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
-	X509_NAME_free(name);
-	X509_set_pubkey(x, key);
-	if (!issuer) {
-		ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
-		ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
-	} else {
-		ext(x, issuer, NID_basic_constraints, "CA:FALSE");
-		ext(x, issuer, NID_key_usage, "critical,digitalSignature,keyAgreement");
-		ext(x, issuer, NID_ext_key_usage, eku);
-	}
-	ck_assert_int_gt(X509_sign(x, issuer_key, EVP_sha256()), 0);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	if (corrupt) {
-		unsigned char *der = NULL, *p;
-		int n = i2d_X509(x, &der);
-		X509 *y;
-
-		ck_assert_int_gt(n, 0);
-		der[n - 1] ^= 0x01;
-		p = der;
-		y = d2i_X509(NULL, (const unsigned char **)&p, n);
-		ck_assert_ptr_nonnull(y);
-		ck_assert_int_eq(PEM_write_X509(f, y), 1);
-		X509_free(y);
-		OPENSSL_free(der);
-	} else {
-		ck_assert_int_eq(PEM_write_X509(f, x), 1);
-	}
-	fclose(f);
-	return x;
-}
-
 static void pki_setup(void)
 {
 	EVP_PKEY *ca_key, *srv_key, *cli_key;
@@ -434,13 +360,13 @@ static void pki_setup(void)
 	snprintf(path_cli_crt, sizeof(path_cli_crt), "%s/client.crt", dir);
 	snprintf(path_cli_key, sizeof(path_cli_key), "%s/client.key", dir);
 	snprintf(path_bad_crt, sizeof(path_bad_crt), "%s/bad.crt", dir);
-	ca_key = write_key(NULL);
-	srv_key = write_key(path_srv_key);
-	cli_key = write_key(path_cli_key);
-	ca = write_cert(path_ca, "Test CA", ca_key, NULL, ca_key, NULL, 1, false);
-	X509_free(write_cert(path_srv_crt, "gateway", srv_key, ca, ca_key, "serverAuth", 2, false));
-	X509_free(write_cert(path_cli_crt, "alice", cli_key, ca, ca_key, "clientAuth", 3, false));
-	X509_free(write_cert(path_bad_crt, "mallory", cli_key, ca, ca_key, "clientAuth", 4, true));
+	ca_key = pki_key(NULL);
+	srv_key = pki_key(path_srv_key);
+	cli_key = pki_key(path_cli_key);
+	ca = pki_cert(path_ca, "Test CA", ca_key, NULL, ca_key, NULL, 1, false);
+	X509_free(pki_cert(path_srv_crt, "gateway", srv_key, ca, ca_key, "serverAuth", 2, false));
+	X509_free(pki_cert(path_cli_crt, "alice", cli_key, ca, ca_key, "clientAuth", 3, false));
+	X509_free(pki_cert(path_bad_crt, "mallory", cli_key, ca, ca_key, "clientAuth", 4, true));
 	X509_free(ca);
 	EVP_PKEY_free(ca_key);
 	EVP_PKEY_free(srv_key);
