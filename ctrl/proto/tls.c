@@ -532,6 +532,10 @@ void tls_conn_trim(struct tls_conn *c)
 	 * certificates each (~37 KiB), zero-filled, of which a client's one or two certificates use a page or two. It lives as long as the
 	 * connection and there is no call to drop it; its untouched pages can still go. Only when wolfSSL uses
 	 * the C allocator, so the block's size is malloc_usable_size()'s to ask. */
+	/* Server side only: there wolfSSL_get_session() is the connection's own heap block; on a client it may
+	 * be an entry of the client session cache, which malloc_usable_size() must never see. */
+	if (!wolfSSL_is_server(c->ssl))
+		return;
 	sess = wolfSSL_get_session(c->ssl);
 	if (sess && wolfSSL_GetAllocators(&mf, &ff, &rf) == 0 && !mf && !ff && !rf)
 		release_zero_pages(sess, malloc_usable_size(sess));
