@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Connect benchmark: the load generator opens N sessions (certificate auth, full key exchange, data keys)
 # against the stock OpenVPN 2.6 server and then cvpnd, same topology and client CIDR (/21), and reports
-# sessions/s, time to N, failures and the gateway's resident memory per idle session. Merges
-# connect.{cvpnd,openvpn}.* into bench-results.json. Bounded by the load generator's --timeout.
+# sessions/s, time to N, failures and the gateway's resident memory per idle session. Meanwhile a stock
+# client already connected pings the resource host every 50 ms through the same gateway: the storm's cost
+# to live traffic (loss, worst round trip). Merges connect.{cvpnd,openvpn}.* into bench-results.json.
+# Bounded by the load generator's --timeout and ping's -w.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -15,6 +17,23 @@ CONC=${BENCH_CONCURRENCY:-50}
 RESULTS=${BENCH_RESULTS:-$(cd "$(dirname "$0")/../.." && pwd)/bench-results.json}
 LOADGEN="$CVPN_BUILD/loadgen"
 [ -x "$LOADGEN" ] || fail "no $LOADGEN (make loadgen)"
+
+# A live session's pings during the storm: loss % and worst RTT (ms) into $TMPD/NAME.ping.json.
+storm_ping_start() { # NAME
+	client_start "live-$1" "$NS_CLI" alice
+	client_wait_up "live-$1"
+	bg_start "ping-$1" n_exec "$NS_CLI" ping -n -i 0.05 -c 200 -w 30 "$RES_IP"
+}
+storm_ping_end() { # NAME
+	bg_wait_exit "ping-$1" 35 || bg_stop "ping-$1" INT || true
+	client_stop "live-$1"
+	awk '/packet loss/ { for (i = 1; i <= NF; i++) if ($i ~ /%$/) { sub("%", "", $i); loss = $i } }
+	     /^rtt|^round-trip/ { split($4, v, "/"); max = v[3]; avg = v[2] }
+	     END { printf "{\"ping_loss_pct\": %s, \"ping_rtt_avg_ms\": %s, \"ping_rtt_max_ms\": %s}\n",
+	           loss == "" ? "null" : loss, avg == "" ? "null" : avg, max == "" ? "null" : max }' \
+		"$TMPD/ping-$1.out" >"$TMPD/$1.ping.json"
+	log "$1: live session during the storm: $(cat "$TMPD/$1.ping.json")"
+}
 
 run_loadgen() { # NAME GATEWAY-PID
 	n_exec "$NS_CLI" timeout 150 "$LOADGEN" --remote "$GW_OUT_IP" --port 1194 --source-range "$LG_SOURCES" --ca "$PKI/ca.crt" \
@@ -30,31 +49,43 @@ LG_SOURCES=$(client_add_sources "$NS_CLI" 127)
 pki_make "$TMPD/pki"
 CV_CLIENT_CIDR=100.64.0.0/21
 write_endpoint_config "$TMPD/endpoint.yaml"
+# N load-generator sessions plus the live one (the default limit is 2,000)
+sed -i "s|^  client-cidr: .*|&\n  max-connections: $((N + 40))|" "$TMPD/endpoint.yaml"
+export_client "$TMPD/endpoint.yaml"
 
 start_stock_openvpn_server udp --server 100.64.0.0 255.255.248.0 --max-clients 2100 --duplicate-cn \
 	--connect-freq-initial 100000 10
+storm_ping_start openvpn
 run_loadgen openvpn "$(bg_pid openvpn-server)"
+storm_ping_end openvpn
 bg_stop openvpn-server >/dev/null 2>&1 || true
 n_exec "$NS_GW" nft delete table ip cvpnstock
 
 server_start "$TMPD/endpoint.yaml"
+storm_ping_start cvpnd
 run_loadgen cvpnd "$(bg_pid cvpnd)"
+storm_ping_end cvpnd
 server_stop
 
 printf '\n%-26s %12s %12s %8s\n' "connect (N=$N, $CONC in flight)" cvpnd OpenVPN ratio
-for k in sessions_per_s seconds_to_n rss_kib_per_session sessions_failed; do
-	a=$(jq ".$k // \"n/a\"" "$TMPD/cvpnd.json")
-	b=$(jq ".$k // \"n/a\"" "$TMPD/openvpn.json")
+for gw in cvpnd openvpn; do
+	jq -s '.[0] + .[1]' "$TMPD/$gw.json" "$TMPD/$gw.ping.json" >"$TMPD/$gw.all.json"
+done
+for k in sessions_per_s seconds_to_n rss_kib_per_session sessions_failed ping_loss_pct ping_rtt_avg_ms \
+	ping_rtt_max_ms; do
+	a=$(jq ".$k // \"n/a\"" "$TMPD/cvpnd.all.json")
+	b=$(jq ".$k // \"n/a\"" "$TMPD/openvpn.all.json")
 	printf '%-26s %12s %12s %8s\n' "$k" "$a" "$b" \
 		"$(awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }')"
 done
 
 [ -s "$RESULTS" ] || echo '{}' >"$RESULTS"
 tmp=$(mktemp)
-jq --slurpfile c "$TMPD/cvpnd.json" --slurpfile o "$TMPD/openvpn.json" \
+jq --slurpfile c "$TMPD/cvpnd.all.json" --slurpfile o "$TMPD/openvpn.all.json" \
 	'.connect = { cvpnd: ($c[0] | {sessions_per_s, seconds_to_2000: .seconds_to_n, rss_kib_per_session,
-	  established: .sessions_established, failed: .sessions_failed}), openvpn: ($o[0] | {sessions_per_s,
-	  seconds_to_2000: .seconds_to_n, rss_kib_per_session, established: .sessions_established,
-	  failed: .sessions_failed}) }' "$RESULTS" >"$tmp" && mv "$tmp" "$RESULTS"
+	  established: .sessions_established, failed: .sessions_failed, ping_loss_pct, ping_rtt_avg_ms,
+	  ping_rtt_max_ms}), openvpn: ($o[0] | {sessions_per_s, seconds_to_2000: .seconds_to_n,
+	  rss_kib_per_session, established: .sessions_established, failed: .sessions_failed, ping_loss_pct,
+	  ping_rtt_avg_ms, ping_rtt_max_ms}) }' "$RESULTS" >"$tmp" && mv "$tmp" "$RESULTS"
 log "figures merged into $RESULTS"
 summary
