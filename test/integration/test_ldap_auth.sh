@@ -91,30 +91,41 @@ user_client_start inject "$NS_CLI2" '*)(uid=*' "$PW_ALICE"
 client_wait_refused inject
 assert_match "$REFUSAL" "AUTH_FAILED,invalid username or password" "filter injection in the username: refused"
 
+# carol logs in from NS with her password and must wait: the logged delay (MS, with the log's counts
+# WHY) and the time she really took, at least MS. WHAT names the check.
+carol_delayed() { # NS MS WHY WHAT
+	local mark t0 t
+	mark=$(log_mark "$SERVER_LOG")
+	t0=$(date +%s%N)
+	user_client_start carol "$1" carol "$PW_CAROL"
+	client_wait_up carol 20
+	t=$(( ($(date +%s%N) - t0) / 1000000 ))
+	wait_for_log_since "$SERVER_LOG" "$mark" "login of carol from .* answered in $2 ms at the earliest \($3" 1 ||
+		fail "$4: no $2 ms delay logged"
+	[ "$t" -ge "$2" ] || fail "$4: carol's login took $t ms, less than the $2 ms delay"
+	ok "$4: carol's verdict came after $t ms (>= $2)"
+	client_stop carol
+}
+# carol logs in from NS with her password and is not delayed.
+carol_not_delayed() { # NS WHAT
+	local mark
+	mark=$(log_mark "$SERVER_LOG")
+	user_client_start carol "$1" carol "$PW_CAROL"
+	client_wait_up carol
+	if tail -n "+$((mark + 1))" "$SERVER_LOG" | grep -q "login of carol .*at the earliest"; then
+		fail "$2: carol was delayed"
+	fi
+	ok "$2"
+	client_stop carol
+}
+
 # --- backoff: after failures the verdict for that user waits (1 s, 2 s, 4 s cap in this config)
 user_client_start carol "$NS_CLI3" carol "bad-$RANDOM"
 client_wait_refused carol
 user_client_start carol "$NS_CLI3" carol "bad-$RANDOM"
 client_wait_refused carol
-mark=$(log_mark "$SERVER_LOG")
-t0=$(date +%s%N)
-user_client_start carol "$NS_CLI3" carol "$PW_CAROL"
-client_wait_up carol 20
-t=$(( ($(date +%s%N) - t0) / 1000000 ))
-wait_for_log_since "$SERVER_LOG" "$mark" "login of carol from .* answered in 2000 ms at the earliest \(2 recent failed logins of the user" 1 ||
-	fail "backoff: no delay logged for carol's third login"
-[ "$t" -ge 2000 ] || fail "backoff: carol's login took $t ms, less than the 2000 ms delay"
-ok "backoff: after 2 failures carol's verdict came after $t ms (>= 2000)"
-client_stop carol
-# a success clears the user's counter
-mark=$(log_mark "$SERVER_LOG")
-user_client_start carol "$NS_CLI3" carol "$PW_CAROL"
-client_wait_up carol
-if tail -n "+$((mark + 1))" "$SERVER_LOG" | grep -q "login of carol .*at the earliest"; then
-	fail "backoff: carol still delayed after a successful login"
-fi
-ok "backoff: a successful login cleared carol's failures"
-client_stop carol
+carol_delayed "$NS_CLI3" 2000 "2 recent failed logins of the user" "backoff: after 2 failures"
+carol_not_delayed "$NS_CLI3" "backoff: a successful login cleared carol's failures"
 
 # --- backoff per source address: many usernames failing from one address slow down every login from it
 # (failures of an address count a quarter as much as a user's, so a shared NAT address is not locked out by
@@ -128,24 +139,9 @@ for i in 1 2 3 4 5; do
 done
 expect_log "$SERVER_LOG" "login of spray-user-5 from $(re_quote "$CLI2_IP"):[0-9]+ answered in 1000 ms at the earliest \(0 recent failed logins of the user, 7 from the address\)" 1 \
 	"address backoff: the 8th failure from one address waited 1 s though its username was new"
-mark=$(log_mark "$SERVER_LOG")
-t0=$(date +%s%N)
-user_client_start carol "$NS_CLI2" carol "$PW_CAROL"
-client_wait_up carol 20
-t=$(( ($(date +%s%N) - t0) / 1000000 ))
-wait_for_log_since "$SERVER_LOG" "$mark" "login of carol from $(re_quote "$CLI2_IP"):[0-9]+ answered in 2000 ms at the earliest \(0 recent failed logins of the user, 8 from the address\)" 1 ||
-	fail "address backoff: no 2 s delay logged for carol's login from the sprayed address"
-[ "$t" -ge 2000 ] || fail "address backoff: carol's login from the sprayed address took $t ms, less than 2000"
-ok "address backoff: a correct login from the sprayed address waited $t ms (>= 2000)"
-client_stop carol
-mark=$(log_mark "$SERVER_LOG")
-user_client_start carol "$NS_CLI3" carol "$PW_CAROL"
-client_wait_up carol
-if tail -n "+$((mark + 1))" "$SERVER_LOG" | grep -q "login of carol .*at the earliest"; then
-	fail "address backoff: carol delayed from an address with no failures of its own"
-fi
-ok "address backoff: the same user from another address is not slowed"
-client_stop carol
+carol_delayed "$NS_CLI2" 2000 "0 recent failed logins of the user, 8 from the address" \
+	"address backoff: a correct login from the sprayed address"
+carol_not_delayed "$NS_CLI3" "address backoff: the same user from another address is not slowed"
 
 # --- nested groups and the bind-DN template: reload with both, alice gets all-staff through eng
 client_stop alice
