@@ -24,21 +24,24 @@ void cfg_auth_defaults(struct config_auth *a)
 	a->backoff_max_ms = BACKOFF_DEFAULT_MAX * 1000;
 }
 
+void config_directory_free(struct config_directory *d)
+{
+	if (!d)
+		return;
+	free(d->uri);
+	free(d->base_dn);
+	free(d->bind_dn_template);
+	free(d->search_filter);
+	free(d->service_bind_dn);
+	free(d->service_password_file);
+	free(d->ca);
+	free(d->group_attribute);
+	free(d);
+}
+
 void cfg_auth_free(struct config_auth *a)
 {
-	struct config_directory *d = a->directory;
-
-	if (d) {
-		free(d->uri);
-		free(d->base_dn);
-		free(d->bind_dn_template);
-		free(d->search_filter);
-		free(d->service_bind_dn);
-		free(d->service_password_file);
-		free(d->ca);
-		free(d->group_attribute);
-		free(d);
-	}
+	config_directory_free(a->directory);
 	free(a->totp_attribute);
 	free(a->totp_file);
 	free(a->handler_path);

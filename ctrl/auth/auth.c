@@ -114,21 +114,6 @@ static char *dup_or_null(const char *s, bool *ok)
 	return p;
 }
 
-static void dir_free(struct config_directory *d)
-{
-	if (!d)
-		return;
-	free(d->uri);
-	free(d->base_dn);
-	free(d->bind_dn_template);
-	free(d->search_filter);
-	free(d->service_bind_dn);
-	free(d->service_password_file);
-	free(d->ca);
-	free(d->group_attribute);
-	free(d);
-}
-
 static struct config_directory *dir_copy(const struct config_directory *src)
 {
 	struct config_directory *d = calloc(1, sizeof(*d));
@@ -146,7 +131,7 @@ static struct config_directory *dir_copy(const struct config_directory *src)
 	d->ca = dup_or_null(src->ca, &ok);
 	d->group_attribute = dup_or_null(src->group_attribute, &ok);
 	if (!ok) {
-		dir_free(d);
+		config_directory_free(d);
 		return NULL;
 	}
 	return d;
@@ -165,7 +150,7 @@ static void job_free(struct auth_job *j)
 		return;
 	explicit_bzero(j->password, sizeof(j->password));
 	explicit_bzero(j->code, sizeof(j->code));
-	dir_free(j->dir);
+	config_directory_free(j->dir);
 	free(j->totp_attribute);
 	free(j->totp_file);
 	free(j->handler_path);

@@ -217,6 +217,8 @@ struct config {
  * errs may be NULL. */
 int config_load(const char *path, FILE *errs, struct config **out);
 void config_free(struct config *cfg);
+/* Frees a directory description and its strings (a config's, or a copy of one); NULL is fine. */
+void config_directory_free(struct config_directory *d);
 
 const char *config_cipher_name(enum cvpn_cipher c);      /* "AES-256-GCM", ...; NULL for NONE */
 enum cvpn_cipher config_cipher_from_name(const char *s); /* case-insensitive; NONE if unknown */
