@@ -215,8 +215,8 @@ static int load_identity(WOLFSSL_CTX *ctx, const char *role, const char *cert, c
 	return 0;
 }
 
-int tls_ctx_new(const char *cert, const char *key, const char *client_ca, struct tls_ctx **out, char *err,
-		size_t errlen)
+/* A context for one end with our certificate and key loaded; NULL (err says why) on failure. */
+static struct tls_ctx *ctx_open(bool client, const char *cert, const char *key, char *err, size_t errlen)
 {
 	struct tls_ctx *t;
 
@@ -224,15 +224,29 @@ int tls_ctx_new(const char *cert, const char *key, const char *client_ca, struct
 	t = calloc(1, sizeof(*t));
 	if (!t) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
-	t->ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	t->client = client;
+	t->ctx = wolfSSL_CTX_new(client ? wolfSSLv23_client_method() : wolfSSLv23_server_method());
 	if (!t->ctx) {
 		snprintf(err, errlen, "wolfSSL_CTX_new failed");
-		goto fail;
+		tls_ctx_free(t);
+		return NULL;
 	}
-	if (load_identity(t->ctx, "server", cert, key, err, errlen) < 0)
-		goto fail;
+	if (load_identity(t->ctx, client ? "client" : "server", cert, key, err, errlen) < 0) {
+		tls_ctx_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+int tls_ctx_new(const char *cert, const char *key, const char *client_ca, struct tls_ctx **out, char *err,
+		size_t errlen)
+{
+	struct tls_ctx *t = ctx_open(false, cert, key, err, errlen);
+
+	if (!t)
+		return -1;
 	if (client_ca) {
 		if (wolfSSL_CTX_load_verify_locations(t->ctx, client_ca, NULL) != WOLFSSL_SUCCESS) {
 			snprintf(err, errlen, "%s: cannot load client CA", client_ca);
@@ -257,22 +271,10 @@ fail:
 int tls_client_ctx_new(const char *ca, const char *cert, const char *key, struct tls_ctx **out, char *err,
 		       size_t errlen)
 {
-	struct tls_ctx *t;
+	struct tls_ctx *t = ctx_open(true, cert, key, err, errlen);
 
-	wolfSSL_Init();
-	t = calloc(1, sizeof(*t));
-	if (!t) {
-		snprintf(err, errlen, "out of memory");
+	if (!t)
 		return -1;
-	}
-	t->client = true;
-	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
-	if (!t->ctx) {
-		snprintf(err, errlen, "wolfSSL_CTX_new failed");
-		goto fail;
-	}
-	if (load_identity(t->ctx, "client", cert, key, err, errlen) < 0)
-		goto fail;
 	if (wolfSSL_CTX_load_verify_locations(t->ctx, ca, NULL) != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "%s: cannot load CA", ca);
 		goto fail;
