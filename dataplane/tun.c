@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The userspace data plane's TUN device: one queue, with the vnet header and offloads when the kernel has them. */
+/* The userspace data plane's TUN device: one queue or several (one per data worker), with the vnet header and
+ * offloads when the kernel has them. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <string.h>
@@ -51,19 +53,68 @@ static int enable_offload(int fd)
 
 int tun_open(char ifname[IF_NAMESIZE], bool *offload)
 {
-	char want[IF_NAMESIZE];
 	int fd;
 
-	memcpy(want, ifname, IF_NAMESIZE);
-	if (offload && *offload) {
-		fd = open_dev(ifname, IFF_TUN | IFF_NO_PI | IFF_VNET_HDR);
-		if (fd >= 0 && enable_offload(fd) == 0)
-			return fd;
-		/* closing the only fd removes a device we created: try again without */
-		if (fd >= 0)
-			close(fd);
-		memcpy(ifname, want, IF_NAMESIZE);
-		*offload = false;
+	return tun_open_queues(ifname, offload, &fd, 1) < 0 ? -errno : fd;
+}
+
+/* One more queue of the device the first open created: the same flags, and each queue its own vnet header
+ * size (it is per queue; the offload flags are the device's). */
+static int open_queue(char ifname[IF_NAMESIZE], short flags, bool vnet)
+{
+	int fd = open_dev(ifname, flags), hdr = OFFLOAD_VNET_HDR_LEN;
+
+	if (fd >= 0 && vnet && ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
 	}
-	return open_dev(ifname, IFF_TUN | IFF_NO_PI);
+	return fd;
+}
+
+int tun_open_queues(char ifname[IF_NAMESIZE], bool *offload, int *fds, unsigned n)
+{
+	short flags = IFF_TUN | IFF_NO_PI | (n > 1 ? IFF_MULTI_QUEUE : 0);
+	char want[IF_NAMESIZE];
+	bool vnet = offload && *offload;
+	int fd = -1;
+
+	if (n == 0 || n > TUN_MAX_QUEUES) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(want, ifname, IF_NAMESIZE);
+	if (vnet) {
+		fd = open_dev(ifname, flags | IFF_VNET_HDR);
+		if (fd >= 0 && enable_offload(fd) < 0) {
+			/* closing the only fd removes a device we created: try again without */
+			close(fd);
+			fd = -1;
+		}
+		if (fd < 0) {
+			memcpy(ifname, want, IF_NAMESIZE);
+			vnet = false;
+			*offload = false;
+		}
+	}
+	if (fd < 0)
+		fd = open_dev(ifname, flags);
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	fds[0] = fd;
+	for (unsigned i = 1; i < n; i++) {
+		fds[i] = open_queue(ifname, (short)(flags | (vnet ? IFF_VNET_HDR : 0)), vnet);
+		if (fds[i] < 0) {
+			int err = -fds[i];
+
+			while (i-- > 0)
+				close(fds[i]);
+			errno = err;
+			return -1;
+		}
+	}
+	return 0;
 }

@@ -12,4 +12,10 @@
  * IP packet. Returns the fd or -errno. */
 int tun_open(char ifname[IF_NAMESIZE], bool *offload);
 
+#define TUN_MAX_QUEUES 64
+/* The same with n queues (IFF_MULTI_QUEUE when n > 1): fds[0..n) get one fd each, all of one device, all
+ * with the vnet header or none. Which queue the kernel hands a packet to is its choice (a flow hash) unless a
+ * steering program says otherwise (steer.h). Returns 0, or -1 with errno and nothing left open. */
+int tun_open_queues(char ifname[IF_NAMESIZE], bool *offload, int *fds, unsigned n);
+
 #endif
