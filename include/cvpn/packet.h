@@ -32,6 +32,22 @@ static inline uint8_t packet_opcode(uint8_t byte0) { return byte0 >> 3; }
 static inline uint8_t packet_key_id(uint8_t byte0) { return byte0 & 7; }
 static inline bool packet_is_data(uint8_t opcode) { return opcode == P_DATA_V1 || opcode == P_DATA_V2; }
 
+/* Data-channel payloads that are not IP: the keepalive ping, and OCC messages (an OCC_EXIT is a client's
+ * goodbye). */
+#define PACKET_MAGIC_LEN 16
+extern const uint8_t packet_ping_magic[PACKET_MAGIC_LEN];
+extern const uint8_t packet_occ_magic[PACKET_MAGIC_LEN];
+#define PACKET_OCC_EXIT 6
+static inline bool packet_is_ping(const uint8_t *p, size_t n)
+{
+	return n == PACKET_MAGIC_LEN && __builtin_memcmp(p, packet_ping_magic, PACKET_MAGIC_LEN) == 0;
+}
+static inline bool packet_is_occ_exit(const uint8_t *p, size_t n)
+{
+	return n >= PACKET_MAGIC_LEN + 1 && __builtin_memcmp(p, packet_occ_magic, PACKET_MAGIC_LEN) == 0 &&
+	       p[PACKET_MAGIC_LEN] == PACKET_OCC_EXIT;
+}
+
 struct ctl_packet {
 	uint8_t opcode;
 	uint8_t key_id;

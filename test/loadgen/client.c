@@ -26,10 +26,6 @@
 #define TCP_TX_MAX (1024 * 1024)
 #define DATA_BUF 2048
 
-static const uint8_t ping_magic[16] = { 0x2a, 0x18, 0x7b, 0xf3, 0x64, 0x1e, 0xb4, 0xcb,
-					0x07, 0xed, 0x2d, 0x0a, 0x98, 0x1f, 0xc7, 0x48 };
-static const uint8_t occ_exit[17] = { 0x28, 0x7f, 0x34, 0x6b, 0xd4, 0xef, 0x7a, 0x81, 0x2d,
-				      0x56, 0xb8, 0xd3, 0xaf, 0xc5, 0x45, 0x9c, 6 };
 
 const char *lgc_fail_name(enum lgc_fail f)
 {
@@ -551,7 +547,7 @@ static void on_data(struct lg_client *c, const uint8_t *pkt, size_t len, uint64_
 	n = aead_open(&c->data, pkt, len, buf, sizeof(buf), now_ms / 1000);
 	if (n <= 0)
 		return;
-	if (n == sizeof(ping_magic) && memcmp(buf, ping_magic, sizeof(ping_magic)) == 0)
+	if (packet_is_ping(buf, (size_t)n))
 		return;
 	c->rx_pkts++;
 	c->rx_bytes += (uint64_t)n;
@@ -661,7 +657,7 @@ void lgc_tick(struct lg_client *c, uint64_t now_ms)
 			return;
 	}
 	if (c->state == LGC_UP && c->ping_s && now_ms - c->last_tx_ms >= (uint64_t)c->ping_s * 1000)
-		send_data(c, ping_magic, sizeof(ping_magic), now_ms);
+		send_data(c, packet_ping_magic, PACKET_MAGIC_LEN, now_ms);
 	if (c->fd >= 0 && (reliable_has_acks(&c->rel) || reliable_next_deadline(&c->rel) <= now_ms ||
 			   (c->tls && tls_conn_out_pending(c->tls) > 0)))
 		flush(c, now_ms);
@@ -685,6 +681,10 @@ void lgc_close(struct lg_client *c)
 {
 	if (c->state == LGC_UP && !c->sh->tcp) {
 		/* 2.6 without cc-exit sends OCC_EXIT on the data channel; twice, since UDP may lose one */
+		uint8_t occ_exit[PACKET_MAGIC_LEN + 1];
+
+		memcpy(occ_exit, packet_occ_magic, PACKET_MAGIC_LEN);
+		occ_exit[PACKET_MAGIC_LEN] = PACKET_OCC_EXIT;
 		send_data(c, occ_exit, sizeof(occ_exit), 0);
 		send_data(c, occ_exit, sizeof(occ_exit), 0);
 	}

@@ -22,18 +22,6 @@
 static struct sockaddr_in peer_a, peer_b;
 static int rx_a, rx_b, tx;
 
-static int udp_bound(uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), big = 4 << 20;
-
-	ck_assert_int_ge(fd, 0);
-	inet_pton(AF_INET, "198.18.0.1", &sa.sin_addr);
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
-
 /* lo up with 198.18.0.1 in a namespace of our own, and the sockets */
 static void setup(void)
 {

@@ -284,6 +284,20 @@ static inline void make_link(const char *name, uint32_t addr, uint8_t len)
 	nl_socket_free(sk);
 }
 
+/* A non-blocking UDP socket bound to 198.18.0.1:port (on lo in the test's own namespace), with a large
+ * receive buffer so a burst is not lost before the test reads it. */
+static inline int udp_bound(uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), big = 4 << 20;
+
+	ck_assert_int_ge(fd, 0);
+	inet_pton(AF_INET, "198.18.0.1", &sa.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
 #endif /* _GNU_SOURCE */
 
 #endif
