@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # cvpn — plain Makefile. Targets: all, demo, test, check, integration, deps, clean.
-# SANITIZE=1 builds into build-san/ with AddressSanitizer and UBSan.
+# SANITIZE=1 builds into build-san/ with AddressSanitizer and UBSan; SANITIZE=thread into build-tsan/ with
+# ThreadSanitizer.
 
 CC      ?= cc
 PKGS    := libnl-route-3.0 libnftnl libmnl yaml-0.1 wolfssl libcrypto json-c ldap
@@ -9,6 +10,12 @@ SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
 BUILD   := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT     := -O1 -g
+else ifeq ($(SANITIZE),thread)
+# the data workers, handshake threads and authentication workers under ThreadSanitizer:
+# make integration SANITIZE=thread (test/lib/netns.sh fails a test whose logs hold a report)
+BUILD   := build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 OPT     := -O1 -g
 else
 BUILD   := build
@@ -80,8 +87,17 @@ unit-run: $(UNIT_BINS)
 ifeq ($(SANITIZE),1)
 INTEGRATION_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 endif
+# The whole suite runs with two data workers and two handshake threads, then the tests of the data path again
+# with one worker and the handshakes on the control thread (the whole suite so: make integration
+# WORKERS1_TESTS=).
+WORKERS1_TESTS ?= test_two_clients.sh test_offload.sh test_renegotiate.sh test_keepalive.sh test_replay.sh \
+	test_antispoof.sh test_tcp_split.sh test_udp_split.sh test_ciphers.sh test_loadgen.sh test_ctl.sh \
+	test_full_tunnel.sh
 integration: deps all $(BUILD)/loadgen $(BUILD)/flood
-	@CVPN_BUILD=$(BUILD) $(INTEGRATION_ENV) test/integration/run-all.sh
+	@CVPN_BUILD=$(BUILD) CV_WORKERS=2 CV_HS_THREADS=2 $(INTEGRATION_ENV) test/integration/run-all.sh
+	@echo "== again with one data worker, handshakes on the control thread: $(or $(WORKERS1_TESTS),every test)"
+	@CVPN_BUILD=$(BUILD) CV_WORKERS=1 CV_HS_THREADS=0 $(INTEGRATION_ENV) test/integration/run-all.sh \
+		$(WORKERS1_TESTS)
 
 test: deps
 	@$(MAKE) --no-print-directory check
@@ -155,6 +171,6 @@ install: all
 	install -m 0644 README.md examples/endpoint.yaml examples/endpoint-reference.yaml $(DESTDIR)$(DOCDIR)/
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -116,7 +116,7 @@ static void parse_ciphers(struct cfg_ctx *ctx, yaml_node_t *n)
 enum {
 	E_ID, E_LISTEN, E_REMOTE, E_CERT, E_KEY, E_CLIENT_CA, E_SERVER_CA, E_CRL, E_EKM, E_CIDR, E_SPLIT, E_DNS,
 	E_SEARCH, E_CIPHERS, E_KEEPALIVE, E_RENEG, E_HANDSHAKE, E_TRANSITION, E_SESSION, E_MAXCONN, E_BANNER,
-	E_DISC_TIMEOUT, E_CTL_SOCKET, E_CONNLOG, E_AUTH, E_N
+	E_DISC_TIMEOUT, E_CTL_SOCKET, E_CONNLOG, E_AUTH, E_WORKERS, E_HS_THREADS, E_N
 };
 static const char *const endpoint_keys[E_N] = {
 	[E_ID] = "id", [E_LISTEN] = "listen", [E_REMOTE] = "remote", [E_CERT] = "server-certificate",
@@ -126,7 +126,8 @@ static const char *const endpoint_keys[E_N] = {
 	[E_RENEG] = "renegotiate-after", [E_HANDSHAKE] = "handshake-window", [E_TRANSITION] = "transition-window",
 	[E_SESSION] = "session-timeout", [E_MAXCONN] = "max-connections", [E_BANNER] = "banner",
 	[E_DISC_TIMEOUT] = "disconnect-on-session-timeout", [E_CTL_SOCKET] = "control-socket",
-	[E_CONNLOG] = "connection-log", [E_AUTH] = "authentication",
+	[E_CONNLOG] = "connection-log", [E_AUTH] = "authentication", [E_WORKERS] = "data-workers",
+	[E_HS_THREADS] = "handshake-threads",
 };
 
 enum { CS_PATH, CS_GROUP, CS_N };
@@ -248,6 +249,11 @@ static void parse_endpoint(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_t *key
 		if (cfg_get_uint(ctx, v[E_MAXCONN], "max-connections", 1, UINT_MAX, &u))
 			cfg->max_connections = (unsigned)u;
 	}
+	if (v[E_WORKERS] && cfg_get_uint(ctx, v[E_WORKERS], "data-workers", 0, CONFIG_MAX_DATA_WORKERS, &u))
+		cfg->data_workers = (unsigned)u;
+	if (v[E_HS_THREADS] &&
+	    cfg_get_uint(ctx, v[E_HS_THREADS], "handshake-threads", 0, CONFIG_MAX_DATA_WORKERS, &u))
+		cfg->handshake_threads = (int)u;
 	if (v[E_DISC_TIMEOUT])
 		cfg_get_bool(ctx, v[E_DISC_TIMEOUT], "disconnect-on-session-timeout", &cfg->disconnect_on_session_timeout);
 	if (v[E_CTL_SOCKET])
@@ -563,6 +569,7 @@ void cfg_set_defaults(struct config *cfg)
 	cfg->transition_window = 3600;
 	cfg->session_timeout = 86400;
 	cfg->max_connections = 2000;
+	cfg->handshake_threads = -1;
 	cfg->disconnect_on_session_timeout = true;
 	cfg->connection_log_update = 300;
 	cfg_auth_defaults(&cfg->auth);

@@ -214,6 +214,28 @@ static struct json_object *request(const char *command)
 
 /* ---- status ---- */
 
+/* Each data worker's share of the packets, and each handshake thread's of the handshake steps. */
+static void print_workers(struct json_object *arr, struct json_object *hs)
+{
+	size_t n = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+	size_t nh = hs && json_object_is_type(hs, json_type_array) ? json_object_array_length(hs) : 0;
+
+	printf("threads:   %zu handshake thread%s%s", nh, nh == 1 ? "" : "s", nh ? ", steps:" : " (control thread)");
+	for (size_t i = 0; i < nh; i++)
+		printf(" %llu", (unsigned long long)get_u64(json_object_array_get_idx(hs, i), "handshake-steps"));
+	printf("\n");
+	if (n == 0)
+		return;
+	printf("           %zu data worker%s, packets decrypted / encrypted / passed up:", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *w = json_object_array_get_idx(arr, i);
+
+		printf("%s %llu / %llu / %llu", i ? ";" : "", (unsigned long long)get_u64(w, "decrypted-packets"),
+		       (unsigned long long)get_u64(w, "encrypted-packets"), (unsigned long long)get_u64(w, "upcalls"));
+	}
+	printf("\n");
+}
+
 static int status_main(int argc, char *argv[])
 {
 	struct json_object *r, *ep, *cfg, *ss, *tot;
@@ -254,6 +276,7 @@ static int status_main(int argc, char *argv[])
 			       (unsigned long long)get_u64(tot, "connection-attempts"),
 			       (unsigned long long)get_u64(tot, "authentication-failures"),
 			       (unsigned long long)get_u64(tot, "refused-max-connections"));
+			print_workers(get_obj(r, "data-workers"), get_obj(r, "handshake-threads"));
 		}
 	}
 	json_object_put(r);

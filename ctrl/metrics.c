@@ -43,6 +43,14 @@ static const struct metric metrics[] = {
 	{ "udp_batched_datagrams_total", "counter", "Datagrams to UDP clients sent in batches." },
 	{ "udp_batched_sends_total", "counter", "sendmmsg calls that sent those batches." },
 	{ "udp_gso_sends_total", "counter", "Messages that carried several datagrams as one UDP GSO send." },
+	{ "data_workers", "gauge", "Data-plane worker threads." },
+	{ "worker_packets_decrypted_total", "counter", "Client packets the data workers decrypted into the tun." },
+	{ "worker_packets_encrypted_total", "counter", "Packets the data workers encrypted to clients." },
+	{ "worker_upcalls_total", "counter",
+	  "Packets and events the data workers passed to the control thread (sessions it keeps, goodbyes)." },
+	{ "worker_upcall_drops_total", "counter", "Upcalls dropped because the control thread was behind." },
+	{ "replayed_packets_total", "counter", "Data packets dropped as replays." },
+	{ "bad_packets_total", "counter", "Packets dropped as malformed, unauthenticated or from the wrong address." },
 };
 
 int metrics_write_prometheus(struct json_object *m, FILE *out)

@@ -29,6 +29,8 @@
 #include "cvpn/server.h"
 #include "cvpn/session.h"
 #include "cvpn/track.h"
+#include "cvpn/datapath.h"
+#include "cvpn/handshake.h"
 #include "cvpn/tuntx.h"
 #include "cvpn/udptx.h"
 
@@ -103,6 +105,12 @@ static void sum_sessions(const struct server *srv, struct totals *t)
 	t->pkts_in = srv->ended_pkts_in;
 	t->pkts_out = srv->ended_pkts_out;
 	t->spoofed = srv->stat_spoofed;
+	{
+		struct dp_worker_stats ws;
+
+		datapath_stats(srv, &ws);
+		t->spoofed += ws.spoofed;
+	}
 	for (uint32_t i = 0; i < srv->table_size; i++) {
 		const struct session *s = srv->by_peer_id[i];
 
@@ -121,6 +129,38 @@ static void sum_sessions(const struct server *srv, struct totals *t)
 		t->pkts_in += s->pkts_in;
 		t->pkts_out += s->pkts_out;
 	}
+}
+
+/* "data-workers": what each worker did: whether the load spreads, and how much the control thread had to
+ * take back (upcalls: sessions it keeps, goodbyes). */
+static void add_workers(struct json_object *o, const struct server *srv)
+{
+	struct json_object *arr = json_object_new_array();
+
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		struct json_object *w = json_object_new_object();
+		struct dp_worker_stats st;
+
+		if (!srv->workers[i])
+			continue;
+		dp_worker_get_stats(srv->workers[i], &st);
+		add_u64(w, "decrypted-packets", st.rx_packets);
+		add_u64(w, "encrypted-packets", st.tx_packets);
+		add_u64(w, "upcalls", st.upcalls);
+		add_u64(w, "upcall-drops", st.upcall_drops);
+		add_u64(w, "tun-writes", st.tun.writes);
+		add_u64(w, "udp-sends", st.udp.syscalls);
+		json_object_array_add(arr, w);
+	}
+	json_object_object_add(o, "data-workers", arr);
+	arr = json_object_new_array();
+	for (unsigned i = 0; srv->handshakes && i < hs_pool_threads(srv->handshakes); i++) {
+		struct json_object *h = json_object_new_object();
+
+		add_u64(h, "handshake-steps", hs_pool_steps(srv->handshakes, i));
+		json_object_array_add(arr, h);
+	}
+	json_object_object_add(o, "handshake-threads", arr);
 }
 
 static void add_config_version(struct json_object *o, const struct server *srv)
@@ -179,6 +219,7 @@ static struct json_object *cmd_status(struct mgmt *m, const struct mgmt_request 
 	add_u64(tot, "egress-packets", t.pkts_out);
 	add_u64(tot, "free-addresses", pool_size(srv->pool) - t.active - t.terminating);
 	json_object_object_add(o, "totals", tot);
+	add_workers(o, srv);
 	return o;
 }
 
@@ -287,22 +328,31 @@ static struct json_object *cmd_metrics(struct mgmt *m, const struct mgmt_request
 	add_u64(mm, "connect_handler_denials_total", srv->stat_handler_denials);
 	add_u64(mm, "config_version", srv->cfg_version);
 	add_u64(mm, "start_time_seconds", (uint64_t)srv->started_at);
-	/* the data plane's batching: how much of it the kernel took in bulk */
-	if (srv->tuntx) {
-		struct tuntx_stats ts;
+	/* the data plane's batching: how much of it the kernel took in bulk, the workers' and the control
+	 * thread's own (sessions it keeps) together */
+	{
+		struct dp_worker_stats ws;
+		struct tuntx_stats ts = { 0 };
+		struct udptx_stats us = { 0 };
 
-		tuntx_get_stats(srv->tuntx, &ts);
-		add_u64(mm, "tun_packets_written_total", ts.packets);
-		add_u64(mm, "tun_writes_total", ts.writes);
-		add_u64(mm, "tun_packets_coalesced_total", ts.merged);
-	}
-	if (srv->udptx) {
-		struct udptx_stats us;
-
-		udptx_get_stats(srv->udptx, &us);
-		add_u64(mm, "udp_batched_datagrams_total", us.datagrams);
-		add_u64(mm, "udp_batched_sends_total", us.syscalls);
-		add_u64(mm, "udp_gso_sends_total", us.gso_sends);
+		datapath_stats(srv, &ws);
+		if (srv->tuntx)
+			tuntx_get_stats(srv->tuntx, &ts);
+		if (srv->udptx)
+			udptx_get_stats(srv->udptx, &us);
+		add_u64(mm, "tun_packets_written_total", ts.packets + ws.tun.packets);
+		add_u64(mm, "tun_writes_total", ts.writes + ws.tun.writes);
+		add_u64(mm, "tun_packets_coalesced_total", ts.merged + ws.tun.merged);
+		add_u64(mm, "udp_batched_datagrams_total", us.datagrams + ws.udp.datagrams);
+		add_u64(mm, "udp_batched_sends_total", us.syscalls + ws.udp.syscalls);
+		add_u64(mm, "udp_gso_sends_total", us.gso_sends + ws.udp.gso_sends);
+		add_u64(mm, "data_workers", srv->n_workers);
+		add_u64(mm, "worker_packets_decrypted_total", ws.rx_packets);
+		add_u64(mm, "worker_packets_encrypted_total", ws.tx_packets);
+		add_u64(mm, "worker_upcalls_total", ws.upcalls);
+		add_u64(mm, "worker_upcall_drops_total", ws.upcall_drops);
+		add_u64(mm, "replayed_packets_total", srv->stat_replays + ws.replays);
+		add_u64(mm, "bad_packets_total", srv->stat_bad_packets + ws.bad_packets);
 	}
 	json_object_object_add(o, "metrics", mm);
 	return o;

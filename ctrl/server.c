@@ -23,7 +23,9 @@
 
 #include "cvpn/auth.h"
 #include "cvpn/connlog.h"
+#include "cvpn/datapath.h"
 #include "cvpn/enforce.h"
+#include "cvpn/handshake.h"
 #include "cvpn/log.h"
 #include "cvpn/mgmt.h"
 #include "cvpn/nft.h"
@@ -33,11 +35,13 @@
 #include "cvpn/route.h"
 #include "cvpn/server.h"
 #include "cvpn/session.h"
+#include "cvpn/steer.h"
 #include "cvpn/tls.h"
 #include "cvpn/track.h"
 #include "cvpn/tuntx.h"
 #include "cvpn/udptx.h"
 #include "cvpn/tun.h"
+#include "cvpn/worker.h"
 
 #define TICK_MS 100
 #define UDP_BATCH 32
@@ -52,7 +56,7 @@
 #define RESET_SRC_RATE 5.0
 #define RESET_SRC_BURST 10.0
 
-enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_TUN, EV_SIGNAL, EV_TIMER, EV_TCP, EV_MGMT, EV_LINK, EV_WATCH };
+enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_SIGNAL, EV_TIMER, EV_TCP, EV_MGMT, EV_LINK, EV_WATCH };
 
 struct ev {
 	enum ev_kind kind;
@@ -73,7 +77,7 @@ struct tcp_conn {
 	struct tcp_conn *next_dead;
 };
 
-static struct ev ev_udp = { EV_UDP }, ev_listen = { EV_LISTEN }, ev_tun = { EV_TUN }, ev_signal = { EV_SIGNAL },
+static struct ev ev_udp = { EV_UDP }, ev_listen = { EV_LISTEN }, ev_signal = { EV_SIGNAL },
 		 ev_timer = { EV_TIMER }, ev_mgmt = { EV_MGMT }, ev_link = { EV_LINK };
 static struct tcp_conn *dead_conns;
 
@@ -106,27 +110,11 @@ static unsigned remote_hash(const struct sockaddr *sa)
 	return h % SERVER_ADDR_HASH;
 }
 
-static bool same_remote(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (a->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
-	}
-	return false;
-}
 
 static struct session *lookup_remote(struct server *srv, const struct sockaddr *sa)
 {
 	for (struct session *s = srv->by_remote[remote_hash(sa)]; s; s = s->hash_next)
-		if (same_remote((const struct sockaddr *)&s->remote, sa))
+		if (dp_same_remote((const struct sockaddr *)&s->remote, sa))
 			return s;
 	return NULL;
 }
@@ -440,7 +428,7 @@ static void on_udp_packet(struct server *srv, const uint8_t *buf, size_t len, co
 			return;
 		s = srv->by_peer_id[peer_id];
 		/* no floating yet: the peer-id must come from the session's own address */
-		if (s && s->transport == SESSION_UDP && same_remote((const struct sockaddr *)&s->remote, from))
+		if (s && s->transport == SESSION_UDP && dp_same_remote((const struct sockaddr *)&s->remote, from))
 			session_on_data(s, buf, len, now_ms);
 		return;
 	}
@@ -630,52 +618,34 @@ static struct session *session_for(struct server *srv, const uint8_t *ip, size_t
 	return idx >= 0 ? srv->by_vaddr[idx] : NULL;
 }
 
-/* A read with the vnet header: a super-packet is cut into wire-size packets, all for one client. */
-static void tun_offload_in(struct server *srv, uint8_t *buf, size_t n, uint64_t now)
+/* A packet a worker read from the tun and had no session for: one this thread keeps (TCP, no peer-id), or
+ * none. The workers cut super-packets, so this is one wire packet. */
+void server_on_tun_packet(struct server *srv, const uint8_t *ip, size_t len)
 {
-	static uint8_t seg[OFFLOAD_IP_MAX];
-	struct offload_seg os;
-	struct session *s;
-	ssize_t len;
+	struct session *s = session_for(srv, ip, len);
 
-	if (offload_seg_init(&os, buf, n) < 0) {
-		srv->stat_bad_packets++;
-		return;
-	}
-	s = session_for(srv, os.pkt, os.len);
-	if (!s)
-		return;
-	if (os.nsegs == 1) {
-		session_send_ip(s, os.pkt, os.len, now);
-		return;
-	}
-	while ((len = offload_seg_next(&os, seg, sizeof(seg))) > 0)
-		session_send_ip(s, seg, (size_t)len, now);
+	if (s)
+		session_send_ip(s, ip, len, server_now_ms());
 }
 
-static void on_tun_readable(struct server *srv)
+void server_on_datagram(struct server *srv, const uint8_t *buf, size_t len, const struct sockaddr *from,
+			socklen_t from_len)
 {
-	static uint8_t buf[OFFLOAD_READ_MAX];
-	uint64_t now = server_now_ms();
+	on_udp_packet(srv, buf, len, from, from_len, server_now_ms());
+}
 
-	/* what the packets become for UDP clients leaves in one sendmmsg (GSO runs) after the loop */
-	srv->tx_batching = true;
-	for (int i = 0; i < TUN_BATCH; i++) {
-		ssize_t n = read(srv->tun_fd, buf, sizeof(buf));
-		struct session *s;
-
-		if (n <= 0)
-			break;
-		if (srv->tun_offload) {
-			tun_offload_in(srv, buf, (size_t)n, now);
-			continue;
-		}
-		s = session_for(srv, buf, (size_t)n);
-		if (s)
-			session_send_ip(s, buf, (size_t)n, now);
+void server_output_batch(struct server *srv, bool on)
+{
+	if (on) {
+		tuntx_batch(srv->tuntx, true);
+		srv->tx_batching = true;
+		return;
 	}
+	tuntx_flush(srv->tuntx);
+	tuntx_batch(srv->tuntx, false);
 	srv->tx_batching = false;
-	udptx_flush(srv->udptx);
+	if (srv->udptx)
+		udptx_flush(srv->udptx);
 }
 
 static void on_tick(struct server *srv)
@@ -767,6 +737,44 @@ static int parse_listen(const struct config *cfg, struct sockaddr_storage *ss, s
 	return -EINVAL;
 }
 
+int server_udp_socket(const struct sockaddr *sa, socklen_t sl, bool reuseport)
+{
+	/* every client's datagrams share these sockets: the default ~200 KiB overflows under a burst of a few
+	 * hundred clients long before the loop is busy. FORCE (CAP_NET_ADMIN) passes rmem_max. */
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	int bytes = UDP_SOCKET_BUFFER;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+	if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+	    bind(fd, sa, sl) < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/* The port is free: the sockets of the workers share it by SO_REUSEPORT, which would as well let a second
+ * daemon join the group silently. A plain bind first finds one that is already there. */
+static int udp_port_free(const struct sockaddr *sa, socklen_t sl)
+{
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -1;
+	err = bind(fd, sa, sl);
+	close(fd);
+	return err;
+}
+
 static int open_listener(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
@@ -779,37 +787,32 @@ static int open_listener(struct server *srv)
 		log_warnx("listen address %s is not an IP address", cfg->listen_address);
 		return -1;
 	}
-	fd = socket(ss.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		log_warn("socket");
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (!tcp) {
-		/* every client's datagrams share this socket: the default ~200 KiB overflows under a burst of a
-		 * few hundred clients long before the loop is busy. FORCE (CAP_NET_ADMIN) passes rmem_max. */
-		int bytes = UDP_SOCKET_BUFFER;
-
-		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
-			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
-		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
-			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
-	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || (tcp && listen(fd, 1024) < 0)) {
-		log_warn("cannot listen on %s port %u", cfg->listen_address, cfg->port);
-		close(fd);
-		return -1;
-	}
-	if (tcp) {
-		srv->tcp_listen_fd = fd;
-	} else {
+		if (udp_port_free((struct sockaddr *)&ss, sl) < 0 ||
+		    (fd = server_udp_socket((struct sockaddr *)&ss, sl, true)) < 0) {
+			log_warn("cannot listen on %s port %u", cfg->listen_address, cfg->port);
+			return -1;
+		}
 		srv->udp_fd = fd;
 		srv->udptx = udptx_new(fd, true);
 		if (!srv->udptx) {
 			log_warnx("out of memory");
 			return -1;
 		}
+		return 0;
 	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("socket");
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
+		log_warn("cannot listen on %s port %u", cfg->listen_address, cfg->port);
+		close(fd);
+		return -1;
+	}
+	srv->tcp_listen_fd = fd;
 	return 0;
 }
 
@@ -926,6 +929,75 @@ static int open_operations(struct server *srv)
 	return 0;
 }
 
+static unsigned online_cpus(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus < 1)
+		return 1;
+	return cpus > CONFIG_MAX_DATA_WORKERS ? CONFIG_MAX_DATA_WORKERS : (unsigned)cpus;
+}
+
+/* The workers there will be: data-workers, or one per online CPU. */
+static unsigned worker_count(const struct config *cfg)
+{
+	return cfg->data_workers ? cfg->data_workers : online_cpus();
+}
+
+static void on_handshake_steps(void *arg)
+{
+	struct server *srv = arg;
+	struct hs_job *j = hs_pool_take_done(srv->handshakes), *next;
+	uint64_t now = server_now_ms();
+
+	for (; j; j = next) {
+		next = j->next;
+		session_on_handshake_step(j, now);
+	}
+}
+
+/* The handshake threads: handshake-threads, or one per online CPU; none when 0. */
+static int start_handshake_threads(struct server *srv)
+{
+	int n = srv->cfg->handshake_threads;
+	unsigned threads = n < 0 ? online_cpus() : (unsigned)n;
+
+	if (threads == 0) {
+		log_info("TLS handshakes on the control thread");
+		return 0;
+	}
+	srv->handshakes = hs_pool_new(threads);
+	if (!srv->handshakes || server_watch_fd(srv, hs_pool_fd(srv->handshakes), on_handshake_steps, srv) < 0) {
+		log_warn("handshake threads");
+		return -1;
+	}
+	log_info("%u handshake thread%s", threads, threads == 1 ? "" : "s");
+	return 0;
+}
+
+/* The tun, one queue per worker, steered by client address; without the steering program (no BPF here)
+ * one worker does it all, as a flow hash would otherwise hand a session's packets to the wrong one. */
+static int open_tun(struct server *srv)
+{
+	unsigned n = worker_count(srv->cfg);
+	int err;
+
+	snprintf(srv->tun_ifname, sizeof(srv->tun_ifname), "cvpn-tun%%d");
+	srv->tun_offload = true;
+	if (tun_open_queues(srv->tun_ifname, &srv->tun_offload, srv->tun_fds, n) < 0) {
+		log_warn("cannot open a tun device with %u queue%s", n, n == 1 ? "" : "s");
+		return -1;
+	}
+	srv->n_workers = n;
+	srv->tun_fd = srv->tun_fds[0];
+	if (n > 1 && (err = steer_tun_attach(srv->tun_fd, n)) < 0) {
+		log_warnx("cannot steer the tun's queues (%s): one data worker instead of %u", strerror(-err), n);
+		while (srv->n_workers > 1)
+			close(srv->tun_fds[--srv->n_workers]);
+	}
+	return 0;
+}
+
 int server_init(struct server *srv, struct config *cfg)
 {
 	char err[256];
@@ -937,6 +1009,8 @@ int server_init(struct server *srv, struct config *cfg)
 	srv->cfg = cfg;
 	srv->udp_fd = srv->tcp_listen_fd = srv->tun_fd = srv->epoll_fd = srv->signal_fd = srv->timer_fd = -1;
 	srv->rtnl_fd = -1;
+	for (unsigned i = 0; i < CONFIG_MAX_DATA_WORKERS; i++)
+		srv->tun_fds[i] = srv->worker_udp_fds[i] = -1;
 	srv->reset_tokens = RESET_BURST;
 	srv->reset_tokens_ms = server_now_ms();
 
@@ -962,14 +1036,8 @@ int server_init(struct server *srv, struct config *cfg)
 		log_warn("cookie key");
 		return -1;
 	}
-	snprintf(srv->tun_ifname, sizeof(srv->tun_ifname), "cvpn-tun%%d");
-	srv->tun_offload = true;
-	srv->tun_fd = tun_open(srv->tun_ifname, &srv->tun_offload);
-	if (srv->tun_fd < 0) {
-		errno = -srv->tun_fd;
-		log_warn("cannot open a tun device");
+	if (open_tun(srv) < 0)
 		return -1;
-	}
 	srv->tuntx = tuntx_new(srv->tun_fd, srv->tun_offload);
 	if (!srv->tuntx) {
 		log_warnx("out of memory");
@@ -999,7 +1067,7 @@ int server_init(struct server *srv, struct config *cfg)
 		log_warn("event loop setup");
 		return -1;
 	}
-	if (epoll_add(srv, srv->tun_fd, &ev_tun) < 0 || epoll_add(srv, srv->signal_fd, &ev_signal) < 0 ||
+	if (epoll_add(srv, srv->signal_fd, &ev_signal) < 0 ||
 	    epoll_add(srv, srv->timer_fd, &ev_timer) < 0 || epoll_add(srv, srv->rtnl_fd, &ev_link) < 0 ||
 	    (srv->udp_fd >= 0 && epoll_add(srv, srv->udp_fd, &ev_udp) < 0) ||
 	    (srv->tcp_listen_fd >= 0 && epoll_add(srv, srv->tcp_listen_fd, &ev_listen) < 0) ||
@@ -1011,6 +1079,9 @@ int server_init(struct server *srv, struct config *cfg)
 		log_warn("authentication workers");
 		return -1;
 	}
+	/* after the signal mask: the worker threads inherit it */
+	if (datapath_start(srv) < 0 || start_handshake_threads(srv) < 0)
+		return -1;
 	{
 		char gw[16];
 
@@ -1056,9 +1127,6 @@ int server_run(struct server *srv)
 			case EV_LISTEN:
 				on_accept(srv);
 				break;
-			case EV_TUN:
-				on_tun_readable(srv);
-				break;
 			case EV_LINK:
 				enforce_on_link_events(srv);
 				break;
@@ -1069,6 +1137,7 @@ int server_run(struct server *srv)
 				on_signal(srv);
 				break;
 			case EV_MGMT:
+				datapath_pull_all(srv); /* what the workers counted, for status and metrics */
 				mgmt_dispatch(srv->mgmt, server_now_ms());
 				break;
 			case EV_WATCH: {
@@ -1100,6 +1169,9 @@ void server_cleanup(struct server *srv)
 			if (srv->by_peer_id[i])
 				session_end(srv->by_peer_id[i], "gateway stopping");
 	free_dead_conns();
+	datapath_stop(srv); /* after the sessions: their last commands (peers gone) are drained */
+	hs_pool_free(srv->handshakes); /* after the sessions too: their steps still out are orphans now */
+	srv->handshakes = NULL;
 	auth_free(srv->auth); /* after the sessions: their logins in progress were cancelled */
 	srv->auth = NULL;
 	while (watches) {
@@ -1118,11 +1190,15 @@ void server_cleanup(struct server *srv)
 	if (srv->rtnl_fd >= 0)
 		close(srv->rtnl_fd);
 	/* the tun is not persistent: closing its last fd deletes it with its address and routes */
-	int fds[] = { srv->udp_fd, srv->tcp_listen_fd, srv->tun_fd, srv->epoll_fd, srv->signal_fd, srv->timer_fd };
+	int fds[] = { srv->udp_fd, srv->tcp_listen_fd, srv->epoll_fd, srv->signal_fd, srv->timer_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	for (unsigned i = 0; i < CONFIG_MAX_DATA_WORKERS; i++)
+		if (srv->tun_fds[i] >= 0)
+			close(srv->tun_fds[i]);
+	srv->tun_fd = -1;
 	udptx_free(srv->udptx);
 	srv->udptx = NULL;
 	tuntx_free(srv->tuntx);
@@ -1167,6 +1243,11 @@ static int check_immutable(const struct config *old, const struct config *new, F
 	if (!same_str(old->listen_address, new->listen_address)) {
 		fprintf(errs, "%s: listen address cannot change on reload (%s -> %s); restart cvpnd to apply it\n",
 			new->path, old->listen_address, new->listen_address);
+		bad = -1;
+	}
+	if (old->data_workers != new->data_workers || old->handshake_threads != new->handshake_threads) {
+		fprintf(errs, "%s: data-workers and handshake-threads cannot change on reload; restart cvpnd to "
+			      "apply them\n", new->path);
 		bad = -1;
 	}
 	if (!same_str(old->control_socket, new->control_socket) ||

@@ -17,6 +17,8 @@
 #include "cvpn/enforce.h"
 #include "cvpn/kdf.h"
 #include "cvpn/keymethod.h"
+#include "cvpn/datapath.h"
+#include "cvpn/handshake.h"
 #include "cvpn/log.h"
 #include "cvpn/pool.h"
 #include "cvpn/push.h"
@@ -30,11 +32,7 @@
 #define TERMINATE_GRACE_MS 2000 /* time for HALT/RESTART to be ACKed; the address is already gone */
 #define DATA_BUF 65536
 
-static const uint8_t ping_magic[16] = { 0x2a, 0x18, 0x7b, 0xf3, 0x64, 0x1e, 0xb4, 0xcb,
-					0x07, 0xed, 0x2d, 0x0a, 0x98, 0x1f, 0xc7, 0x48 };
-static const uint8_t occ_magic[16] = { 0x28, 0x7f, 0x34, 0x6b, 0xd4, 0xef, 0x7a, 0x81,
-				       0x2d, 0x56, 0xb8, 0xd3, 0xaf, 0xc5, 0x45, 0x9c };
-#define OCC_EXIT 6
+#define ping_magic packet_ping_magic
 
 /* Return value of the internal steps: the session was ended and freed; the caller must not touch it. */
 #define SESSION_GONE (-1)
@@ -56,8 +54,12 @@ static int ks_start(struct session *s, struct key_state *ks, uint8_t key_id, uin
 	return 0;
 }
 
-static void ks_free(struct key_state *ks)
+static void ks_free(struct session *s, struct key_state *ks)
 {
+	if (ks->state != KS_NONE && ks->keys_ready)
+		datapath_key_del(s, ks->key_id); /* a worker holds the key itself */
+	if (ks->hs)
+		ks->hs->orphan = true; /* a handshake thread has the connection: freed when its step is back */
 	reliable_free(&ks->rel);
 	tls_conn_free(ks->tls);
 	aead_key_clear(&ks->data);
@@ -155,6 +157,7 @@ void session_end(struct session *s, const char *why)
 	struct server *srv = s->srv;
 	char a[16] = "-";
 
+	datapath_release(s); /* first: the counters below are the worker's until now */
 	if (s->close_why[0])
 		why = s->close_why; /* decided when it started closing; what happened since is detail */
 	if (s->vaddr || s->last_vaddr)
@@ -173,8 +176,8 @@ void session_end(struct session *s, const char *why)
 			log_warnx("session %llu: address %s was not allocated", (unsigned long long)s->id, a);
 		s->vaddr = 0;
 	}
-	ks_free(&s->ks[0]);
-	ks_free(&s->ks[1]);
+	ks_free(s, &s->ks[0]);
+	ks_free(s, &s->ks[1]);
 	for (size_t i = 0; i < s->n_dir_groups; i++)
 		free(s->dir_groups[i]);
 	free(s->dir_groups);
@@ -298,8 +301,10 @@ static int derive_keys(struct session *s, struct key_state *ks, const struct km2
 	if (ret == 0)
 		ret = aead_key_init(&ks->data, s->cipher, ks->key_id, block);
 	explicit_bzero(block, sizeof(block));
-	if (ret == 0)
+	if (ret == 0) {
 		ks->keys_ready = true;
+		datapath_key_added(s, ks); /* a renegotiation of a session a worker has */
+	}
 	return ret;
 }
 
@@ -339,6 +344,7 @@ static int send_push_reply(struct session *s, struct key_state *ks)
 		if (tls_send_text(s, ks, msgs[i]) < 0)
 			return -1;
 	s->pushed = true;
+	datapath_adopt(s); /* its data goes to a worker from now, when one can take it */
 	/* The login banner as an INFO control message, after the push so it cannot delay the connection. A
 	 * stock 2.6 client logs it ("Info command was pushed by server ('...')") and hands it to its
 	 * management interface as >INFOMSG:, which is how GUIs get to display it. */
@@ -404,6 +410,7 @@ static void admit(struct session *s, struct key_state *ks, uint64_t now_ms)
 	} else {
 		s->vaddr = addr;
 		server_set_vaddr(s->srv, s, addr);
+		datapath_align_peer_id(s->srv, s);
 		/* the kernel learns of the session before the client learns its address: nothing it sends can
 		 * arrive ahead of its policy */
 		enforce_session_add(s->srv, s, reason, sizeof(reason));
@@ -535,34 +542,72 @@ static int handle_text(struct session *s, struct key_state *ks, const char *msg,
 }
 
 /* Runs the TLS handshake and reads what it delivers. */
+/* What a handshake step's result r means for the key state: 1 established (read on), 0 not yet or failed
+ * but kept (a renegotiation's AUTH_FAILED path), SESSION_GONE. */
+static int ks_after_step(struct session *s, struct key_state *ks, int r, uint64_t now_ms)
+{
+	if (r >= 0)
+		return r > 0;
+	log_warnx("refused %s from %s: TLS handshake failed: %s", s->cn, s->remote_str, tls_conn_error(ks->tls));
+	s->srv->stat_auth_failures++;
+	if (s->state == SESSION_HANDSHAKE) {
+		snprintf(s->close_why, sizeof(s->close_why), "TLS handshake failed: %s", tls_conn_error(ks->tls));
+		track_attempt(s, s->close_why);
+	}
+	if (s->state == SESSION_HANDSHAKE || ks == &s->ks[0]) {
+		ks_flush(s, ks, now_ms); /* the alert, so the client stops at once */
+		session_end(s, "TLS handshake failed");
+		return SESSION_GONE;
+	}
+	ks->state = KS_FAILED;
+	return 0;
+}
+
+/* A handshake step for a handshake thread: the connection goes with it until session_on_handshake_step. */
+static void ks_submit_step(struct session *s, struct key_state *ks)
+{
+	struct hs_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return; /* tried again when the client retransmits; the handshake window bounds it */
+	j->tls = ks->tls;
+	j->s = s;
+	j->ks = ks;
+	ks->tls = NULL;
+	ks->hs = j;
+	ks->fed = false;
+	hs_pool_submit(s->srv->handshakes, j);
+}
+
+static int ks_read(struct session *s, struct key_state *ks, uint64_t now_ms);
+
+/* Moves the key state on after control packets: the handshake (here, or on a handshake thread), then
+ * whatever the established TLS session carries. */
 static int ks_drive(struct session *s, struct key_state *ks, uint64_t now_ms)
 {
-	uint8_t buf[TLS_READ_MAX + 1];
-	ssize_t n;
 	int r;
 
 	if (ks->state == KS_TLS) {
-		r = tls_conn_handshake(ks->tls);
-		if (r < 0) {
-			log_warnx("refused %s from %s: TLS handshake failed: %s", s->cn, s->remote_str,
-				  tls_conn_error(ks->tls));
-			s->srv->stat_auth_failures++;
-			if (s->state == SESSION_HANDSHAKE) {
-				snprintf(s->close_why, sizeof(s->close_why), "TLS handshake failed: %s",
-					 tls_conn_error(ks->tls));
-				track_attempt(s, s->close_why);
-			}
-			if (s->state == SESSION_HANDSHAKE || ks == &s->ks[0]) {
-				ks_flush(s, ks, now_ms); /* the alert, so the client stops at once */
-				session_end(s, "TLS handshake failed");
-				return SESSION_GONE;
-			}
-			ks->state = KS_FAILED;
+		if (ks->hs)
+			return 0; /* a step runs on a handshake thread; its end drives on */
+		if (s->srv->handshakes) {
+			if (ks->fed) /* without new input a step would only ask for more */
+				ks_submit_step(s, ks);
 			return 0;
 		}
-		if (r == 0)
-			return 0;
+		ks->fed = false;
+		r = ks_after_step(s, ks, tls_conn_handshake(ks->tls), now_ms);
+		if (r != 1)
+			return r;
 	}
+	return ks_read(s, ks, now_ms);
+}
+
+static int ks_read(struct session *s, struct key_state *ks, uint64_t now_ms)
+{
+	uint8_t buf[TLS_READ_MAX + 1];
+	ssize_t n;
+
 	if (ks->state == KS_NONE || !ks->tls || !tls_conn_established(ks->tls))
 		return 0;
 	for (;;) {
@@ -609,7 +654,7 @@ static int start_renegotiation(struct session *s, uint8_t key_id, bool by_client
 {
 	const struct config *cfg = s->srv->cfg;
 
-	ks_free(&s->ks[1]);
+	ks_free(s, &s->ks[1]);
 	s->ks[1] = s->ks[0];
 	/* the old key decrypts for the transition window, and encrypts until the new one is active */
 	s->ks[1].expire_ms = now_ms + (uint64_t)cfg->transition_window * 1000;
@@ -632,7 +677,48 @@ static uint8_t next_key_id(uint8_t key_id)
 
 static void ks_tick(struct session *s, struct key_state *ks, uint64_t now_ms);
 
+/* Control messages in order into TLS; none while a handshake thread has the connection (they wait in the
+ * reliability layer's window, already ACKed). */
+static int ks_feed(struct session *s, struct key_state *ks)
+{
+	const struct reliable_msg *m;
+
+	while (!ks->hs && (m = reliable_pop(&ks->rel))) {
+		if (m->opcode != P_CONTROL_V1 || ks->state == KS_FAILED || !ks->tls)
+			continue; /* resets carry nothing for TLS */
+		if (tls_conn_feed(ks->tls, m->data, m->len) < 0) {
+			session_end(s, "control channel overflow");
+			return SESSION_GONE;
+		}
+		ks->fed = true;
+	}
+	return 0;
+}
+
 /* ---- entry points ---- */
+
+void session_on_handshake_step(struct hs_job *j, uint64_t now_ms)
+{
+	struct session *s = j->s;
+	struct key_state *ks = j->ks;
+	int r = j->result;
+
+	if (j->orphan) {
+		tls_conn_free(j->tls);
+		free(j);
+		return;
+	}
+	ks->tls = j->tls;
+	ks->hs = NULL;
+	free(j);
+	r = ks_after_step(s, ks, r, now_ms);
+	if (r == SESSION_GONE || (r == 1 && ks_read(s, ks, now_ms) == SESSION_GONE))
+		return;
+	/* what the client sent meanwhile */
+	if (ks_feed(s, ks) == SESSION_GONE || ks_drive(s, ks, now_ms) == SESSION_GONE)
+		return;
+	ks_tick(s, ks, now_ms);
+}
 
 void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_t now_ms)
 {
@@ -665,31 +751,18 @@ void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_
 	}
 	s->last_rx_ms = now_ms;
 	if (pkt->opcode != P_ACK_V1) {
-		const struct reliable_msg *m;
-
 		r = reliable_on_message(&ks->rel, pkt->opcode, pkt->mid, pkt->payload, pkt->payload_len);
 		if (r < 0)
 			log_debug("session %llu: control message %u dropped: %s", (unsigned long long)s->id, pkt->mid,
 				  strerror(-r));
-		while ((m = reliable_pop(&ks->rel))) {
-			if (m->opcode != P_CONTROL_V1 || ks->state == KS_FAILED || !ks->tls)
-				continue; /* resets carry nothing for TLS */
-			if (tls_conn_feed(ks->tls, m->data, m->len) < 0) {
-				session_end(s, "control channel overflow");
-				return;
-			}
-		}
+		if (ks_feed(s, ks) == SESSION_GONE)
+			return;
 	}
 	if (ks_drive(s, ks, now_ms) == SESSION_GONE)
 		return;
 	/* not ks_flush alone: the ACKs just taken may be the last ones the key waited for, and data sent
 	 * before the next timer tick would otherwise go out on the old key or not at all */
 	ks_tick(s, ks, now_ms);
-}
-
-static bool is_occ_exit(const uint8_t *p, size_t n)
-{
-	return n >= 17 && memcmp(p, occ_magic, 16) == 0 && p[16] == OCC_EXIT;
 }
 
 void session_on_data(struct session *s, const uint8_t *pkt, size_t len, uint64_t now_ms)
@@ -700,8 +773,9 @@ void session_on_data(struct session *s, const uint8_t *pkt, size_t len, uint64_t
 	uint32_t src;
 	ssize_t n;
 
-	if (!ks || !ks->keys_ready || s->state == SESSION_CLOSING)
-		return; /* a terminated session takes nothing more from the client, not even its OCC_EXIT */
+	if (!ks || !ks->keys_ready || s->state == SESSION_CLOSING || s->dp)
+		return; /* a terminated session takes nothing more from the client, not even its OCC_EXIT; one a
+			 * worker has is decrypted there (this is a straggler from before the hand-over) */
 	n = aead_open(&ks->data, pkt, len, buf, sizeof(buf), now_ms / 1000);
 	if (n < 0) {
 		if (n == -EALREADY)
@@ -713,7 +787,7 @@ void session_on_data(struct session *s, const uint8_t *pkt, size_t len, uint64_t
 	s->last_rx_ms = now_ms;
 	if (n == sizeof(ping_magic) && memcmp(buf, ping_magic, sizeof(ping_magic)) == 0)
 		return;
-	if (is_occ_exit(buf, (size_t)n)) {
+	if (packet_is_occ_exit(buf, (size_t)n)) {
 		session_end(s, "client disconnected");
 		return;
 	}
@@ -760,7 +834,7 @@ static void send_data(struct session *s, const uint8_t *payload, size_t len, uin
 
 void session_send_ip(struct session *s, const uint8_t *ip, size_t len, uint64_t now_ms)
 {
-	if (s->state != SESSION_CONNECTED)
+	if (s->state != SESSION_CONNECTED || s->dp)
 		return;
 	s->bytes_out += len;
 	s->pkts_out++;
@@ -772,6 +846,7 @@ static void ks_tick(struct session *s, struct key_state *ks, uint64_t now_ms)
 	if (ks->state == KS_SENT_KEY && reliable_all_acked(&ks->rel) && tls_conn_out_pending(ks->tls) == 0) {
 		/* the client has our key-method-2 reply, so it has the keys: send with them from now on */
 		ks->state = KS_ACTIVE;
+		datapath_key_tx(s, ks->key_id);
 		if (ks->key_id != 0)
 			log_info("session %llu %s: renegotiated key-id %u", (unsigned long long)s->id, s->cn,
 				 ks->key_id);
@@ -784,11 +859,12 @@ void session_tick(struct session *s, uint64_t now_ms)
 	const struct config *cfg = s->srv->cfg;
 	struct key_state *cur = &s->ks[0];
 
+	datapath_pull(s); /* the worker's last-packet times, for the timeouts below */
 	for (int i = 0; i < 2; i++)
 		if (s->ks[i].state != KS_NONE)
 			ks_tick(s, &s->ks[i], now_ms);
 	if (s->ks[1].state != KS_NONE && now_ms >= s->ks[1].expire_ms)
-		ks_free(&s->ks[1]);
+		ks_free(s, &s->ks[1]);
 
 	switch (s->state) {
 	case SESSION_CLOSING: {
@@ -835,8 +911,14 @@ void session_tick(struct session *s, uint64_t now_ms)
 			return;
 		ks_flush(s, &s->ks[0], now_ms);
 	}
-	if (s->pushed && now_ms - s->last_tx_ms >= (uint64_t)cfg->keepalive_interval * 1000)
-		send_data(s, ping_magic, sizeof(ping_magic), now_ms);
+	if (s->pushed && now_ms - s->last_tx_ms >= (uint64_t)cfg->keepalive_interval * 1000) {
+		if (s->dp) {
+			datapath_ping(s);
+			s->last_tx_ms = now_ms; /* not again next tick, before the worker's time comes back */
+		} else {
+			send_data(s, ping_magic, sizeof(ping_magic), now_ms);
+		}
+	}
 }
 
 int session_terminate(struct session *s, const char *why, const char *client_msg, uint64_t now_ms)
@@ -848,6 +930,7 @@ int session_terminate(struct session *s, const char *why, const char *client_msg
 	if (s->state != SESSION_CONNECTED)
 		return -EALREADY;
 	snprintf(s->close_why, sizeof(s->close_why), "%s", why);
+	datapath_release(s); /* no data either way from now */
 	srv->n_connected--;
 	s->state = SESSION_CLOSING;
 	/* the address and everything routed to it go now, not when the client gets round to ACKing */

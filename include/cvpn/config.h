@@ -138,6 +138,7 @@ struct config_auth {
 };
 
 #define CONFIG_DEFAULT_CONTROL_SOCKET "/run/cvpn/cvpnd.sock"
+#define CONFIG_MAX_DATA_WORKERS 16   /* = DP_MAX_WORKERS */
 
 /* Groups of an identity (certificate CN or username) given in the config: the source of groups on
  * endpoints without a directory; directory groups (when configured) are added to them. */
@@ -185,6 +186,9 @@ struct config {
 	unsigned transition_window;   /* lame-duck key lifetime, default 3600 */
 	unsigned session_timeout;     /* default 86400 */
 	unsigned max_connections;     /* default 2000 */
+	unsigned data_workers;        /* data-plane threads; 0 (default): one per online CPU */
+	int handshake_threads;        /* TLS handshake threads; -1 (default): one per online CPU; 0: none, the
+				       * control thread does them */
 	char *banner;                 /* optional, <= 1400 chars */
 	bool disconnect_on_session_timeout; /* default true: HALT the client; false: tell it to reconnect */
 

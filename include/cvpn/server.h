@@ -33,6 +33,8 @@ struct track;
 
 struct udptx;
 struct tuntx;
+struct dp_worker;
+struct hs_pool;
 
 struct server {
 	struct config *cfg;
@@ -80,9 +82,17 @@ struct server {
 	/* data packets to UDP clients while the tun is drained: queued and sent together (UDP GSO) */
 	struct udptx *udptx;
 	bool tx_batching;
-	/* the tun: vnet header and offloads (super-packets both ways), and the coalescing writer */
+	/* the tun: vnet header and offloads (super-packets both ways), and the coalescing writer of what the
+	 * control thread itself decrypts (sessions it keeps) */
 	bool tun_offload;
 	struct tuntx *tuntx;
+	/* the data workers (datapath.h): worker i reads tun queue i and, for UDP, its own socket of the port */
+	unsigned n_workers;
+	int tun_fds[CONFIG_MAX_DATA_WORKERS];  /* tun_fd is tun_fds[0] */
+	int worker_udp_fds[CONFIG_MAX_DATA_WORKERS];
+	struct dp_worker *workers[CONFIG_MAX_DATA_WORKERS];
+	/* the handshake threads (handshake.h), or NULL: handshakes run here */
+	struct hs_pool *handshakes;
 	volatile bool stop;
 };
 
@@ -102,6 +112,15 @@ void server_unregister_session(struct server *srv, struct session *s);
 void server_set_vaddr(struct server *srv, struct session *s, uint32_t vaddr);
 int server_write_tun(struct server *srv, const uint8_t *ip, size_t len);
 uint64_t server_now_ms(void);
+/* Used by the data-path glue (datapath.c): what a worker passed up is handled as if this thread had read it;
+ * between batch on and off, tun writes and datagrams to clients are queued and leave together. */
+void server_on_datagram(struct server *srv, const uint8_t *buf, size_t len, const struct sockaddr *from,
+			socklen_t from_len);
+void server_on_tun_packet(struct server *srv, const uint8_t *ip, size_t len);
+void server_output_batch(struct server *srv, bool on);
+/* A non-blocking UDP socket bound to sa with the daemon's buffer sizes; reuseport: joins the port's group.
+ * The fd or -1 with errno. */
+int server_udp_socket(const struct sockaddr *sa, socklen_t sl, bool reuseport);
 /* Watches fd on the event loop: fn(arg) runs when it is readable. 0 or -errno. */
 int server_watch_fd(struct server *srv, int fd, void (*fn)(void *arg), void *arg);
 

@@ -22,6 +22,8 @@ struct auth_job;
 struct server;
 struct tls_conn;
 struct tcp_conn;
+struct dp_peer;
+struct hs_job;
 
 enum ks_state {
 	KS_NONE = 0,
@@ -42,6 +44,8 @@ struct key_state {
 	uint64_t started_ms;
 	uint64_t deadline_ms;   /* handshake window */
 	uint64_t expire_ms;     /* lame duck: key deleted then */
+	struct hs_job *hs;      /* a handshake thread runs a step of tls (then NULL here) */
+	bool fed;               /* TLS input since the last handshake step */
 };
 
 enum session_transport { SESSION_UDP, SESSION_TCP };
@@ -97,6 +101,10 @@ struct session {
 	uint32_t last_vaddr;               /* the address it had, after a terminate released it */
 	char close_why[CONN_REASON_MAX];
 	struct session *hash_next;         /* server's remote-address hash chain */
+	/* handed to a data worker (datapath.h): its part, and the counters from before the hand-over */
+	struct dp_peer *dp;
+	unsigned dp_worker;
+	uint64_t dp_base_bytes_in, dp_base_bytes_out, dp_base_pkts_in, dp_base_pkts_out, dp_base_spoofed;
 };
 
 /* Creates a UDP session after a valid cookie: our reset counts as sent and ACKed (mid 0 both ways). */
@@ -120,6 +128,9 @@ void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_
 void session_on_data(struct session *s, const uint8_t *pkt, size_t len, uint64_t now_ms);
 /* An IP packet from the tun for this session's address. */
 void session_send_ip(struct session *s, const uint8_t *ip, size_t len, uint64_t now_ms);
+/* A handshake step back from its thread (handshake.h): the session takes its connection back and goes on;
+ * an orphaned step's connection is freed. Frees j. */
+void session_on_handshake_step(struct hs_job *j, uint64_t now_ms);
 /* Timers: retransmission, keepalive, timeouts, renegotiation. */
 void session_tick(struct session *s, uint64_t now_ms);
 

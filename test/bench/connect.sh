@@ -4,7 +4,9 @@
 # against the stock OpenVPN 2.6 server and then cvpnd, same topology and client CIDR (/21), and reports
 # sessions/s, time to N, failures and the gateway's resident memory per idle session. Meanwhile a stock
 # client already connected pings the resource host every 50 ms through the same gateway: the storm's cost
-# to live traffic (loss, worst round trip). Merges connect.{cvpnd,openvpn}.* into bench-results.json.
+# to live traffic (loss, worst round trip). Then cvpnd again with its handshakes on the control thread
+# (handshake-threads: 0), for what the handshake threads bring. Merges connect.{cvpnd,openvpn}.* into
+# bench-results.json.
 # Bounded by the load generator's --timeout and ping's -w.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
@@ -33,6 +35,11 @@ storm_ping_end() { # NAME
 	           loss == "" ? "null" : loss, avg == "" ? "null" : avg, max == "" ? "null" : max }' \
 		"$TMPD/ping-$1.out" >"$TMPD/$1.ping.json"
 	log "$1: live session during the storm: $(cat "$TMPD/$1.ping.json")"
+}
+
+# "2 data workers, 2 handshake threads (steps 2103 1989)" from the running cvpnd's status
+ctl_status_threads() {
+	"$CVPNCTL" --socket "$CTL_SOCK" status --json | jq -r '"\(.["data-workers"] | length) data workers, \(.["handshake-threads"] | length) handshake threads (steps \([.["handshake-threads"][]["handshake-steps"]] | map(tostring) | join(" ")))"'
 }
 
 run_loadgen() { # NAME GATEWAY-PID
@@ -65,6 +72,14 @@ server_start "$TMPD/endpoint.yaml"
 storm_ping_start cvpnd
 run_loadgen cvpnd "$(bg_pid cvpnd)"
 storm_ping_end cvpnd
+threads=$(ctl_status_threads)
+server_stop
+
+# the same storm with every handshake on the control thread (handshake-threads: 0): what the threads bring
+CV_HS_THREADS=0 write_endpoint_config "$TMPD/endpoint-hs0.yaml"
+sed -i "s|^  client-cidr: .*|&\n  max-connections: $((N + 40))|" "$TMPD/endpoint-hs0.yaml"
+server_start "$TMPD/endpoint-hs0.yaml"
+run_loadgen cvpnd-hs0 "$(bg_pid cvpnd)"
 server_stop
 
 printf '\n%-26s %12s %12s %8s\n' "connect (N=$N, $CONC in flight)" cvpnd OpenVPN ratio
@@ -79,13 +94,19 @@ for k in sessions_per_s seconds_to_n rss_kib_per_session sessions_failed ping_lo
 		"$(awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }')"
 done
 
+hs0=$(jq '.sessions_per_s' "$TMPD/cvpnd-hs0.json")
+printf '%-26s %12s %12s %8s\n' "sessions_per_s, handshakes on the control thread" "$hs0" "" \
+	"$(awk -v a="$(jq .sessions_per_s "$TMPD/cvpnd.all.json")" -v b="$hs0" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b }')"
+log "cvpnd ran $threads"
+
 [ -s "$RESULTS" ] || echo '{}' >"$RESULTS"
 tmp=$(mktemp)
-jq --slurpfile c "$TMPD/cvpnd.all.json" --slurpfile o "$TMPD/openvpn.all.json" \
+jq --slurpfile c "$TMPD/cvpnd.all.json" --slurpfile o "$TMPD/openvpn.all.json" --argjson hs0 "$hs0" \
 	'.connect = { cvpnd: ($c[0] | {sessions_per_s, seconds_to_2000: .seconds_to_n, rss_kib_per_session,
 	  established: .sessions_established, failed: .sessions_failed, ping_loss_pct, ping_rtt_avg_ms,
 	  ping_rtt_max_ms}), openvpn: ($o[0] | {sessions_per_s, seconds_to_2000: .seconds_to_n,
 	  rss_kib_per_session, established: .sessions_established, failed: .sessions_failed, ping_loss_pct,
-	  ping_rtt_avg_ms, ping_rtt_max_ms}) }' "$RESULTS" >"$tmp" && mv "$tmp" "$RESULTS"
+	  ping_rtt_avg_ms, ping_rtt_max_ms}), cvpnd_control_thread_handshakes: { sessions_per_s: $hs0 } }' \
+	"$RESULTS" >"$tmp" && mv "$tmp" "$RESULTS"
 log "figures merged into $RESULTS"
 summary

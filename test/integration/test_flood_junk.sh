@@ -31,6 +31,7 @@ client_address "$NS_CLI" alice 100.64.0.0/22
 client_start warm "$NS_CLI2" bob
 client_wait_up warm
 client_stop warm
+warm_handshake_threads
 n_exec "$NS_CLI" "$FLOOD" --mode garbage --dst "$GW_OUT_IP" --port 1194 --src-from "$SPOOF_FROM" \
 	--src-to "$SPOOF_TO" --count 5000 --pps "$PPS" --seconds 5 >/dev/null
 n_exec "$NS_CLI" "$FLOOD" --mode control --dst "$GW_OUT_IP" --port 1194 --src-from "$SPOOF_FROM" \

@@ -28,6 +28,7 @@ client_start warm "$NS_CLI" alice
 client_wait_up warm
 client_stop warm
 expect_log "$SERVER_LOG" "session [^ ]+ alice .*ended: client disconnected" 5 "warm-up session ended"
+warm_handshake_threads
 n_exec "$NS_CLI" "$FLOOD" --mode reset --dst "$GW_OUT_IP" --port 1194 --src-from "$SPOOF_FROM" \
 	--src-to "$SPOOF_TO" --count 10000 --pps "$PPS" --seconds 10 >/dev/null
 sleep 1

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # `make install DESTDIR=... PREFIX=...` puts both programs, the systemd unit and the docs where they belong;
-# the unit runs the installed cvpnd with only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE and reloads with SIGHUP.
+# the unit runs the installed cvpnd with only CAP_NET_ADMIN, CAP_NET_BIND_SERVICE and CAP_BPF (the tun's
+# steering program) and reloads with SIGHUP.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -20,9 +21,9 @@ ok "installed programs run"
 unit="$dest/lib/systemd/system/cvpnd.service"
 [ -f "$unit" ] || fail "no $unit"
 assert_eq "$(stat -c %a "$unit")" 644 "unit installed 0644"
-assert_eq "$(grep '^CapabilityBoundingSet=' "$unit")" "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE" \
-	"unit: bounding set is exactly NET_ADMIN and NET_BIND_SERVICE"
-assert_eq "$(grep '^AmbientCapabilities=' "$unit")" "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_BIND_SERVICE" \
+assert_eq "$(grep '^CapabilityBoundingSet=' "$unit")" "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_BPF" \
+	"unit: bounding set is exactly NET_ADMIN, NET_BIND_SERVICE and BPF"
+assert_eq "$(grep '^AmbientCapabilities=' "$unit")" "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_BPF" \
 	"unit: ambient capabilities"
 assert_eq "$(grep '^ExecReload=' "$unit")" 'ExecReload=/bin/kill -HUP $MAINPID' "unit: reload sends SIGHUP"
 assert_eq "$(grep '^ExecStart=' "$unit")" "ExecStart=/opt/cvpn/sbin/cvpnd -c /etc/cvpn/endpoint.yaml" \

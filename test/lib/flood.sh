@@ -4,6 +4,7 @@
 # Helpers for the hostile-input tests, on top of netns.sh:
 #   FLOOD                         the flood tool (test/flood/flood.c, built as $CVPN_BUILD/flood)
 #   gw_rss                        cvpnd's VmRSS in KiB
+#   warm_handshake_threads        before a memory baseline: handshakes until a round no longer grows RSS
 #   gw_udp_stat FIELD             a Udp: counter of the gateway namespace (InDatagrams, RcvbufErrors, ...)
 #   res_echos                     ICMP echo requests the resource host has received (Icmp InEchos)
 #   metric NAME                   a value of `cvpnctl metrics` (cvpn_NAME)
@@ -43,7 +44,28 @@ res_echos() {
 }
 
 metric() { # NAME
-	"$CVPNCTL" --socket "$CTL_SOCK" metrics | awk -v m="cvpn_$1" '$1 == m { print $2; exit }'
+	# awk reads to the end: leaving early would kill cvpnctl with SIGPIPE mid-output (pipefail: status 141)
+	"$CVPNCTL" --socket "$CTL_SOCK" metrics | awk -v m="cvpn_$1" '$1 == m && !found { print $2; found = 1 }'
+}
+
+# Before a memory baseline: what handshakes allocate once per thread is in it. A handshake thread's first
+# steps of each kind fill wolfSSL's thread-local ECC cache (about 2.5 MiB per thread, once: not growth), and
+# which thread runs which step is the scheduler's choice; so rounds of eight load-generator handshakes at once
+# until a round leaves the RSS where it was (within 256 KiB), five rounds at most.
+warm_handshake_threads() {
+	local i before after
+	for ((i = 0; i < 5; i++)); do
+		before=$(gw_rss)
+		n_exec "$NS_CLI" timeout 30 "$CVPN_BUILD/loadgen" --remote "$GW_OUT_IP" --port "${CV_PORT:-1194}" \
+			--ca "$PKI/ca.crt" --cert "$PKI/alice.crt" --key "$PKI/alice.key" -n 8 --timeout 20 >/dev/null 2>&1 || true
+		sleep 0.5
+		after=$(gw_rss)
+		if [ $((after - before)) -le 256 ]; then
+			ok "handshakes warm: a round of 8 left the RSS at $after KiB (from $before)"
+			return 0
+		fi
+	done
+	fail "the RSS still grew by $((after - before)) KiB in the fifth round of 8 handshakes"
 }
 
 flood_spoofed() { # NAME MODE COUNT PPS

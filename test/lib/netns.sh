@@ -248,9 +248,9 @@ ns_kill_all() { # NS
 	done
 }
 
-# AddressSanitizer, LeakSanitizer and UBSan reports in the logs of this run (cvpnd.out and the previous
+# AddressSanitizer, LeakSanitizer, UBSan and ThreadSanitizer reports in the logs of this run (cvpnd.out and the previous
 # starts' logs, loadgen and tool output): prints the first one and returns 1.
-CVPN_SAN_RE='==[0-9]+==ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer'
+CVPN_SAN_RE='==[0-9]+==ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: (Address|Leak|UndefinedBehavior|Thread)Sanitizer|WARNING: ThreadSanitizer'
 sanitizer_check() {
 	local files f
 	files=$(grep -rlIE -- "$CVPN_SAN_RE" "$TMPD" 2>/dev/null) || return 0
@@ -342,7 +342,9 @@ topo_second_client() {
 # Writes an endpoint config to FILE in the format of examples/endpoint.yaml. Knobs (environment variables,
 # each with the default used when unset): CV_TRANSPORT=udp CV_PORT=1194 CV_CLIENT_CIDR=100.64.0.0/22
 # CV_SPLIT=true CV_TLS_EKM=true CV_CIPHERS="AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305" CV_RENEG=""
-# (e.g. "5s"; empty = daemon default). PKI paths come from $PKI (see pki.sh).
+# (e.g. "5s"; empty = daemon default) CV_WORKERS="" (data-workers; empty = one per CPU) CV_HS_THREADS=""
+# (handshake-threads; empty = one per CPU, 0 = on the control thread; `make integration` runs the suite with
+# 2 and 2, and its data-path tests again with 1 and 0). PKI paths come from $PKI (see pki.sh).
 write_endpoint_config() { # FILE
 	{
 		cat <<-EOF
@@ -364,6 +366,8 @@ write_endpoint_config() { # FILE
 		EOF
 		[ -n "${CV_RENEG:-}" ] && echo "  renegotiate-after: $CV_RENEG"
 		[ -n "${CV_KEEPALIVE:-}" ] && echo "  keepalive: $CV_KEEPALIVE"
+		[ -n "${CV_WORKERS:-}" ] && echo "  data-workers: $CV_WORKERS"
+		[ -n "${CV_HS_THREADS:-}" ] && echo "  handshake-threads: $CV_HS_THREADS"
 		cat <<-EOF
 
 		associations:
@@ -446,7 +450,7 @@ client_wait_up() { # NAME [TIMEOUT]
 
 # Prints the tunnel address of the (only) openvpn client in NS, as "ADDR/LEN DEV".
 client_tun() { # NS
-	n_exec "$1" ip -o -4 addr show | awk '$2 ~ /^tun/ { print $4, $2; exit }'
+	n_exec "$1" ip -o -4 addr show | awk '$2 ~ /^tun/ && !found { print $4, $2; found = 1 }'
 }
 
 # Stops client NAME with SIGTERM (over UDP that sends explicit-exit-notify) and checks that it exited.

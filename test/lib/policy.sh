@@ -106,8 +106,10 @@ pol_config() { # FILE (policy YAML on stdin)
 		  client-cidr: ${CV_CLIENT_CIDR:-100.64.0.0/22}
 		  split-tunnel: ${CV_SPLIT:-false}
 		  keepalive: { interval: 2s, timeout: 20s }
-
 		EOF
+		[ -n "${CV_WORKERS:-}" ] && echo "  data-workers: $CV_WORKERS"
+		[ -n "${CV_HS_THREADS:-}" ] && echo "  handshake-threads: $CV_HS_THREADS"
+		echo
 		cat
 	} >"$1"
 }

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The control thread's side of the data workers (datapath.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cvpn/aead.h"
+#include "cvpn/datapath.h"
+#include "cvpn/log.h"
+#include "cvpn/pool.h"
+#include "cvpn/server.h"
+#include "cvpn/session.h"
+#include "cvpn/steer.h"
+
+static void post(struct session *s, enum dp_cmd_kind kind, uint8_t key_id)
+{
+	struct dp_cmd c = { .kind = kind, .peer_id = s->peer_id, .key_id = key_id };
+
+	dp_worker_post(s->srv->workers[s->dp_worker], &c);
+}
+
+/* what on_upcalls is called with: one per worker */
+static struct upcall_source {
+	struct server *srv;
+	struct dp_worker *w;
+} sources[CONFIG_MAX_DATA_WORKERS];
+
+/* Everything a worker passes up: packets of the sessions this thread keeps, and goodbyes. */
+static void on_upcalls(void *arg)
+{
+	struct upcall_source *src = arg;
+	struct server *srv = src->srv;
+	struct dp_worker *w = src->w;
+	const struct dp_upcall *u;
+	uint64_t count;
+
+	if (read(dp_worker_upcall_fd(w), &count, sizeof(count)) < 0) {
+		/* EAGAIN: a previous pass took them */
+	}
+	server_output_batch(srv, true);
+	while ((u = dp_worker_upcall_peek(w))) {
+		switch (u->kind) {
+		case DP_UP_DATAGRAM:
+			server_on_datagram(srv, u->data, u->len, (const struct sockaddr *)&u->from, u->from_len);
+			break;
+		case DP_UP_IP:
+			server_on_tun_packet(srv, u->data, u->len);
+			break;
+		case DP_UP_EXIT: {
+			struct session *s = u->peer_id < srv->table_size ? srv->by_peer_id[u->peer_id] : NULL;
+
+			if (s && s->id == u->session_id && s->dp)
+				session_end(s, "client disconnected");
+			break;
+		}
+		}
+		dp_worker_upcall_release(w);
+	}
+	server_output_batch(srv, false);
+}
+
+static int open_worker_socket(struct server *srv, const struct sockaddr *sa, socklen_t sl)
+{
+	int fd = server_udp_socket(sa, sl, true);
+
+	if (fd < 0)
+		log_warn("data worker socket");
+	return fd;
+}
+
+int datapath_start(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	bool udp = srv->udp_fd >= 0;
+	int err;
+
+	for (unsigned i = 0; i < CONFIG_MAX_DATA_WORKERS; i++)
+		srv->worker_udp_fds[i] = -1;
+	if (udp && getsockname(srv->udp_fd, (struct sockaddr *)&ss, &sl) < 0) {
+		log_warn("getsockname");
+		return -1;
+	}
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		struct dp_worker_config wc = {
+			.index = i,
+			.udp_fd = -1,
+			.tun_fd = srv->tun_fds[i],
+			.tun_vnet = srv->tun_offload,
+			.udp_gso = true,
+			.n_peer_ids = srv->table_size,
+			.vaddr_base = cfg->client_cidr.addr,
+			.n_vaddrs = 1u << (32 - cfg->client_cidr.len),
+		};
+
+		if (udp && (wc.udp_fd = srv->worker_udp_fds[i] = open_worker_socket(srv, (struct sockaddr *)&ss, sl)) < 0)
+			return -1;
+		srv->workers[i] = dp_worker_new(&wc);
+		if (!srv->workers[i]) {
+			log_warnx("data worker %u: out of memory", i);
+			return -1;
+		}
+	}
+	/* the sockets are all in the group now (control first, then worker 1..N: their index is the program's
+	 * answer); until here the kernel spread datagrams by hash, and nothing was connected yet */
+	if (udp && (err = steer_udp_attach(srv->udp_fd, srv->n_workers)) < 0) {
+		log_warnx("cannot attach the UDP steering program: %s", strerror(-err));
+		return -1;
+	}
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		if ((err = dp_worker_start(srv->workers[i])) < 0) {
+			log_warnx("data worker %u: %s", i, strerror(-err));
+			return -1;
+		}
+		sources[i] = (struct upcall_source){ srv, srv->workers[i] };
+		if (server_watch_fd(srv, dp_worker_upcall_fd(srv->workers[i]), on_upcalls, &sources[i]) < 0) {
+			log_warn("epoll");
+			return -1;
+		}
+	}
+	log_info("%u data worker%s", srv->n_workers, srv->n_workers == 1 ? "" : "s");
+	return 0;
+}
+
+void datapath_stop(struct server *srv)
+{
+	for (unsigned i = 0; i < CONFIG_MAX_DATA_WORKERS; i++) {
+		dp_worker_free(srv->workers[i]);
+		srv->workers[i] = NULL;
+		if (srv->worker_udp_fds[i] >= 0)
+			close(srv->worker_udp_fds[i]);
+		srv->worker_udp_fds[i] = -1;
+	}
+}
+
+void datapath_align_peer_id(struct server *srv, struct session *s)
+{
+	unsigned n = srv->n_workers;
+	uint32_t want = n ? s->vaddr % n : 0;
+
+	if (n <= 1 || s->peer_id % n == want)
+		return;
+	for (uint32_t id = want; id < srv->table_size; id += n)
+		if (!srv->by_peer_id[id]) {
+			srv->by_peer_id[s->peer_id] = NULL;
+			srv->by_peer_id[id] = s;
+			s->peer_id = id;
+			return;
+		}
+	/* every slot of its worker taken: the session stays with the control thread */
+}
+
+static bool adoptable(const struct session *s)
+{
+	const struct server *srv = s->srv;
+
+	return srv->n_workers > 0 && !s->dp && s->transport == SESSION_UDP && s->peer_id_on && s->pushed &&
+	       s->state == SESSION_CONNECTED && s->vaddr && s->peer_id % srv->n_workers == s->vaddr % srv->n_workers;
+}
+
+/* The key out of ks into the heap, for the worker: ks keeps the key id and keys_ready, not the key. */
+static struct aead_key *take_key(struct key_state *ks)
+{
+	struct aead_key *k = malloc(sizeof(*k));
+
+	if (!k)
+		return NULL;
+	*k = ks->data;
+	memset(&ks->data, 0, sizeof(ks->data));
+	return k;
+}
+
+void datapath_adopt(struct session *s)
+{
+	struct server *srv = s->srv;
+	struct dp_peer *p;
+	struct dp_cmd c = { .kind = DP_PEER_ADD };
+
+	if (!adoptable(s) || !(p = calloc(1, sizeof(*p))))
+		return;
+	p->session_id = s->id;
+	p->peer_id = s->peer_id;
+	p->vaddr = s->vaddr;
+	memcpy(&p->remote, &s->remote, sizeof(p->remote));
+	p->remote_len = s->remote_len;
+	p->tx_key = -1;
+	for (int i = 0; i < 2; i++) {
+		struct key_state *ks = &s->ks[i];
+
+		if (ks->keys_ready && ks->data.enc && !p->keys[ks->key_id & 7]) {
+			p->keys[ks->key_id & 7] = take_key(ks);
+			if (!p->keys[ks->key_id & 7])
+				goto nomem;
+		}
+	}
+	/* what session.c's send_key would pick now */
+	if (s->ks[0].state == KS_ACTIVE && s->ks[0].keys_ready)
+		p->tx_key = s->ks[0].key_id;
+	else if (s->ks[1].keys_ready)
+		p->tx_key = s->ks[1].key_id;
+	atomic_init(&p->last_rx_ms, s->last_rx_ms);
+	atomic_init(&p->last_tx_ms, s->last_tx_ms);
+	s->dp_base_bytes_in = s->bytes_in;
+	s->dp_base_bytes_out = s->bytes_out;
+	s->dp_base_pkts_in = s->pkts_in;
+	s->dp_base_pkts_out = s->pkts_out;
+	s->dp_base_spoofed = s->spoofed_drops;
+	s->dp = p;
+	s->dp_worker = s->peer_id % srv->n_workers;
+	c.peer = p;
+	dp_worker_post(srv->workers[s->dp_worker], &c);
+	return;
+nomem:
+	/* keys already moved go back where they came from */
+	for (int i = 0; i < 2; i++) {
+		struct aead_key *k = p->keys[s->ks[i].key_id & 7];
+
+		if (s->ks[i].keys_ready && k && !s->ks[i].data.enc) {
+			s->ks[i].data = *k;
+			free(k);
+			p->keys[s->ks[i].key_id & 7] = NULL;
+		}
+	}
+	free(p);
+	log_warnx("session %llu: out of memory; its data stays on the control thread", (unsigned long long)s->id);
+}
+
+void datapath_key_added(struct session *s, struct key_state *ks)
+{
+	struct dp_cmd c = { .kind = DP_KEY_ADD, .key_id = ks->key_id };
+
+	if (!s->dp)
+		return;
+	c.peer_id = s->peer_id;
+	c.key = take_key(ks);
+	if (!c.key) {
+		/* the worker cannot decrypt with it: the session fails over to a reconnect via its timeouts */
+		aead_key_clear(&ks->data);
+		log_warnx("session %llu: out of memory for key-id %u", (unsigned long long)s->id, ks->key_id);
+		return;
+	}
+	dp_worker_post(s->srv->workers[s->dp_worker], &c);
+}
+
+void datapath_key_tx(struct session *s, uint8_t key_id)
+{
+	if (s->dp)
+		post(s, DP_KEY_TX, key_id);
+}
+
+void datapath_key_del(struct session *s, uint8_t key_id)
+{
+	if (s->dp)
+		post(s, DP_KEY_DEL, key_id);
+}
+
+void datapath_ping(struct session *s)
+{
+	if (s->dp)
+		post(s, DP_PING, 0);
+}
+
+static uint64_t load(_Atomic uint64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+void datapath_pull(struct session *s)
+{
+	struct dp_peer *p = s->dp;
+	uint64_t rx, tx;
+
+	if (!p)
+		return;
+	s->bytes_in = s->dp_base_bytes_in + load(&p->bytes_in);
+	s->bytes_out = s->dp_base_bytes_out + load(&p->bytes_out);
+	s->pkts_in = s->dp_base_pkts_in + load(&p->pkts_in);
+	s->pkts_out = s->dp_base_pkts_out + load(&p->pkts_out);
+	s->spoofed_drops = s->dp_base_spoofed + load(&p->spoofed);
+	rx = load(&p->last_rx_ms);
+	tx = load(&p->last_tx_ms);
+	if (rx > s->last_rx_ms)
+		s->last_rx_ms = rx;
+	if (tx > s->last_tx_ms)
+		s->last_tx_ms = tx;
+}
+
+void datapath_pull_all(struct server *srv)
+{
+	for (uint32_t i = 0; i < srv->table_size; i++)
+		if (srv->by_peer_id[i] && srv->by_peer_id[i]->dp)
+			datapath_pull(srv->by_peer_id[i]);
+}
+
+void datapath_release(struct session *s)
+{
+	if (!s->dp)
+		return;
+	datapath_pull(s);
+	post(s, DP_PEER_DEL, 0);
+	s->dp = NULL; /* the worker frees it */
+}
+
+void datapath_stats(const struct server *srv, struct dp_worker_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		struct dp_worker_stats st;
+
+		if (!srv->workers[i])
+			continue;
+		dp_worker_get_stats(srv->workers[i], &st);
+		sum->rx_packets += st.rx_packets;
+		sum->tx_packets += st.tx_packets;
+		sum->upcalls += st.upcalls;
+		sum->upcall_drops += st.upcall_drops;
+		sum->replays += st.replays;
+		sum->bad_packets += st.bad_packets;
+		sum->unrouted += st.unrouted;
+		sum->spoofed += st.spoofed;
+		sum->tun.packets += st.tun.packets;
+		sum->tun.writes += st.tun.writes;
+		sum->tun.merged += st.tun.merged;
+		sum->tun.errors += st.tun.errors;
+		sum->udp.datagrams += st.udp.datagrams;
+		sum->udp.syscalls += st.udp.syscalls;
+		sum->udp.gso_sends += st.udp.gso_sends;
+		sum->udp.errors += st.udp.errors;
+		sum->udp.gso |= st.udp.gso;
+	}
+}
