@@ -490,6 +490,7 @@ static void *worker_main(void *arg)
 					/* EAGAIN: another pass already took the count */
 				}
 				drain_commands(w);
+				dp_worker_end_batch(w); /* a keepalive ping of an idle session leaves now */
 				break;
 			}
 			case EV_UDP:

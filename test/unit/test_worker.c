@@ -765,6 +765,27 @@ START_TEST(test_thread)
 }
 END_TEST
 
+/* A keepalive ping to an idle session leaves at once: nothing else wakes the worker to flush it (this was
+ * a bug: the ping waited in the send batch until the client's next packet). */
+START_TEST(test_thread_idle_ping)
+{
+	uint8_t buf[4096], key_id;
+	ssize_t r;
+
+	setup();
+	ck_assert_int_eq(dp_worker_start(w), 0);
+	cmd(&(struct dp_cmd){ .kind = DP_PEER_ADD, .peer = new_peer(PEER_ID, VADDR) }, true);
+	add_key(PEER_ID, 0, block0, true);
+	key_tx(0, true);
+	cmd(&(struct dp_cmd){ .kind = DP_PING, .peer_id = PEER_ID }, true);
+	ck_assert_msg(wait_readable(cli_fd, mono_ms() + 2000), "the ping did not leave the idle worker");
+	r = client_recv(buf, sizeof(buf), &key_id);
+	ck_assert_int_eq(r, PACKET_MAGIC_LEN);
+	ck_assert(packet_is_ping(buf, (size_t)r));
+	teardown();
+}
+END_TEST
+
 /* ---- 10. the upcall ring full ---- */
 
 START_TEST(test_upcall_ring_full)
@@ -823,6 +844,7 @@ int main(void)
 	tcase_add_test(tc, test_key_rollover);
 	tcase_add_test(tc, test_ownership);
 	tcase_add_test(tc, test_thread);
+	tcase_add_test(tc, test_thread_idle_ping);
 	tcase_add_test(tc, test_upcall_ring_full);
 	suite_add_tcase(s, tc);
 	return check_run(s);
