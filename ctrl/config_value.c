@@ -178,7 +178,7 @@ static int parse_duration(const char *s, unsigned *out)
 bool cfg_get_duration(struct cfg_ctx *ctx, yaml_node_t *n, const char *what, unsigned min, unsigned *out)
 {
 	const char *s = cfg_scalar(ctx, n, what);
-	unsigned v;
+	unsigned v = 0; /* not read when parse_duration fails; some builds cannot see that */
 	int r;
 
 	if (!s)
