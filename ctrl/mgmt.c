@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The control socket: accepts cvpnctl connections, checks who is calling, reads one JSON request per line
  * (parsed and validated by mgmt_request.c) and answers each with one JSON line. The commands read the
- * server's tables directly: one thread owns all. */
+ * server's tables directly: the control thread owns them (the workers' counters come through
+ * datapath_pull_all and dp_worker_get_stats). */
 #define _GNU_SOURCE /* SO_PEERCRED, struct ucred, accept4, open_memstream */
 #include <errno.h>
 #include <grp.h>

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The daemon's event loop: UDP and TCP listeners, the tun, timers and signals on one epoll; the session
- * tables (by peer-id, by client address, by public address); the kernel objects the daemon owns. */
+/* The control thread's event loop: UDP and TCP listeners, timers, signals and the data workers' and
+ * handshake threads' eventfds on one epoll; the session tables (by peer-id, by client address, by public
+ * address); the tun's queues and the kernel objects the daemon owns. */
 #define _GNU_SOURCE /* accept4, recvmmsg */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -7,8 +7,8 @@
 /* cvpnd's control socket: a Unix stream socket (mode 0660, in a root-owned directory) that cvpnctl talks
  * to. One JSON request per line ({"command": "status", ...}), one JSON reply per line ({"ok": true, ...} or
  * {"ok": false, "error": "..."}). Only root and members of the socket's group are served (SO_PEERCRED and
- * SO_PEERGROUPS). Everything is non-blocking and runs on the daemon's one thread: the module has an epoll
- * set of its own whose fd the server polls. */
+ * SO_PEERGROUPS). Everything is non-blocking and runs on the daemon's control thread: the module has an
+ * epoll set of its own whose fd the server polls. */
 
 struct mgmt;
 struct server;

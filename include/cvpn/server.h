@@ -12,7 +12,8 @@
 #include "cvpn/config.h"
 #include "cvpn/cookie.h"
 
-/* The daemon's one control thread: listeners, the session tables, the tun, and the kernel objects it owns. */
+/* The daemon's control thread: listeners, the session tables, the tun's queues, the kernel objects it owns,
+ * and the data workers and handshake threads it starts. */
 
 struct auth;
 struct mgmt;
