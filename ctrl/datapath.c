@@ -20,6 +20,8 @@ static void post(struct session *s, enum dp_cmd_kind kind, uint8_t key_id)
 	dp_worker_post(s->srv->workers[s->dp_worker], &c);
 }
 
+#define UPCALLS_PER_PASS 256
+
 /* what on_upcalls is called with: one per worker */
 static struct upcall_source {
 	struct server *srv;
@@ -39,7 +41,17 @@ static void on_upcalls(void *arg)
 		/* EAGAIN: a previous pass took them */
 	}
 	server_output_batch(srv, true);
-	while ((u = dp_worker_upcall_peek(w))) {
+	for (unsigned n = 0; (u = dp_worker_upcall_peek(w)); n++) {
+		if (n == UPCALLS_PER_PASS) {
+			/* a worker can pass up faster than this thread decrypts (a flood at a session it keeps):
+			 * back to the loop, and here again after the timers, handshakes and the other fds */
+			uint64_t one = 1;
+
+			if (write(dp_worker_upcall_fd(w), &one, sizeof(one)) < 0) {
+				/* the count is non-zero already */
+			}
+			break;
+		}
 		switch (u->kind) {
 		case DP_UP_DATAGRAM:
 			server_on_datagram(srv, u->data, u->len, (const struct sockaddr *)&u->from, u->from_len);
@@ -120,7 +132,11 @@ int datapath_start(struct server *srv)
 			return -1;
 		}
 	}
-	log_info("%u data worker%s", srv->n_workers, srv->n_workers == 1 ? "" : "s");
+	srv->dp_peer_ids = srv->table_size;
+	if (srv->n_workers)
+		log_info("%u data worker%s", srv->n_workers, srv->n_workers == 1 ? "" : "s");
+	else
+		log_info("TCP endpoint: the data path stays on the control thread");
 	return 0;
 }
 
@@ -142,7 +158,8 @@ void datapath_align_peer_id(struct server *srv, struct session *s)
 
 	if (n <= 1 || s->peer_id % n == want)
 		return;
-	for (uint32_t id = want; id < srv->table_size; id += n)
+	/* within the workers' tables, which a reload that raises max-connections does not grow */
+	for (uint32_t id = want; id < srv->table_size && id < srv->dp_peer_ids; id += n)
 		if (!srv->by_peer_id[id]) {
 			srv->by_peer_id[s->peer_id] = NULL;
 			srv->by_peer_id[id] = s;
@@ -157,6 +174,7 @@ static bool adoptable(const struct session *s)
 	const struct server *srv = s->srv;
 
 	return srv->n_workers > 0 && !s->dp && s->transport == SESSION_UDP && s->peer_id_on && s->pushed &&
+	       s->peer_id < srv->dp_peer_ids &&
 	       s->state == SESSION_CONNECTED && s->vaddr && s->peer_id % srv->n_workers == s->vaddr % srv->n_workers;
 }
 

@@ -57,7 +57,7 @@
 #define RESET_SRC_RATE 5.0
 #define RESET_SRC_BURST 10.0
 
-enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_SIGNAL, EV_TIMER, EV_TCP, EV_MGMT, EV_LINK, EV_WATCH };
+enum ev_kind { EV_UDP = 1, EV_LISTEN, EV_TUN, EV_SIGNAL, EV_TIMER, EV_TCP, EV_MGMT, EV_LINK, EV_WATCH };
 
 struct ev {
 	enum ev_kind kind;
@@ -78,7 +78,7 @@ struct tcp_conn {
 	struct tcp_conn *next_dead;
 };
 
-static struct ev ev_udp = { EV_UDP }, ev_listen = { EV_LISTEN }, ev_signal = { EV_SIGNAL },
+static struct ev ev_udp = { EV_UDP }, ev_listen = { EV_LISTEN }, ev_tun = { EV_TUN }, ev_signal = { EV_SIGNAL },
 		 ev_timer = { EV_TIMER }, ev_mgmt = { EV_MGMT }, ev_link = { EV_LINK };
 static struct tcp_conn *dead_conns;
 
@@ -629,6 +629,51 @@ void server_on_tun_packet(struct server *srv, const uint8_t *ip, size_t len)
 		session_send_ip(s, ip, len, server_now_ms());
 }
 
+/* TCP endpoints: the control thread reads the tun itself (it has every session, so there are no workers).
+ * A read with the vnet header: a super-packet is cut into wire-size packets, all for one client. */
+static void tun_offload_in(struct server *srv, uint8_t *buf, size_t n, uint64_t now)
+{
+	static uint8_t seg[OFFLOAD_IP_MAX];
+	struct offload_seg os;
+	struct session *s;
+	ssize_t len;
+
+	if (offload_seg_init(&os, buf, n) < 0) {
+		srv->stat_bad_packets++;
+		return;
+	}
+	s = session_for(srv, os.pkt, os.len);
+	if (!s)
+		return;
+	if (os.nsegs == 1) {
+		session_send_ip(s, os.pkt, os.len, now);
+		return;
+	}
+	while ((len = offload_seg_next(&os, seg, sizeof(seg))) > 0)
+		session_send_ip(s, seg, (size_t)len, now);
+}
+
+static void on_tun_readable(struct server *srv)
+{
+	static uint8_t buf[OFFLOAD_READ_MAX];
+	uint64_t now = server_now_ms();
+
+	for (int i = 0; i < TUN_BATCH; i++) {
+		ssize_t n = read(srv->tun_fd, buf, sizeof(buf));
+		struct session *s;
+
+		if (n <= 0)
+			break;
+		if (srv->tun_offload) {
+			tun_offload_in(srv, buf, (size_t)n, now);
+			continue;
+		}
+		s = session_for(srv, buf, (size_t)n);
+		if (s)
+			session_send_ip(s, buf, (size_t)n, now);
+	}
+}
+
 void server_on_datagram(struct server *srv, const uint8_t *buf, size_t len, const struct sockaddr *from,
 			socklen_t from_len)
 {
@@ -980,7 +1025,8 @@ static int start_handshake_threads(struct server *srv)
  * one worker does it all, as a flow hash would otherwise hand a session's packets to the wrong one. */
 static int open_tun(struct server *srv)
 {
-	unsigned n = worker_count(srv->cfg);
+	bool tcp = srv->cfg->transport == CONFIG_TRANSPORT_TCP;
+	unsigned n = tcp ? 1 : worker_count(srv->cfg);
 	int err;
 
 	snprintf(srv->tun_ifname, sizeof(srv->tun_ifname), "cvpn-tun%%d");
@@ -989,12 +1035,15 @@ static int open_tun(struct server *srv)
 		log_warn("cannot open a tun device with %u queue%s", n, n == 1 ? "" : "s");
 		return -1;
 	}
-	srv->n_workers = n;
+	/* a TCP endpoint's sessions all stay with the control thread, which reads the tun itself */
+	srv->n_workers = tcp ? 0 : n;
 	srv->tun_fd = srv->tun_fds[0];
 	if (n > 1 && (err = steer_tun_attach(srv->tun_fd, n)) < 0) {
 		log_warnx("cannot steer the tun's queues (%s): one data worker instead of %u", strerror(-err), n);
-		while (srv->n_workers > 1)
+		while (srv->n_workers > 1) {
 			close(srv->tun_fds[--srv->n_workers]);
+			srv->tun_fds[srv->n_workers] = -1;
+		}
 	}
 	return 0;
 }
@@ -1072,6 +1121,7 @@ int server_init(struct server *srv, struct config *cfg)
 	    epoll_add(srv, srv->timer_fd, &ev_timer) < 0 || epoll_add(srv, srv->rtnl_fd, &ev_link) < 0 ||
 	    (srv->udp_fd >= 0 && epoll_add(srv, srv->udp_fd, &ev_udp) < 0) ||
 	    (srv->tcp_listen_fd >= 0 && epoll_add(srv, srv->tcp_listen_fd, &ev_listen) < 0) ||
+	    (srv->n_workers == 0 && epoll_add(srv, srv->tun_fd, &ev_tun) < 0) ||
 	    epoll_add(srv, mgmt_fd(srv->mgmt), &ev_mgmt) < 0) {
 		log_warn("epoll");
 		return -1;
@@ -1127,6 +1177,9 @@ int server_run(struct server *srv)
 				break;
 			case EV_LISTEN:
 				on_accept(srv);
+				break;
+			case EV_TUN:
+				on_tun_readable(srv);
 				break;
 			case EV_LINK:
 				enforce_on_link_events(srv);

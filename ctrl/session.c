@@ -711,6 +711,8 @@ void session_on_handshake_step(struct hs_job *j, uint64_t now_ms)
 	ks->tls = j->tls;
 	ks->hs = NULL;
 	free(j);
+	if (ks->state != KS_TLS)
+		return; /* a renegotiation that timed out meanwhile: KS_FAILED stays failed */
 	r = ks_after_step(s, ks, r, now_ms);
 	if (r == SESSION_GONE || (r == 1 && ks_read(s, ks, now_ms) == SESSION_GONE))
 		return;

@@ -110,8 +110,11 @@ int tun_open_queues(char ifname[IF_NAMESIZE], bool *offload, int *fds, unsigned 
 		if (fds[i] < 0) {
 			int err = -fds[i];
 
-			while (i-- > 0)
+			fds[i] = -1;
+			while (i-- > 0) {
 				close(fds[i]);
+				fds[i] = -1;
+			}
 			errno = err;
 			return -1;
 		}

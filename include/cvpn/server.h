@@ -92,6 +92,7 @@ struct server {
 	int tun_fds[CONFIG_MAX_DATA_WORKERS];  /* tun_fd is tun_fds[0] */
 	int worker_udp_fds[CONFIG_MAX_DATA_WORKERS];
 	struct dp_worker *workers[CONFIG_MAX_DATA_WORKERS];
+	uint32_t dp_peer_ids;                  /* peer-ids the workers' tables hold (table_size at start) */
 	/* the handshake threads (handshake.h), or NULL: handshakes run here */
 	struct hs_pool *handshakes;
 	volatile bool stop;
