@@ -120,7 +120,7 @@ demo: deps all
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD   := build-fuzz
-FUZZ_TARGETS := packet reliable keymethod config aead scrv1 mgmt ctrlmsg offload
+FUZZ_TARGETS := packet reliable keymethod config aead scrv1 mgmt ctrlmsg offload worker
 # clang, unlike gcc, flags vsnprintf(fmt) in helpers without a format attribute (config.c's error printer).
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -Wno-format-nonliteral -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -135,9 +135,12 @@ fuzz_srcs_scrv1     := ctrl/auth/scrv1.c
 fuzz_srcs_mgmt      := ctrl/mgmt_request.c
 fuzz_srcs_ctrlmsg   := ctrl/proto/ctrlmsg.c
 fuzz_srcs_offload   := dataplane/offload.c
+fuzz_srcs_worker    := dataplane/worker.c dataplane/ring.c dataplane/aead.c dataplane/replay.c dataplane/tuntx.c \
+		       dataplane/offload.c dataplane/udptx.c ctrl/proto/packet.c
 fuzz_libs_config    := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 fuzz_libs_aead      := $(shell pkg-config --libs libcrypto 2>/dev/null)
 fuzz_libs_mgmt      := $(shell pkg-config --libs json-c 2>/dev/null)
+fuzz_libs_worker    := $(shell pkg-config --libs libcrypto 2>/dev/null) -lpthread
 
 define FUZZ_RULE
 $(FUZZ_BUILD)/fuzz_$(1): test/fuzz/fuzz_$(1).c test/fuzz/fuzz.h $(fuzz_srcs_$(1)) $(wildcard include/cvpn/*.h ctrl/*.h)

@@ -7,6 +7,8 @@
               server logs at verb 4, both printed by capture-seeds.sh.
   reliable/   operation programs for fuzz_reliable (encoding: see the switch in fuzz_reliable.c)
   aead/       operation programs for fuzz_aead that seal, open, tamper and run the replay window
+  worker/     operation programs for fuzz_worker: data in and out, spoofing, OCC exit, ping, replay and
+              reordering, rekeying, out-of-range ids, shared addresses, unknown peers, GSO super-packets
   config/     examples/*.yaml and the endpoint config the integration tests write (test/lib/netns.sh)
 Run from anywhere: test/fuzz/make-seeds.py"""
 import os
@@ -141,6 +143,126 @@ write('aead', 'prog-keyid5', bytes([5 << 2]) + seal(ip) + open_(0) + tamper(0, 0
 write('aead', 'replay-window', bytes([0]) + replay_id(1) + replay_id(300) + replay(80) + replay(79, False) +
       replay(16) + replay(15) + replay(127) + replay(100, True, 7) + replay(90, True, 7) + replay(90, True, 7) +
       replay_id(0) + replay_id(0xffffffff) + replay_id(0xfffffff0))
+
+
+# --- worker programs (encoding: see the switch in fuzz_worker.c) -------------------------------------------
+def w_peer(pid, vaddr_off, remote=0, txb=2):       # vaddr = 100.64.0.0 + vaddr_off (-4 .. 67)
+    return bytes([0, pid, vaddr_off + 4, remote, txb])
+
+
+def w_del(pid):
+    return bytes([1, pid])
+
+
+def w_key(pid, kid, block=0, cipher=0, own=None):  # own: the key's own key id when not kid
+    kb = block | cipher << 1 | (0x80 | own << 3 if own is not None else 0)
+    return bytes([2, pid, kid, kb])
+
+
+def w_tx(pid, kid):
+    return bytes([3, pid, kid])
+
+
+def w_kdel(pid, kid):
+    return bytes([4, pid, kid])
+
+
+def w_ping(pid):
+    return bytes([5, pid])
+
+
+def w_seal(pid, kid, kind, body, frm=0, hold=False, block=0, cipher=0, peer_key=True):
+    """kind 0 IPv4 from the peer (body: proto, payload), 1 from src (body: src, proto, payload), 2 ping,
+    3 OCC exit, 4 OCC other, 5 raw, 6 IPv6; frm < 192: from the peer's remote, else address frm % 6."""
+    kb = (0x80 if peer_key else 0) | kid << 3 | block | cipher << 1
+    out = bytes([6, pid, kb, kind | (0x80 if hold else 0)])
+    if kind in (0, 1):
+        proto, payload = body[0], body[1]
+        out += struct.pack('>HB', len(payload), proto)
+        if kind == 1:
+            out += struct.pack('>I', body[2])
+        out += struct.pack('>H', 0x0102) + payload        # to 198.18.1.2
+    elif kind in (2, 3, 4):             # body: up to 3 bytes after the message (kind 4: (its byte, them))
+        if kind == 4:
+            out += bytes([body[0]])
+            body = body[1]
+        out += bytes([len(body)]) + body
+    elif kind == 5:
+        out += struct.pack('>H', len(body)) + body
+    else:
+        out += struct.pack('>H', len(body)) + bytes([0]) * 39 + body
+    return out + bytes([frm])
+
+
+def w_refeed(i, frm=0):
+    return bytes([7, i, frm])
+
+
+def w_raw(data, frm=200, hdr_kid=None, hdr_pid=0):
+    if hdr_kid is None:
+        return bytes([8, 0]) + struct.pack('>H', len(data)) + data + bytes([frm])
+    return bytes([8, 1 | hdr_kid << 1]) + struct.pack('>H', len(data) + 4) + bytes([hdr_pid]) + data + bytes([frm])
+
+
+def w_tun_ip(dst_off, payload, proto=6, vnet=None):    # an IPv4 packet to 100.64.0.0 + dst_off (-4 .. 67)
+    mode = 1 | (2 if vnet is not None else 0) | {6: 0, 17: 1, 1: 2}.get(proto, 3) << 2
+    return (bytes([9, mode]) + (vnet or b'') + struct.pack('>HH', len(payload), 0x0001) + bytes([dst_off + 4]) +
+            payload)
+
+
+def w_tun_raw(read):                                   # vnet header + packet, as read from the tun
+    return bytes([9, 0]) + struct.pack('>H', len(read)) + read
+
+
+W_END, W_DRAIN = bytes([10]), bytes([11])
+
+
+def w_clock(ms):
+    return bytes([12]) + struct.pack('>H', ms // 8)
+
+
+def gso_read(name, dst, gso_size=None):
+    """fuzz_offload's super-packet seed (mode byte dropped) sent to dst, maybe with another segment size."""
+    with open(os.path.join(CORPUS, 'offload', name), 'rb') as f:
+        b = bytearray(f.read()[1:])
+    b[10 + 16:10 + 20] = bytes(dst)
+    if gso_size is not None:
+        b[4:6] = struct.pack('<H', gso_size)
+    return bytes(b)
+
+
+tcp = bytes(range(200))
+ping_magic = bytes.fromhex('2a187bf3641eb4cb07ed2d0a981fc748')
+write('worker', 'rx-tx', bytes([1]) + w_peer(3, 5) + w_key(3, 0) + w_tx(3, 0) +
+      w_seal(3, 0, 0, (6, tcp)) + w_seal(3, 0, 0, (17, tcp[:60])) + W_END + w_tun_ip(5, tcp) + w_ping(3) +
+      w_refeed(0) + w_seal(3, 0, 0, (6, tcp), frm=200 + 1) + w_raw(b'\x48\x00\x00\x09' + bytes(40)) + W_END +
+      w_kdel(3, 0) + w_tun_ip(5, tcp) + w_key(3, 0) + w_tun_ip(5, tcp) + W_END + W_DRAIN)
+write('worker', 'spoof-exit-ping', bytes([0]) + w_peer(1, 9, remote=4) + w_key(1, 2, 1, 2) +
+      w_seal(1, 2, 1, (6, tcp[:40], 0x64400007)) + w_seal(1, 2, 2, b'') + w_seal(1, 2, 2, b'x') +
+      w_seal(1, 2, 6, bytes(20)) + w_seal(1, 2, 4, (5, b'')) + w_seal(1, 2, 5, b'abc') + w_seal(1, 2, 3, b'') +
+      W_DRAIN + w_tun_ip(9, tcp) + w_tun_ip(10, tcp) + W_END + W_DRAIN)
+write('worker', 'reorder-replay', bytes([1]) + w_peer(7, 20, remote=1) + w_key(7, 5, 0, 1) + w_tx(7, 5) +
+      b''.join(w_seal(7, 5, 0, (6, bytes([i]) * 30), hold=True) for i in range(6)) +
+      w_refeed(3) + w_refeed(1) + w_refeed(3) + w_refeed(0) + w_refeed(5) + w_refeed(2) + w_clock(20000) +
+      w_refeed(4) + w_refeed(4) + W_END + w_refeed(5, frm=200 + 2) + W_END + W_DRAIN)
+write('worker', 'rekey', bytes([1]) + w_peer(2, 0) + w_key(2, 0) + w_tx(2, 0) + w_seal(2, 0, 0, (6, tcp)) +
+      w_key(2, 1, 1, 0) + w_tx(2, 1) + w_seal(2, 1, 0, (6, tcp)) + w_seal(2, 0, 0, (6, tcp)) + w_kdel(2, 0) +
+      w_seal(2, 0, 0, (6, tcp), peer_key=False) + w_key(2, 8) + w_tx(2, 9) + w_kdel(2, 10) +
+      w_key(2, 3, 0, 0, own=4) + w_seal(2, 3, 0, (6, tcp)) + w_key(17, 0) + w_peer(17, 1) + w_ping(17) +
+      w_peer(2, 0) + w_seal(2, 1, 0, (6, tcp)) + w_tun_ip(0, tcp) + W_END + W_DRAIN)
+write('worker', 'shared-vaddr', bytes([1]) + w_peer(4, 12) + w_peer(5, 12, remote=2) + w_key(4, 0) + w_tx(4, 0) +
+      w_key(5, 0) + w_tx(5, 0) + w_tun_ip(12, tcp) + w_del(5) + w_tun_ip(12, tcp) + w_peer(6, -1) +
+      w_peer(8, 64) + w_tun_ip(-1, tcp) + w_tun_ip(64, tcp) + w_peer(4, 13) + w_tun_ip(12, tcp) + W_END +
+      W_DRAIN)
+write('worker', 'unknown-peers', bytes([0]) + w_raw(b'\x38' + bytes(30)) + w_raw(b'\x20' + bytes(40)) +
+      w_raw(b'\x48\x00') + w_raw(b'\x4a\x00\x00\x0f' + bytes(30)) + w_raw(bytes(30), hdr_kid=0, hdr_pid=18) +
+      w_raw(b'') + w_raw(bytes(2100)) + w_tun_raw(bytes(10) + bytes.fromhex('6000000000083a40') + bytes(40)) +
+      w_tun_raw(b'\x01\x01' + bytes(30)) + W_DRAIN)
+# super-packets: to a peer with a tx key (every segment sealed), and to nobody with small segments, which
+# overflows the upcall ring (upcall drops)
+write('worker', 'gso-tun', bytes([1]) + w_peer(0, 5) + w_key(0, 0) + w_tx(0, 0) +
+      w_tun_raw(gso_read('seg-tcp4-gso', [100, 64, 0, 5])) + w_tun_raw(gso_read('seg-udp4-gso', [100, 64, 0, 5])) +
+      W_END + w_tun_raw(gso_read('seg-tcp4-gso', [100, 64, 0, 40], gso_size=6)) + W_END + W_DRAIN)
 
 
 # --- config ------------------------------------------------------------------------------------------------
