@@ -6,7 +6,9 @@
 # control thread); both handshake threads ran handshake steps; a stock client's ping goes through; sessions
 # ended by the client (OCC_EXIT, seen by a worker) end at once. That daemon runs with only the systemd
 # unit's capabilities (NET_ADMIN, NET_BIND_SERVICE, BPF), which must be enough to load the tun's steering
-# program. Then the same with one worker and the handshakes on the control thread. make integration runs the
+# program. Then the same with one worker and the handshakes on the control thread. Then a reload that raises
+# max-connections past the workers' tables: the sessions beyond them stay on the control thread and still
+# carry their traffic. make integration runs the
 # whole suite with the first setting and its data-path tests again with the second.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
@@ -84,4 +86,30 @@ run_with_workers 2 2
 assert_no_log "$SERVER_LOG" "cannot steer" "the unit's capabilities load the steering program"
 CVPND=$CVPND_FULL
 run_with_workers 1 0
+
+# A reload that raises max-connections grows the session table but not the workers' tables (sized at
+# start): sessions whose peer-ids lie beyond them must stay on the control thread and still carry traffic.
+# max-connections 10 gives a table of 266 peer-ids; 300 sessions after the reload use peer-ids past it.
+CV_WORKERS=2 CV_HS_THREADS=2 ops_config "$TMPD/endpoint-grow.yaml" "max-connections: 10"
+server_start "$TMPD/endpoint-grow.yaml"
+sed -i 's/^  max-connections: 10$/  max-connections: 400/' "$TMPD/endpoint-grow.yaml"
+ctl reload >"$TMPD/reload.out" 2>&1 || fail "reload raising max-connections refused: $(cat "$TMPD/reload.out")"
+ok "reload raised max-connections from 10 to 400"
+n_exec "$NS_CLI" timeout 90 "$LOADGEN" --remote "$GW_OUT_IP" --port 1194 --source-range "$LG_SOURCES" \
+	--ca "$PKI/ca.crt" --cert "$PKI/alice.crt" --key "$PKI/alice.key" -n 300 --timeout 60 \
+	--traffic 3 --pps 2 --ping "$RES_IP" >"$TMPD/lg-grow.report" 2>"$TMPD/lg-grow.log" || true
+sed 's/^/    /' "$TMPD/lg-grow.report"
+assert_match "$(cat "$TMPD/lg-grow.report")" "sessions established +300" "300 sessions established after the reload"
+sent=$(awk '/traffic/ { for (i = 1; i <= NF; i++) if ($i == "sent") print $(i + 1) }' "$TMPD/lg-grow.report")
+replies=$(awk '/traffic/ { print $NF }' "$TMPD/lg-grow.report")
+[ "${replies:-0}" -ge $((${sent:-1} * 97 / 100)) ] ||
+	fail "after the reload only ${replies:-0} of ${sent:-?} echo requests were answered"
+ok "after the reload $replies of $sent echo requests answered (sessions past the workers' tables included)"
+m=$(ctl_json metrics)
+ingress=$(jq .metrics.ingress_packets_total <<<"$m")
+by_workers=$(jq .metrics.worker_packets_decrypted_total <<<"$m")
+[ "$by_workers" -lt "$ingress" ] || fail "the workers decrypted all $ingress packets: no session stayed on the control thread"
+[ "$by_workers" -gt 0 ] || fail "the workers decrypted nothing"
+ok "of $ingress packets in, the workers decrypted $by_workers and the control thread the rest"
+server_stop
 summary
