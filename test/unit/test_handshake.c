@@ -26,57 +26,32 @@
 #define SENTINEL_RESULT 12345
 #define SENTINEL_THREAD 999u
 
-static char dir[] = "/tmp/cvpn-test-handshake.XXXXXX";
-static char path_ca[80], path_srv_crt[80], path_srv_key[80], path_cli_crt[80], path_cli_key[80];
-static char path_rogue_crt[80], path_rogue_key[80]; /* a client certificate from another CA */
+
+static struct pki_set pki;
+static const char *path_rogue_crt, *path_rogue_key; /* a client certificate from another CA */
 
 static void pki_setup(void)
 {
-	EVP_PKEY *ca_key, *srv_key, *cli_key, *rogue_ca_key, *rogue_key;
-	X509 *ca, *srv, *cli, *rogue_ca, *rogue;
-	char path_rogue_ca[80];
+	EVP_PKEY *rogue_ca_key, *rogue_key;
+	X509 *rogue_ca;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path_ca, sizeof(path_ca), "%s/ca.crt", dir);
-	snprintf(path_srv_crt, sizeof(path_srv_crt), "%s/server.crt", dir);
-	snprintf(path_srv_key, sizeof(path_srv_key), "%s/server.key", dir);
-	snprintf(path_cli_crt, sizeof(path_cli_crt), "%s/client.crt", dir);
-	snprintf(path_cli_key, sizeof(path_cli_key), "%s/client.key", dir);
-	snprintf(path_rogue_ca, sizeof(path_rogue_ca), "%s/rogue-ca.crt", dir);
-	snprintf(path_rogue_crt, sizeof(path_rogue_crt), "%s/rogue.crt", dir);
-	snprintf(path_rogue_key, sizeof(path_rogue_key), "%s/rogue.key", dir);
-	ca_key = pki_key(NULL);
-	srv_key = pki_key(path_srv_key);
-	cli_key = pki_key(path_cli_key);
+	pki_set_make(&pki, "handshake");
+	path_rogue_crt = pki_set_file(&pki, "rogue.crt");
+	path_rogue_key = pki_set_file(&pki, "rogue.key");
 	rogue_ca_key = pki_key(NULL);
 	rogue_key = pki_key(path_rogue_key);
-	ca = pki_cert(path_ca, "Test CA", ca_key, NULL, ca_key, NULL, 1, false);
-	srv = pki_cert(path_srv_crt, "gateway", srv_key, ca, ca_key, "serverAuth", 2, false);
-	cli = pki_cert(path_cli_crt, "alice", cli_key, ca, ca_key, "clientAuth", 3, false);
-	/* same subject as the real CA: only the signature tells them apart */
-	rogue_ca = pki_cert(path_rogue_ca, "Test CA", rogue_ca_key, NULL, rogue_ca_key, NULL, 1, false);
-	rogue = pki_cert(path_rogue_crt, "mallory", rogue_key, rogue_ca, rogue_ca_key, "clientAuth", 4, false);
-	unlink(path_rogue_ca); /* nobody trusts it */
-	X509_free(ca);
-	X509_free(srv);
-	X509_free(cli);
+	/* same subject as the real CA (nothing trusts it): only the signature tells them apart */
+	rogue_ca = pki_cert(pki_set_file(&pki, "rogue-ca.crt"), "Test CA", rogue_ca_key, NULL, rogue_ca_key, NULL, 1,
+			    false);
+	X509_free(pki_cert(path_rogue_crt, "mallory", rogue_key, rogue_ca, rogue_ca_key, "clientAuth", 4, false));
 	X509_free(rogue_ca);
-	X509_free(rogue);
-	EVP_PKEY_free(ca_key);
-	EVP_PKEY_free(srv_key);
-	EVP_PKEY_free(cli_key);
 	EVP_PKEY_free(rogue_ca_key);
 	EVP_PKEY_free(rogue_key);
 }
 
 static void pki_teardown(void)
 {
-	const char *files[] = { path_ca,      path_srv_crt,   path_srv_key,  path_cli_crt,
-				path_cli_key, path_rogue_crt, path_rogue_key };
-
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		unlink(files[i]);
-	rmdir(dir);
+	pki_set_free(&pki);
 }
 
 struct ctxs {
@@ -87,8 +62,8 @@ static void ctxs_open(struct ctxs *c, const char *cli_crt, const char *cli_key)
 {
 	char err[256];
 
-	ck_assert_msg(tls_ctx_new(path_srv_crt, path_srv_key, path_ca, &c->srv, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_msg(tls_client_ctx_new(path_ca, cli_crt, cli_key, &c->cli, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(tls_ctx_new(pki.srv_crt, pki.srv_key, pki.ca, &c->srv, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(tls_client_ctx_new(pki.ca, cli_crt, cli_key, &c->cli, err, sizeof(err)) == 0, "%s", err);
 }
 
 static void ctxs_close(struct ctxs *c)
@@ -196,7 +171,7 @@ START_TEST(test_one_handshake)
 	ck_assert_ptr_nonnull(p);
 	ck_assert_uint_eq(hs_pool_threads(p), 2);
 	ck_assert_ptr_null(hs_pool_take_done(p)); /* nothing yet */
-	ctxs_open(&c, path_cli_crt, path_cli_key);
+	ctxs_open(&c, pki.cli_crt, pki.cli_key);
 	srv = tls_conn_new(c.srv);
 	cli = tls_conn_new(c.cli);
 	ck_assert_ptr_nonnull(srv);
@@ -255,7 +230,7 @@ START_TEST(test_many_interleaved)
 
 	ck_assert_ptr_nonnull(p);
 	ck_assert_uint_eq(hs_pool_threads(p), 2);
-	ctxs_open(&c, path_cli_crt, path_cli_key);
+	ctxs_open(&c, pki.cli_crt, pki.cli_key);
 	/* every first step before any is collected */
 	for (int i = 0; i < MANY; i++) {
 		srv[i] = tls_conn_new(c.srv);
@@ -342,7 +317,7 @@ START_TEST(test_garbage_fails)
 	uint8_t junk[300];
 
 	ck_assert_ptr_nonnull(p);
-	ctxs_open(&c, path_cli_crt, path_cli_key);
+	ctxs_open(&c, pki.cli_crt, pki.cli_key);
 	srv = tls_conn_new(c.srv);
 	ck_assert_ptr_nonnull(srv);
 	/* a handshake record header announcing a ClientHello, then nonsense */
@@ -420,7 +395,7 @@ START_TEST(test_orphans_and_shutdown)
 	struct hs_job *idle[IDLE], *busy[BUSY];
 
 	ck_assert_ptr_nonnull(p);
-	ctxs_open(&c, path_cli_crt, path_cli_key);
+	ctxs_open(&c, pki.cli_crt, pki.cli_key);
 	/* connections with nothing to do: the step returns 0 at once */
 	for (int i = 0; i < IDLE; i++) {
 		struct tls_conn *srv = tls_conn_new(c.srv);
@@ -459,7 +434,7 @@ START_TEST(test_free_with_uncollected_done)
 	struct pollfd pfd;
 
 	ck_assert_ptr_nonnull(p);
-	ctxs_open(&c, path_cli_crt, path_cli_key);
+	ctxs_open(&c, pki.cli_crt, pki.cli_key);
 	for (int i = 0; i < 5; i++) {
 		struct tls_conn *srv = tls_conn_new(c.srv);
 		struct hs_job *j;

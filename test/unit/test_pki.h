@@ -9,6 +9,9 @@
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -93,6 +96,78 @@ static inline X509 *pki_cert(const char *path, const char *cn, EVP_PKEY *key, X5
 	}
 	fclose(f);
 	return x;
+}
+
+/* The set most tests want, in a fresh directory /tmp/cvpn-test-NAME.XXXXXX: a CA, a server certificate
+ * ("gateway", serverAuth) and a client one ("alice", clientAuth), with their keys as files. The CA and the
+ * client's key and certificate stay in memory for certificates a test adds; pki_set_file names such a file
+ * in the directory, and pki_set_free removes it with the rest. */
+#define PKI_PATH_MAX 96
+#define PKI_EXTRA_MAX 4
+
+struct pki_set {
+	char dir[64];
+	char ca[PKI_PATH_MAX], srv_crt[PKI_PATH_MAX], srv_key[PKI_PATH_MAX], cli_crt[PKI_PATH_MAX],
+		cli_key[PKI_PATH_MAX];
+	EVP_PKEY *ca_pkey, *cli_pkey;
+	X509 *ca_x509, *cli_x509;
+	char extra[PKI_EXTRA_MAX][PKI_PATH_MAX];
+	unsigned n_extra;
+};
+
+static inline void pki_set_path(const struct pki_set *s, const char *file, char out[PKI_PATH_MAX])
+{
+	char dir[sizeof(s->dir)];
+
+	/* through a copy: out lies in *s too, and gcc cannot tell it from dir (-Wrestrict) */
+	memcpy(dir, s->dir, sizeof(dir));
+	ck_assert_int_lt(snprintf(out, PKI_PATH_MAX, "%s/%s", dir, file), PKI_PATH_MAX);
+}
+
+/* A path for one more file in the set's directory, removed by pki_set_free. */
+static inline const char *pki_set_file(struct pki_set *s, const char *file)
+{
+	ck_assert_uint_lt(s->n_extra, PKI_EXTRA_MAX);
+	pki_set_path(s, file, s->extra[s->n_extra]);
+	return s->extra[s->n_extra++];
+}
+
+static inline void pki_set_make(struct pki_set *s, const char *name)
+{
+	EVP_PKEY *srv_key;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->dir, sizeof(s->dir), "/tmp/cvpn-test-%s.XXXXXX", name);
+	ck_assert_ptr_nonnull(mkdtemp(s->dir));
+	pki_set_path(s, "ca.crt", s->ca);
+	pki_set_path(s, "server.crt", s->srv_crt);
+	pki_set_path(s, "server.key", s->srv_key);
+	pki_set_path(s, "client.crt", s->cli_crt);
+	pki_set_path(s, "client.key", s->cli_key);
+	s->ca_pkey = pki_key(NULL); /* signs in memory: no file */
+	srv_key = pki_key(s->srv_key);
+	s->cli_pkey = pki_key(s->cli_key);
+	s->ca_x509 = pki_cert(s->ca, "Test CA", s->ca_pkey, NULL, s->ca_pkey, NULL, 1, false);
+	X509_free(pki_cert(s->srv_crt, "gateway", srv_key, s->ca_x509, s->ca_pkey, "serverAuth", 2, false));
+	s->cli_x509 = pki_cert(s->cli_crt, "alice", s->cli_pkey, s->ca_x509, s->ca_pkey, "clientAuth", 3, false);
+	EVP_PKEY_free(srv_key);
+}
+
+static inline void pki_set_free(struct pki_set *s)
+{
+	const char *files[] = { s->ca, s->srv_crt, s->srv_key, s->cli_crt, s->cli_key };
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		unlink(files[i]);
+	for (unsigned i = 0; i < s->n_extra; i++)
+		unlink(s->extra[i]);
+	rmdir(s->dir);
+	X509_free(s->ca_x509);
+	X509_free(s->cli_x509);
+	EVP_PKEY_free(s->ca_pkey);
+	EVP_PKEY_free(s->cli_pkey);
+	s->ca_x509 = s->cli_x509 = NULL;
+	s->ca_pkey = s->cli_pkey = NULL;
 }
 
 #endif

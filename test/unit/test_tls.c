@@ -18,49 +18,25 @@
 
 #include "cvpn/tls.h"
 
-static char dir[] = "/tmp/cvpn-test-tls.XXXXXX";
-static char path_ca[64], path_srv_crt[64], path_srv_key[64], path_cli_crt[64], path_cli_key[64];
+static struct pki_set pki;
 static uint8_t cli_der[4096];
 static size_t cli_der_len;
 
 static void pki_setup(void)
 {
-	EVP_PKEY *ca_key, *srv_key, *cli_key;
-	X509 *ca, *srv, *cli;
 	unsigned char *p = cli_der;
 	int n;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path_ca, sizeof(path_ca), "%s/ca.crt", dir);
-	snprintf(path_srv_crt, sizeof(path_srv_crt), "%s/server.crt", dir);
-	snprintf(path_srv_key, sizeof(path_srv_key), "%s/server.key", dir);
-	snprintf(path_cli_crt, sizeof(path_cli_crt), "%s/client.crt", dir);
-	snprintf(path_cli_key, sizeof(path_cli_key), "%s/client.key", dir);
-	ca_key = pki_key(NULL); /* signs in memory: no file */
-	srv_key = pki_key(path_srv_key);
-	cli_key = pki_key(path_cli_key);
-	ca = pki_cert(path_ca, "Test CA", ca_key, NULL, ca_key, NULL, 1, false);
-	srv = pki_cert(path_srv_crt, "gateway", srv_key, ca, ca_key, "serverAuth", 2, false);
-	cli = pki_cert(path_cli_crt, "alice", cli_key, ca, ca_key, "clientAuth", 3, false);
-	n = i2d_X509(cli, NULL);
+	pki_set_make(&pki, "tls");
+	n = i2d_X509(pki.cli_x509, NULL);
 	ck_assert(n > 0 && (size_t)n <= sizeof(cli_der));
-	ck_assert_int_eq(i2d_X509(cli, &p), n);
+	ck_assert_int_eq(i2d_X509(pki.cli_x509, &p), n);
 	cli_der_len = (size_t)n;
-	X509_free(ca);
-	X509_free(srv);
-	X509_free(cli);
-	EVP_PKEY_free(ca_key);
-	EVP_PKEY_free(srv_key);
-	EVP_PKEY_free(cli_key);
 }
 
 static void pki_teardown(void)
 {
-	const char *files[] = { path_ca, path_srv_crt, path_srv_key, path_cli_crt, path_cli_key };
-
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		unlink(files[i]);
-	rmdir(dir);
+	pki_set_free(&pki);
 }
 
 struct pair {
@@ -85,8 +61,8 @@ static void pair_open(struct pair *p)
 	int rs = 0, rc = 0;
 
 	memset(p, 0, sizeof(*p));
-	ck_assert_msg(tls_ctx_new(path_srv_crt, path_srv_key, path_ca, &p->sctx, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_msg(tls_client_ctx_new(path_ca, path_cli_crt, path_cli_key, &p->cctx, err, sizeof(err)) == 0, "%s",
+	ck_assert_msg(tls_ctx_new(pki.srv_crt, pki.srv_key, pki.ca, &p->sctx, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(tls_client_ctx_new(pki.ca, pki.cli_crt, pki.cli_key, &p->cctx, err, sizeof(err)) == 0, "%s",
 		      err);
 	p->srv = tls_conn_new(p->sctx);
 	p->cli = tls_conn_new(p->cctx);
@@ -188,7 +164,7 @@ START_TEST(test_trim_before_handshake_is_a_noop)
 	struct tls_conn *early;
 	uint8_t k[256];
 
-	ck_assert_msg(tls_ctx_new(path_srv_crt, path_srv_key, path_ca, &p.sctx, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(tls_ctx_new(pki.srv_crt, pki.srv_key, pki.ca, &p.sctx, err, sizeof(err)) == 0, "%s", err);
 	early = tls_conn_new(p.sctx);
 	ck_assert_ptr_nonnull(early);
 	tls_conn_trim(early);

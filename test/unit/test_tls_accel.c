@@ -343,43 +343,19 @@ END_TEST
 
 /* --- a real handshake through tls.c, which attaches the device to both contexts --- */
 
-static char dir[] = "/tmp/cvpn-test-tls-accel.XXXXXX";
-static char path_ca[80], path_srv_crt[80], path_srv_key[80], path_cli_crt[80], path_cli_key[80],
-	path_bad_crt[80];
+static struct pki_set pki;
+static const char *path_bad_crt; /* a client certificate whose signature is broken */
 
 static void pki_setup(void)
 {
-	EVP_PKEY *ca_key, *srv_key, *cli_key;
-	X509 *ca;
-
-	strcpy(dir, "/tmp/cvpn-test-tls-accel.XXXXXX"); /* mkdtemp wrote over the last one */
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path_ca, sizeof(path_ca), "%s/ca.crt", dir);
-	snprintf(path_srv_crt, sizeof(path_srv_crt), "%s/server.crt", dir);
-	snprintf(path_srv_key, sizeof(path_srv_key), "%s/server.key", dir);
-	snprintf(path_cli_crt, sizeof(path_cli_crt), "%s/client.crt", dir);
-	snprintf(path_cli_key, sizeof(path_cli_key), "%s/client.key", dir);
-	snprintf(path_bad_crt, sizeof(path_bad_crt), "%s/bad.crt", dir);
-	ca_key = pki_key(NULL);
-	srv_key = pki_key(path_srv_key);
-	cli_key = pki_key(path_cli_key);
-	ca = pki_cert(path_ca, "Test CA", ca_key, NULL, ca_key, NULL, 1, false);
-	X509_free(pki_cert(path_srv_crt, "gateway", srv_key, ca, ca_key, "serverAuth", 2, false));
-	X509_free(pki_cert(path_cli_crt, "alice", cli_key, ca, ca_key, "clientAuth", 3, false));
-	X509_free(pki_cert(path_bad_crt, "mallory", cli_key, ca, ca_key, "clientAuth", 4, true));
-	X509_free(ca);
-	EVP_PKEY_free(ca_key);
-	EVP_PKEY_free(srv_key);
-	EVP_PKEY_free(cli_key);
+	pki_set_make(&pki, "tls-accel");
+	path_bad_crt = pki_set_file(&pki, "bad.crt");
+	X509_free(pki_cert(path_bad_crt, "mallory", pki.cli_pkey, pki.ca_x509, pki.ca_pkey, "clientAuth", 4, true));
 }
 
 static void pki_teardown(void)
 {
-	const char *files[] = { path_ca, path_srv_crt, path_srv_key, path_cli_crt, path_cli_key, path_bad_crt };
-
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		unlink(files[i]);
-	rmdir(dir);
+	pki_set_free(&pki);
 }
 
 static void move(struct tls_conn *from, struct tls_conn *to)
@@ -400,8 +376,8 @@ static void handshake(const char *cli_crt, char *peer_error, size_t len)
 	char err[256];
 	int rs = 0, rc = 0;
 
-	ck_assert_msg(tls_ctx_new(path_srv_crt, path_srv_key, path_ca, &sctx, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_msg(tls_client_ctx_new(path_ca, cli_crt, path_cli_key, &cctx, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(tls_ctx_new(pki.srv_crt, pki.srv_key, pki.ca, &sctx, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(tls_client_ctx_new(pki.ca, cli_crt, pki.cli_key, &cctx, err, sizeof(err)) == 0, "%s", err);
 	srv = tls_conn_new(sctx);
 	cli = tls_conn_new(cctx);
 	ck_assert_ptr_nonnull(srv);
@@ -434,7 +410,7 @@ START_TEST(test_handshake_goes_through_the_device)
 	ck_assert_int_ne(tls_accel_devid(), TLS_ACCEL_NO_DEVICE);
 	pki_setup();
 	tls_accel_get_stats(&s0);
-	handshake(path_cli_crt, peer_error, sizeof(peer_error));
+	handshake(pki.cli_crt, peer_error, sizeof(peer_error));
 	tls_accel_get_stats(&s1);
 	ck_assert_str_eq(peer_error, "");
 	/* each end signs its CertificateVerify on the device */
