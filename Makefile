@@ -120,7 +120,7 @@ demo: deps all
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD   := build-fuzz
-FUZZ_TARGETS := packet reliable keymethod config aead scrv1 mgmt ctrlmsg offload worker
+FUZZ_TARGETS := packet reliable keymethod config aead scrv1 mgmt ctrlmsg offload worker tls13rec
 # clang, unlike gcc, flags vsnprintf(fmt) in helpers without a format attribute (config.c's error printer).
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -Wno-format-nonliteral -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -141,6 +141,8 @@ fuzz_libs_config    := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 fuzz_libs_aead      := $(shell pkg-config --libs libcrypto 2>/dev/null)
 fuzz_libs_mgmt      := $(shell pkg-config --libs json-c 2>/dev/null)
 fuzz_libs_worker    := $(shell pkg-config --libs libcrypto 2>/dev/null) -lpthread
+fuzz_srcs_tls13rec  := ctrl/proto/tls13rec.c
+fuzz_libs_tls13rec  := $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 define FUZZ_RULE
 $(FUZZ_BUILD)/fuzz_$(1): test/fuzz/fuzz_$(1).c test/fuzz/fuzz.h $(fuzz_srcs_$(1)) $(wildcard include/cvpn/*.h ctrl/*.h)

@@ -9,6 +9,7 @@
   aead/       operation programs for fuzz_aead that seal, open, tamper and run the replay window
   worker/     operation programs for fuzz_worker: data in and out, spoofing, OCC exit, ping, replay and
               reordering, rekeying, out-of-range ids, shared addresses, unknown peers, GSO super-packets
+  tls13rec/   operation programs for fuzz_tls13rec: seal, open, tamper, out of order, raw records
   config/     examples/*.yaml and the endpoint config the integration tests write (test/lib/netns.sh)
 Run from anywhere: test/fuzz/make-seeds.py"""
 import os
@@ -305,4 +306,27 @@ write('config', 'test-endpoint-udp.yaml',
 write('config', 'test-endpoint-tcp.yaml',
       (TEST_CFG % ('tcp', 'false', 'false', 'CHACHA20-POLY1305',
                    '  renegotiate-after: 5s\n  keepalive: 2s\n')).encode())
+
+
+# --- tls13rec programs -------------------------------------------------------------------------------------
+def rseal(content, kind=2):            # kind 0 alert, 1 handshake, 2 application data
+    return bytes([kind << 3 | 0]) + struct.pack('>H', len(content)) + content
+
+
+R_OPEN, R_EARLY = bytes([1]), bytes([3])
+
+
+def rtamper(pos, x, cut=False):
+    return bytes([0x80 | 2 if cut else 2]) + struct.pack('>H', pos) + bytes([x])
+
+
+def rraw(blob):
+    return bytes([4]) + struct.pack('>H', len(blob)) + blob
+
+
+for suite, name in ((0, 'aes128'), (1, 'aes256'), (2, 'chacha')):
+    write('tls13rec', 'prog-' + name, bytes([suite, 0]) + rseal(b'PUSH_REQUEST\0') + rseal(b'\x01\x00', 0) +
+          rseal(bytes([24, 0, 0, 1, 1]), 1) + R_EARLY + rtamper(0, 1) + rtamper(30, 0x80, True) + R_OPEN +
+          R_OPEN + rraw(bytes([23, 3, 3, 0, 20]) + bytes(20)) + R_OPEN + rseal(b'x' * 1500) + R_OPEN)
+write('tls13rec', 'seq-end', bytes([0, 0xff]) + rseal(b'EXIT\0') * 20 + R_OPEN * 20)
 print('seeds written to', CORPUS)
