@@ -614,6 +614,15 @@ static int ks_read(struct session *s, struct key_state *ks, uint64_t now_ms)
 		n = tls_conn_read(ks->tls, buf, TLS_READ_MAX);
 		if (n == 0)
 			return 0;
+		if (n == TLS_CONN_REKEY) {
+			/* the client rekeyed a control channel that left wolfSSL (tls.h): a new TLS session on the
+			 * next key-id replaces it; data keeps flowing on the current key meanwhile */
+			log_info("session %llu %s: client sent a TLS KeyUpdate; renegotiating", (unsigned long long)s->id,
+				 s->cn);
+			if (ks == &s->ks[0] && ks->state == KS_ACTIVE)
+				s->reneg_at_ms = now_ms;
+			return 0;
+		}
 		if (n < 0) {
 			log_warnx("session %llu: TLS read failed: %s", (unsigned long long)s->id,
 				  tls_conn_error(ks->tls));

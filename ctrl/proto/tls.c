@@ -19,6 +19,7 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "cvpn/tls.h"
+#include "cvpn/tls13rec.h"
 #include "cvpn/tls_accel.h"
 
 struct tls_ctx {
@@ -33,11 +34,25 @@ struct bytebuf {
 	size_t len, cap, off; /* valid bytes are data[off .. len) */
 };
 
+/* Where the bytes handed to wolfSSL stand in the stream of records: the connection may leave wolfSSL only
+ * between two records, never with part of one inside it. */
+struct record_cursor {
+	uint8_t header[TLS13_HEADER_LEN];
+	uint8_t header_have;
+	uint32_t body_left;
+};
+
 struct tls_conn {
-	WOLFSSL *ssl;
+	WOLFSSL *ssl;          /* NULL once detached */
+	struct tls13_rec *rec; /* our record layer after tls_conn_trim on TLS 1.3; NULL before */
 	struct bytebuf in, out;
+	struct record_cursor cursor;
+	uint8_t *plain;        /* the rest of a record that a read took only part of */
+	size_t plain_len, plain_off;
 	bool client;
 	bool established;
+	bool detach_wanted;    /* trimmed: leave wolfSSL at the next record boundary */
+	bool stale;            /* the peer updated its keys after we left wolfSSL: nothing more can be read */
 	char peer_error[128];
 	char error[128];
 	uint8_t *peer_der;
@@ -107,6 +122,32 @@ static size_t buf_take(struct bytebuf *b, uint8_t *out, size_t max)
 	return n;
 }
 
+/* Follows the record framing of bytes as they pass to wolfSSL. */
+static void cursor_advance(struct record_cursor *rc, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		if (rc->body_left > 0) {
+			size_t k = n < rc->body_left ? n : rc->body_left;
+
+			rc->body_left -= (uint32_t)k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		rc->header[rc->header_have++] = *p++;
+		n--;
+		if (rc->header_have == TLS13_HEADER_LEN) {
+			rc->body_left = (uint32_t)rc->header[3] << 8 | rc->header[4];
+			rc->header_have = 0;
+		}
+	}
+}
+
+static bool cursor_between_records(const struct record_cursor *rc)
+{
+	return rc->header_have == 0 && rc->body_left == 0;
+}
+
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 {
 	struct tls_conn *c = arg;
@@ -116,6 +157,7 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	if (sz <= 0)
 		return 0;
 	n = buf_take(&c->in, (uint8_t *)buf, (size_t)sz);
+	cursor_advance(&c->cursor, (const uint8_t *)buf, n);
 	return n ? (int)n : WOLFSSL_CBIO_ERR_WANT_READ;
 }
 
@@ -372,6 +414,14 @@ void tls_conn_free(struct tls_conn *c)
 		return;
 	if (c->ssl)
 		wolfSSL_free(c->ssl);
+	if (c->rec) {
+		tls13_rec_wipe(c->rec);
+		free(c->rec);
+	}
+	if (c->plain) {
+		explicit_bzero(c->plain, c->plain_len);
+		free(c->plain);
+	}
 	buf_free(&c->in);
 	buf_free(&c->out);
 	free(c->peer_der);
@@ -432,18 +482,208 @@ int tls_conn_handshake(struct tls_conn *c)
 
 bool tls_conn_established(const struct tls_conn *c) { return c->established; }
 
+/* Moves the application traffic keys out of wolfSSL into our record layer and frees the connection object.
+ * Only between records with nothing of the peer's left inside wolfSSL (it has just asked for more and was
+ * handed everything, up to a record's end), and only for what we implement: TLS 1.3 with an AEAD suite.
+ * Anything else keeps wolfSSL for the connection's life. */
+static void detach(struct tls_conn *c)
+{
+	const unsigned char *rk, *riv, *tk, *tiv;
+	struct tls13_rec *r;
+	enum tls13_aead aead;
+	word64 rseq = 0, tseq = 0;
+	int respond = 0;
+	int bulk = wolfSSL_GetBulkCipher(c->ssl), ksz = wolfSSL_GetKeySize(c->ssl);
+
+	if (c->in.len - c->in.off > 0 || !cursor_between_records(&c->cursor) || wolfSSL_pending(c->ssl) > 0)
+		return;
+	c->detach_wanted = false;
+	if (wolfSSL_version(c->ssl) != TLS1_3_VERSION ||
+	    wolfSSL_key_update_response(c->ssl, &respond) != 0 || respond)
+		return; /* also when the peer asked for our KeyUpdate and wolfSSL has yet to send it */
+	if (bulk == wolfssl_aes_gcm && ksz == 16)
+		aead = TLS13_AES_128_GCM_SHA256;
+	else if (bulk == wolfssl_aes_gcm && ksz == 32)
+		aead = TLS13_AES_256_GCM_SHA384;
+	else if (bulk == wolfssl_chacha && ksz == 32)
+		aead = TLS13_CHACHA20_POLY1305_SHA256;
+	else
+		return;
+	rk = c->client ? wolfSSL_GetServerWriteKey(c->ssl) : wolfSSL_GetClientWriteKey(c->ssl);
+	riv = c->client ? wolfSSL_GetServerWriteIV(c->ssl) : wolfSSL_GetClientWriteIV(c->ssl);
+	tk = c->client ? wolfSSL_GetClientWriteKey(c->ssl) : wolfSSL_GetServerWriteKey(c->ssl);
+	tiv = c->client ? wolfSSL_GetClientWriteIV(c->ssl) : wolfSSL_GetServerWriteIV(c->ssl);
+	if (!rk || !riv || !tk || !tiv || wolfSSL_GetPeerSequenceNumber(c->ssl, &rseq) < 0 ||
+	    wolfSSL_GetSequenceNumber(c->ssl, &tseq) < 0)
+		return;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return; /* wolfSSL stays: correct, only bigger */
+	r->aead = aead;
+	memcpy(r->rx.key, rk, (size_t)ksz);
+	memcpy(r->rx.iv, riv, TLS13_IV_LEN);
+	r->rx.seq = rseq;
+	memcpy(r->tx.key, tk, (size_t)ksz);
+	memcpy(r->tx.iv, tiv, TLS13_IV_LEN);
+	r->tx.seq = tseq;
+	wolfSSL_free(c->ssl); /* wipes its copies of the keys */
+	c->ssl = NULL;
+	c->rec = r;
+}
+
+/* Hands out what is left of a record that an earlier read took only in part. */
+static size_t take_plain(struct tls_conn *c, uint8_t *buf, size_t cap)
+{
+	size_t n = c->plain_len - c->plain_off;
+
+	if (n > cap)
+		n = cap;
+	memcpy(buf, c->plain + c->plain_off, n);
+	c->plain_off += n;
+	if (c->plain_off == c->plain_len) {
+		explicit_bzero(c->plain, c->plain_len);
+		free(c->plain);
+		c->plain = NULL;
+		c->plain_len = c->plain_off = 0;
+	}
+	return n;
+}
+
+static void consume_in(struct bytebuf *b, size_t n)
+{
+	b->off += n;
+	if (b->off == b->len)
+		buf_free(b);
+}
+
+/* What the peer may still send in a TLS 1.3 record after the handshake: application data, an alert, or a
+ * KeyUpdate (NewSessionTicket comes only from servers, and ours sends none). */
+static ssize_t handle_record(struct tls_conn *c, uint8_t type, uint8_t *content, size_t len, uint8_t *buf,
+			     size_t cap)
+{
+	switch (type) {
+	case TLS13_CT_APPLICATION_DATA:
+		if (len > cap) {
+			c->plain = malloc(len - cap);
+			if (!c->plain) {
+				snprintf(c->error, sizeof(c->error), "out of memory");
+				return -1;
+			}
+			memcpy(c->plain, content + cap, len - cap);
+			c->plain_len = len - cap;
+			c->plain_off = 0;
+			len = cap;
+		}
+		memcpy(buf, content, len);
+		return (ssize_t)len;
+	case TLS13_CT_ALERT:
+		if (len == 2 && content[1] == 0)
+			snprintf(c->error, sizeof(c->error), "peer closed the TLS connection (close_notify)");
+		else if (len == 2)
+			snprintf(c->error, sizeof(c->error), "TLS alert %u from the peer", content[1]);
+		else
+			snprintf(c->error, sizeof(c->error), "malformed TLS alert");
+		return -1;
+	case TLS13_CT_HANDSHAKE:
+		/* KeyUpdate: type 24, length 1, request flag 0 or 1; it ends its record (§4.6.3) */
+		if (len == 5 && content[0] == 24 && content[1] == 0 && content[2] == 0 && content[3] == 1 &&
+		    content[4] <= 1) {
+			/* Its next traffic secret derives from the current one, which wolfSSL never gives out: the
+			 * peer's later records cannot be read. The caller renegotiates (a new TLS session). */
+			c->stale = true;
+			snprintf(c->error, sizeof(c->error), "peer updated its TLS 1.3 keys (KeyUpdate)");
+			return TLS_CONN_REKEY;
+		}
+		snprintf(c->error, sizeof(c->error), "unexpected TLS handshake message %u after the handshake",
+			 len > 0 ? content[0] : 0);
+		return -1;
+	}
+	snprintf(c->error, sizeof(c->error), "TLS record of unknown type %u", type);
+	return -1;
+}
+
+static ssize_t rec_read(struct tls_conn *c, uint8_t *buf, size_t cap)
+{
+	uint8_t content[TLS13_MAX_CIPHERTEXT];
+	uint8_t type = 0;
+	ssize_t want, n;
+
+	if (c->plain)
+		return (ssize_t)take_plain(c, buf, cap);
+	for (;;) {
+		size_t live = c->in.len - c->in.off;
+		const uint8_t *p = c->in.data + c->in.off;
+
+		want = live ? tls13_record_len(p, live) : 0;
+		if (want < 0) {
+			snprintf(c->error, sizeof(c->error), "malformed TLS record header");
+			return -1;
+		}
+		if (want == 0 || live < (size_t)want)
+			return 0;
+		if (c->stale) {
+			consume_in(&c->in, (size_t)want); /* under keys we do not have: the renegotiation replaces it */
+			continue;
+		}
+		n = tls13_open(c->rec, p, (size_t)want, content, sizeof(content), &type);
+		consume_in(&c->in, (size_t)want);
+		if (n < 0) {
+			snprintf(c->error, sizeof(c->error), "%s", n == -EBADMSG ? "TLS record does not authenticate" :
+				 "cannot decrypt TLS record");
+			return -1;
+		}
+		if (n == 0 && type == TLS13_CT_APPLICATION_DATA)
+			continue; /* empty application data is allowed and means nothing */
+		n = handle_record(c, type, content, (size_t)n, buf, cap);
+		explicit_bzero(content, sizeof(content));
+		return n;
+	}
+}
+
+static int rec_write(struct tls_conn *c, const uint8_t *buf, size_t len)
+{
+	uint8_t rec[TLS13_SEALED_LEN(TLS13_MAX_PLAINTEXT)];
+
+	if (c->stale) {
+		snprintf(c->error, sizeof(c->error), "TLS connection unusable after the peer's KeyUpdate");
+		return -1;
+	}
+	do {
+		size_t chunk = len < TLS13_MAX_PLAINTEXT ? len : TLS13_MAX_PLAINTEXT;
+		ssize_t n = tls13_seal(c->rec, TLS13_CT_APPLICATION_DATA, buf, chunk, rec, sizeof(rec));
+
+		if (n < 0) {
+			snprintf(c->error, sizeof(c->error), "cannot protect TLS record (%zd)", n);
+			return -1;
+		}
+		if (buf_append(&c->out, rec, (size_t)n) < 0) {
+			snprintf(c->error, sizeof(c->error), "TLS output buffer full");
+			return -1;
+		}
+		buf += chunk;
+		len -= chunk;
+	} while (len > 0);
+	return 0;
+}
+
 ssize_t tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t cap)
 {
 	int ret, e;
 
+	if (c->rec)
+		return rec_read(c, buf, cap);
 	if (cap > INT32_MAX)
 		cap = INT32_MAX;
 	ret = wolfSSL_read(c->ssl, buf, (int)cap);
 	if (ret > 0)
 		return ret;
 	e = wolfSSL_get_error(c->ssl, ret);
-	if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
+	if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE) {
+		/* wolfSSL has processed everything it was given: the moment to leave it */
+		if (c->detach_wanted)
+			detach(c);
 		return 0;
+	}
 	set_error(c, ret);
 	return -1;
 }
@@ -452,6 +692,8 @@ int tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len)
 {
 	int ret;
 
+	if (c->rec)
+		return rec_write(c, buf, len);
 	if (len > INT32_MAX)
 		return -1;
 	ret = wolfSSL_write(c->ssl, buf, (int)len);
@@ -470,7 +712,11 @@ size_t tls_conn_take_out(struct tls_conn *c, uint8_t *buf, size_t max)
 
 int tls_conn_export_datakeys(struct tls_conn *c, uint8_t out[256])
 {
-	int ret = wolfSSL_export_keying_material(c->ssl, out, 256, ekm_label, sizeof(ekm_label) - 1, NULL, 0, 0);
+	int ret;
+
+	if (!c->ssl)
+		return -1;
+	ret = wolfSSL_export_keying_material(c->ssl, out, 256, ekm_label, sizeof(ekm_label) - 1, NULL, 0, 0);
 
 	return ret == WOLFSSL_SUCCESS ? 0 : -1;
 }
@@ -517,8 +763,10 @@ void tls_conn_trim(struct tls_conn *c)
 	wolfSSL_Realloc_cb rf = NULL;
 	WOLFSSL_SESSION *sess;
 
-	if (!c || !c->established)
+	if (!c || !c->established || !c->ssl)
 		return;
+	/* The connection leaves wolfSSL at its next read that finds nothing more (tls_conn_read) */
+	c->detach_wanted = true;
 	/* The master secret, the randoms and the TLS 1.3 exporter secret: with WOLFSSL_OPENVPN, wolfSSL keeps them
 	 * for the keying-material exporter until the connection ends. The data keys are derived by now;
 	 * freeing them (zeroised) also shortens the life of those secrets. The record layer keeps its own keys
@@ -554,5 +802,25 @@ int tls_conn_peer_cert(struct tls_conn *c, const uint8_t **der, size_t *len)
 
 const char *tls_conn_peer_error(const struct tls_conn *c) { return c->peer_error[0] ? c->peer_error : NULL; }
 const char *tls_conn_error(const struct tls_conn *c) { return c->error[0] ? c->error : "unknown TLS error"; }
-const char *tls_conn_version(struct tls_conn *c) { return wolfSSL_get_version(c->ssl); }
-const char *tls_conn_cipher(struct tls_conn *c) { return wolfSSL_get_cipher(c->ssl); }
+const char *tls_conn_version(struct tls_conn *c) { return c->ssl ? wolfSSL_get_version(c->ssl) : "TLSv1.3"; }
+const char *tls_conn_cipher(struct tls_conn *c)
+{
+	return c->ssl ? wolfSSL_get_cipher(c->ssl) : tls13_suite_name(c->rec->aead);
+}
+bool tls_conn_detached(const struct tls_conn *c) { return c->rec != NULL; }
+
+int tls_conn_key_update(struct tls_conn *c)
+{
+	if (!c->ssl || wolfSSL_version(c->ssl) != TLS1_3_VERSION)
+		return -1;
+	return wolfSSL_update_keys(c->ssl) == WOLFSSL_SUCCESS ? 0 : -1;
+}
+
+int tls_ctx_limit(struct tls_ctx *t, const char *ciphers, bool tls12_only)
+{
+	if (ciphers && wolfSSL_CTX_set_cipher_list(t->ctx, ciphers) != WOLFSSL_SUCCESS)
+		return -1;
+	if (tls12_only && wolfSSL_CTX_set_max_proto_version(t->ctx, TLS1_2_VERSION) != WOLFSSL_SUCCESS)
+		return -1;
+	return 0;
+}

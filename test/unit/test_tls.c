@@ -4,6 +4,7 @@
  * EXIT and RESTART travel over it), while the exporter secrets and the peer certificate are gone. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,9 @@ static void move(struct tls_conn *from, struct tls_conn *to)
 	ck_assert_uint_eq(tls_conn_out_pending(from), 0);
 }
 
-static void pair_open(struct pair *p)
+/* A handshake between a server and a client whose offer is narrowed to ciphers (NULL: the default) and,
+ * with tls12, to TLS 1.2. */
+static void pair_open_with(struct pair *p, const char *ciphers, bool tls12)
 {
 	char err[256];
 	int rs = 0, rc = 0;
@@ -64,6 +67,7 @@ static void pair_open(struct pair *p)
 	ck_assert_msg(tls_ctx_new(pki.srv_crt, pki.srv_key, pki.ca, &p->sctx, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(tls_client_ctx_new(pki.ca, pki.cli_crt, pki.cli_key, &p->cctx, err, sizeof(err)) == 0, "%s",
 		      err);
+	ck_assert_int_eq(tls_ctx_limit(p->cctx, ciphers, tls12), 0);
 	p->srv = tls_conn_new(p->sctx);
 	p->cli = tls_conn_new(p->cctx);
 	ck_assert_ptr_nonnull(p->srv);
@@ -80,6 +84,11 @@ static void pair_open(struct pair *p)
 	ck_assert_int_eq(rc, 1);
 	ck_assert(tls_conn_established(p->srv));
 	ck_assert_ptr_null(tls_conn_peer_error(p->srv));
+}
+
+static void pair_open(struct pair *p)
+{
+	pair_open_with(p, NULL, false);
 }
 
 static void pair_close(struct pair *p)
@@ -153,6 +162,10 @@ START_TEST(test_trim_keeps_the_record_layer)
 	send_text(p.srv, p.cli, "RESTART,session timeout");
 	send_text(p.cli, p.srv, "EXIT");
 	ck_assert(tls_conn_established(p.srv));
+	/* TLS 1.3: both ends left wolfSSL at their first read that found nothing more */
+	ck_assert(tls_conn_detached(p.srv));
+	ck_assert(tls_conn_detached(p.cli));
+	ck_assert_str_eq(tls_conn_version(p.srv), "TLSv1.3");
 	pair_close(&p);
 }
 END_TEST
@@ -194,6 +207,203 @@ START_TEST(test_feed_bound)
 }
 END_TEST
 
+/* from writes len bytes of a pattern (seed) as application data; to reads it back in pieces of at most cap
+ * bytes, the ciphertext arriving in slices of slice bytes (1: byte by byte). */
+static void send_bulk(struct tls_conn *from, struct tls_conn *to, size_t len, unsigned seed, size_t cap,
+		      size_t slice)
+{
+	uint8_t *msg = malloc(len), *got = malloc(len), chunk[1200];
+	size_t have = 0, n;
+	ssize_t r;
+
+	ck_assert_ptr_nonnull(msg);
+	ck_assert_ptr_nonnull(got);
+	for (size_t i = 0; i < len; i++)
+		msg[i] = (uint8_t)(i * 7 + seed);
+	ck_assert_int_eq(tls_conn_write(from, msg, len), 0);
+	if (slice > sizeof(chunk))
+		slice = sizeof(chunk);
+	while ((n = tls_conn_take_out(from, chunk, slice)) > 0) {
+		ck_assert_int_eq(tls_conn_feed(to, chunk, n), 0);
+		while ((r = tls_conn_read(to, got + have, len - have < cap ? len - have : cap)) > 0)
+			have += (size_t)r;
+		ck_assert_msg(r == 0, "read failed: %s", tls_conn_error(to));
+	}
+	ck_assert_uint_eq(have, len);
+	ck_assert_mem_eq(got, msg, len);
+	free(msg);
+	free(got);
+}
+
+/* Our record layer against wolfSSL's, both directions, for each TLS 1.3 suite a 2.6 client may pick. */
+static const char *const suites[] = {
+	"TLS13-AES128-GCM-SHA256", "TLS13-AES256-GCM-SHA384", "TLS13-CHACHA20-POLY1305-SHA256",
+};
+static const char *const suite_names[] = {
+	"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+};
+
+static void interop_one_side(int suite, bool server_detaches)
+{
+	struct pair p;
+	struct tls_conn *ours, *theirs;
+	char wolf_cipher[64];
+	uint8_t buf[64];
+
+	pair_open_with(&p, suites[suite], false);
+	ours = server_detaches ? p.srv : p.cli;
+	theirs = server_detaches ? p.cli : p.srv;
+	snprintf(wolf_cipher, sizeof(wolf_cipher), "%s", tls_conn_cipher(ours));
+	/* some records under wolfSSL first, so the sequence numbers we take over are not zero */
+	send_text(p.cli, p.srv, "PUSH_REQUEST");
+	send_text(p.srv, p.cli, "PUSH_REPLY,ifconfig 100.64.0.2 255.255.248.0");
+	tls_conn_trim(ours);
+	ck_assert(!tls_conn_detached(ours));
+	ck_assert_int_eq(tls_conn_read(ours, buf, sizeof(buf)), 0);
+	ck_assert(tls_conn_detached(ours));
+	ck_assert(!tls_conn_detached(theirs));
+	ck_assert_str_eq(tls_conn_cipher(ours), suite_names[suite]);
+	ck_assert_str_eq(wolf_cipher, suites[suite]); /* wolfSSL named it its way; the suite we took over is the same */
+	for (int i = 0; i < 10; i++) {
+		send_text(ours, theirs, "RESTART,server-restart");
+		send_text(theirs, ours, "EXIT");
+	}
+	/* more than a record's worth (16 KiB) each way; read in small pieces; ciphertext in odd slices */
+	send_bulk(ours, theirs, 40000, 1, 2048, 1200);
+	send_bulk(theirs, ours, 40000, 2, 100, 1);
+	send_bulk(theirs, ours, 3000, 3, 4096, 7);
+	send_text(ours, theirs, "HALT");
+	pair_close(&p);
+}
+
+START_TEST(test_detached_server_interop)
+{
+	interop_one_side(_i, true);
+}
+END_TEST
+
+START_TEST(test_detached_client_interop)
+{
+	interop_one_side(_i, false);
+}
+END_TEST
+
+/* Half a record inside wolfSSL: the connection stays until the record is whole and read. */
+START_TEST(test_detach_waits_for_record_boundary)
+{
+	struct pair p;
+	uint8_t ct[512], buf[256];
+	size_t n;
+	ssize_t r;
+
+	pair_open(&p);
+	tls_conn_trim(p.srv);
+	ck_assert_int_eq(tls_conn_write(p.cli, (const uint8_t *)"EXIT", 5), 0);
+	n = tls_conn_take_out(p.cli, ct, sizeof(ct));
+	ck_assert_uint_gt(n, 10);
+	ck_assert_int_eq(tls_conn_feed(p.srv, ct, 3), 0); /* part of the header */
+	ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0);
+	ck_assert(!tls_conn_detached(p.srv));
+	ck_assert_int_eq(tls_conn_feed(p.srv, ct + 3, n - 3 - 4), 0); /* all but the tag's last bytes */
+	ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0);
+	ck_assert(!tls_conn_detached(p.srv));
+	ck_assert_int_eq(tls_conn_feed(p.srv, ct + n - 4, 4), 0);
+	r = tls_conn_read(p.srv, buf, sizeof(buf));
+	ck_assert_int_eq(r, 5);
+	ck_assert_str_eq((const char *)buf, "EXIT");
+	ck_assert(!tls_conn_detached(p.srv));
+	ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0);
+	ck_assert(tls_conn_detached(p.srv));
+	send_text(p.cli, p.srv, "PUSH_REQUEST");
+	send_text(p.srv, p.cli, "PUSH_REPLY");
+	pair_close(&p);
+}
+END_TEST
+
+/* Hostile or broken input on a detached connection: an error, and the connection reads nothing from it. */
+START_TEST(test_detached_rejects_bad_records)
+{
+	static const uint8_t plaintext_alert[] = { 21, 3, 3, 0, 2, 2, 40 };
+	static const uint8_t oversized[] = { 23, 3, 3, 0x41, 0x01 };
+	struct pair p;
+	uint8_t ct[512], buf[256];
+	size_t n;
+
+	for (int round = 0; round < 3; round++) {
+		pair_open(&p);
+		tls_conn_trim(p.srv);
+		ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0);
+		ck_assert(tls_conn_detached(p.srv));
+		if (round == 0) {
+			/* one flipped ciphertext bit */
+			ck_assert_int_eq(tls_conn_write(p.cli, (const uint8_t *)"EXIT", 5), 0);
+			n = tls_conn_take_out(p.cli, ct, sizeof(ct));
+			ct[7] ^= 0x01;
+			ck_assert_int_eq(tls_conn_feed(p.srv, ct, n), 0);
+			ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), -1);
+			ck_assert_str_eq(tls_conn_error(p.srv), "TLS record does not authenticate");
+		} else if (round == 1) {
+			ck_assert_int_eq(tls_conn_feed(p.srv, plaintext_alert, sizeof(plaintext_alert)), 0);
+			ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), -1);
+			ck_assert_str_eq(tls_conn_error(p.srv), "malformed TLS record header");
+		} else {
+			ck_assert_int_eq(tls_conn_feed(p.srv, oversized, sizeof(oversized)), 0);
+			ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), -1);
+		}
+		pair_close(&p);
+	}
+}
+END_TEST
+
+/* A client that updates its keys after we left wolfSSL: the read says so, the connection takes nothing more
+ * (the session renegotiates instead). Before the detach, wolfSSL follows the update itself. */
+START_TEST(test_key_update)
+{
+	struct pair p;
+	uint8_t buf[256];
+
+	pair_open(&p);
+	ck_assert_int_eq(tls_conn_key_update(p.cli), 0);
+	move(p.cli, p.srv);
+	send_text(p.cli, p.srv, "PUSH_REQUEST"); /* wolfSSL followed the client's new keys... */
+	send_text(p.srv, p.cli, "PUSH_REPLY");   /* ...and answered with its own */
+	tls_conn_trim(p.srv);
+	ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0);
+	ck_assert(tls_conn_detached(p.srv));
+	send_text(p.cli, p.srv, "PUSH_REQUEST"); /* the keys we took over are the updated ones */
+	ck_assert_int_eq(tls_conn_key_update(p.cli), 0);
+	move(p.cli, p.srv);
+	ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), TLS_CONN_REKEY);
+	ck_assert_int_eq(tls_conn_write(p.srv, (const uint8_t *)"HALT", 5), -1);
+	ck_assert_int_eq(tls_conn_write(p.cli, (const uint8_t *)"EXIT", 5), 0);
+	move(p.cli, p.srv);
+	ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0); /* under keys we do not have: dropped */
+	ck_assert_int_eq(tls_conn_key_update(p.srv), -1);
+	pair_close(&p);
+}
+END_TEST
+
+/* TLS 1.2 has no record layer of ours: wolfSSL stays, trimmed, and keeps working. */
+START_TEST(test_tls12_stays_in_wolfssl)
+{
+	struct pair p;
+	uint8_t buf[64];
+
+	pair_open_with(&p, NULL, true);
+	ck_assert_str_eq(tls_conn_version(p.srv), "TLSv1.2");
+	tls_conn_trim(p.srv);
+	ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0);
+	ck_assert(!tls_conn_detached(p.srv));
+	for (int i = 0; i < 3; i++) {
+		send_text(p.cli, p.srv, "PUSH_REQUEST");
+		send_text(p.srv, p.cli, "PUSH_REPLY,ifconfig 100.64.0.2 255.255.248.0");
+	}
+	ck_assert(!tls_conn_detached(p.srv));
+	ck_assert_int_eq(tls_conn_key_update(p.cli), -1);
+	pair_close(&p);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
 	Suite *s = suite_create("tls");
@@ -205,6 +415,12 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, test_trim_keeps_the_record_layer);
 	tcase_add_test(tc, test_trim_before_handshake_is_a_noop);
 	tcase_add_test(tc, test_feed_bound);
+	tcase_add_loop_test(tc, test_detached_server_interop, 0, 3);
+	tcase_add_loop_test(tc, test_detached_client_interop, 0, 3);
+	tcase_add_test(tc, test_detach_waits_for_record_boundary);
+	tcase_add_test(tc, test_detached_rejects_bad_records);
+	tcase_add_test(tc, test_key_update);
+	tcase_add_test(tc, test_tls12_stays_in_wolfssl);
 	suite_add_tcase(s, tc);
 	return s;
 }
