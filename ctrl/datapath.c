@@ -91,6 +91,18 @@ int datapath_start(struct server *srv)
 
 	for (unsigned i = 0; i < CONFIG_MAX_DATA_WORKERS; i++)
 		srv->worker_udp_fds[i] = -1;
+	atomic_store_explicit(&srv->peer_id_limit, srv->table_size, memory_order_relaxed);
+	if (srv->n_workers) {
+		srv->peer_id_live = calloc(srv->table_size, sizeof(*srv->peer_id_live));
+		if (!srv->peer_id_live) {
+			log_warnx("data workers: out of memory");
+			return -1;
+		}
+		/* sessions that exist already (none at start; kept general) */
+		for (uint32_t id = 0; id < srv->table_size; id++)
+			if (srv->by_peer_id[id])
+				atomic_store_explicit(&srv->peer_id_live[id], 1, memory_order_relaxed);
+	}
 	if (udp && getsockname(srv->udp_fd, (struct sockaddr *)&ss, &sl) < 0) {
 		log_warn("getsockname");
 		return -1;
@@ -103,6 +115,8 @@ int datapath_start(struct server *srv)
 			.tun_vnet = srv->tun_offload,
 			.udp_gso = true,
 			.n_peer_ids = srv->table_size,
+			.peer_id_live = srv->peer_id_live,
+			.peer_id_limit = &srv->peer_id_limit,
 			.vaddr_base = cfg->client_cidr.addr,
 			.n_vaddrs = 1u << (32 - cfg->client_cidr.len),
 		};
@@ -149,6 +163,14 @@ void datapath_stop(struct server *srv)
 			close(srv->worker_udp_fds[i]);
 		srv->worker_udp_fds[i] = -1;
 	}
+	free(srv->peer_id_live); /* after the workers, which read it */
+	srv->peer_id_live = NULL;
+}
+
+void datapath_peer_id_live(struct server *srv, uint32_t peer_id, bool live)
+{
+	if (srv->peer_id_live && peer_id < srv->dp_peer_ids)
+		atomic_store_explicit(&srv->peer_id_live[peer_id], live ? 1 : 0, memory_order_relaxed);
 }
 
 void datapath_align_peer_id(struct server *srv, struct session *s)
@@ -162,7 +184,9 @@ void datapath_align_peer_id(struct server *srv, struct session *s)
 	for (uint32_t id = want; id < srv->table_size && id < srv->dp_peer_ids; id += n)
 		if (!srv->by_peer_id[id]) {
 			srv->by_peer_id[s->peer_id] = NULL;
+			datapath_peer_id_live(srv, s->peer_id, false);
 			srv->by_peer_id[id] = s;
+			datapath_peer_id_live(srv, id, true);
 			s->peer_id = id;
 			return;
 		}

@@ -186,6 +186,7 @@ int server_register_session(struct server *srv, struct session *s)
 
 		if (!srv->by_peer_id[id]) {
 			srv->by_peer_id[id] = s;
+			datapath_peer_id_live(srv, id, true);
 			s->peer_id = id;
 			hint = id + 1;
 			break;
@@ -224,8 +225,10 @@ static void conn_close(struct server *srv, struct tcp_conn *c)
 
 void server_unregister_session(struct server *srv, struct session *s)
 {
-	if (srv->by_peer_id[s->peer_id] == s)
+	if (srv->by_peer_id[s->peer_id] == s) {
 		srv->by_peer_id[s->peer_id] = NULL;
+		datapath_peer_id_live(srv, s->peer_id, false);
+	}
 	srv->n_sessions--;
 	if (s->state == SESSION_CONNECTED)
 		srv->n_connected--;
@@ -1345,6 +1348,8 @@ int server_reload(struct server *srv, FILE *errs)
 		memset(t + srv->table_size, 0, (n - srv->table_size) * sizeof(*t));
 		srv->by_peer_id = t;
 		srv->table_size = n;
+		/* before any session can take one of the new peer-ids: the workers pass those up from now */
+		atomic_store_explicit(&srv->peer_id_limit, n, memory_order_relaxed);
 	}
 	log_changed = !same_str(srv->cfg->connection_log, ncfg->connection_log);
 	if (log_changed && ncfg->connection_log) {

@@ -239,18 +239,34 @@ static void open_data(struct dp_worker *w, struct dp_peer *p, const uint8_t *pkt
 		w->n.rx++;
 }
 
+/* True when no session can hold peer_id: beyond the control thread's table, or a free slot of it. */
+static bool held_by_nobody(const struct dp_worker *w, uint32_t peer_id)
+{
+	if (w->cfg.peer_id_limit && peer_id >= atomic_load_explicit(w->cfg.peer_id_limit, memory_order_relaxed))
+		return true;
+	return w->cfg.peer_id_live && peer_id < w->cfg.n_peer_ids &&
+	       !atomic_load_explicit(&w->cfg.peer_id_live[peer_id], memory_order_relaxed);
+}
+
 void dp_worker_on_datagram(struct dp_worker *w, const uint8_t *buf, size_t len, const struct sockaddr *from,
 			   socklen_t from_len, uint64_t now_ms)
 {
 	struct dp_peer *p = NULL;
-	uint32_t peer_id;
+	uint32_t peer_id = 0;
+	bool data_v2;
 
 	if (len < 1)
 		return;
-	if (packet_opcode(buf[0]) == P_DATA_V2 && packet_data_peer_id(buf, len, &peer_id) == 0)
+	data_v2 = packet_opcode(buf[0]) == P_DATA_V2 && packet_data_peer_id(buf, len, &peer_id) == 0;
+	if (data_v2)
 		p = peer_get(w, peer_id);
 	if (!p) {
-		/* a session the control thread keeps, or none: it decides */
+		/* a peer-id no session holds: dropped here, so a flood of them never crowds the upcall ring */
+		if (data_v2 && held_by_nobody(w, peer_id)) {
+			w->n.bad++;
+			return;
+		}
+		/* a session the control thread keeps: it decides */
 		upcall_packet(w, DP_UP_DATAGRAM, buf, len, from, from_len);
 		return;
 	}

@@ -25,6 +25,9 @@ void datapath_stop(struct server *srv);
 /* At address assignment: moves the session to a peer-id with the same remainder modulo the worker count as
  * its address, so the UDP and the tun steering pick the same worker. */
 void datapath_align_peer_id(struct server *srv, struct session *s);
+/* Tells the workers that a session now holds (live) or no longer holds peer_id: they drop datagrams for
+ * peer-ids nobody holds instead of passing them up. No-op without workers. */
+void datapath_peer_id_live(struct server *srv, uint32_t peer_id, bool live);
 /* After the push: hands the session's data path to its worker when it can take it. */
 void datapath_adopt(struct session *s);
 /* A handed-over session's key changes: a new key (moved out of ks), the key data leaves with, a key gone. */

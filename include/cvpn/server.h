@@ -93,6 +93,8 @@ struct server {
 	int worker_udp_fds[CONFIG_MAX_DATA_WORKERS];
 	struct dp_worker *workers[CONFIG_MAX_DATA_WORKERS];
 	uint32_t dp_peer_ids;                  /* peer-ids the workers' tables hold (table_size at start) */
+	_Atomic uint8_t *peer_id_live;         /* [dp_peer_ids]: which of them a session holds (worker.h) */
+	_Atomic uint32_t peer_id_limit;        /* table_size, for the workers */
 	/* the handshake threads (handshake.h), or NULL: handshakes run here */
 	struct hs_pool *handshakes;
 	volatile bool stop;

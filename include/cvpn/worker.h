@@ -79,6 +79,13 @@ struct dp_worker_config {
 	bool tun_vnet;       /* the queue has the vnet header (tun_open_queues' offload) */
 	bool udp_gso;        /* try UDP GSO when sending */
 	uint32_t n_peer_ids; /* peer ids are 0..n_peer_ids-1 */
+	/* [n_peer_ids], the control thread's to write: non-zero for a peer-id some session holds. A P_DATA_V2
+	 * datagram for a peer-id the worker has no peer for is passed up only when its entry is set (or the id is
+	 * beyond the table); the rest is a stranger's and dropped here. NULL: every one is passed up. */
+	const _Atomic uint8_t *peer_id_live;
+	/* the control thread's peer-id table size (a reload may raise it past n_peer_ids): a datagram with a
+	 * peer-id at or above it can belong to no session and is dropped here. NULL: no such bound. */
+	const _Atomic uint32_t *peer_id_limit;
 	uint32_t vaddr_base; /* client addresses, host order: vaddr_base .. vaddr_base + n_vaddrs - 1 */
 	uint32_t n_vaddrs;
 };

@@ -42,6 +42,7 @@ for mode in garbage control; do
 	ingress_before=$(metric ingress_packets_total)
 	rss_before=$(gw_rss)
 	in_before=$(gw_udp_stat InDatagrams)
+	upcalls_before=$(metric worker_upcalls_total)
 	flood_spoofed "flood-$mode" "$mode" "$COUNT" "$PPS"
 	sleep 1
 	assert_cmd "$mode flood: alice still pings $RES_IP" n_exec "$NS_CLI" ping -q -c 3 -i 0.2 -W 2 -w 4 "$RES_IP"
@@ -55,6 +56,12 @@ for mode in garbage control; do
 	received=$(( $(gw_udp_stat InDatagrams) - in_before ))
 	[ "$received" -ge $((COUNT * 9 / 10)) ] || fail "$mode flood: the gateway's socket got only $received"
 	ok "$mode flood: the gateway's UDP socket received $received packets"
+	# the data workers drop data packets whose peer-id no session holds; only those that might be a session's
+	# on the control thread (bob's, while he connected) go up to it
+	upcalls=$(( $(metric worker_upcalls_total) - upcalls_before ))
+	log "$mode flood: the data workers passed $upcalls packets up to the control thread"
+	[ "$upcalls" -le $((COUNT / 100)) ] || fail "$mode flood: $upcalls upcalls (more than 1 % of the flood)"
+	ok "$mode flood: $upcalls upcalls, at most 1 % of the flood"
 	sleep 1
 	assert_eq "$(metric handshaking_sessions)" 0 "$mode flood: no handshaking session left"
 	assert_eq "$(metric active_connections)" 1 "$mode flood: one connection (alice)"

@@ -40,12 +40,19 @@ static struct dp_peer *peer;
 static struct aead_key ck[8];            /* the client's keys, by key id (zeroed: none) */
 static uint8_t block0[256], block1[256];
 
+/* which peer-ids a session holds, as the control thread tells a worker (NULL in setup: pass every one up) */
+static _Atomic uint8_t live_ids[16];
+static const _Atomic uint8_t *setup_live;
+static _Atomic uint32_t id_limit;
+static const _Atomic uint32_t *setup_limit;
+
 /* lo up with 198.18.0.1 in a namespace of our own, the sockets, and a worker that is not started */
 static void setup(void)
 {
 	struct dp_worker_config c = {
 		.index = 0, .tun_vnet = false, .udp_gso = false, .n_peer_ids = 16,
-		.vaddr_base = IP4(100, 64, 0, 0), .n_vaddrs = 256,
+		.vaddr_base = IP4(100, 64, 0, 0), .n_vaddrs = 256, .peer_id_live = setup_live,
+		.peer_id_limit = setup_limit,
 	};
 	int sv[2], big = 4 << 20;
 
@@ -823,6 +830,61 @@ START_TEST(test_upcall_ring_full)
 }
 END_TEST
 
+/* With the control thread's list of held peer-ids and its table size: a datagram for a peer-id nobody holds
+ * or can hold is dropped in the worker (counted as bad) instead of passed up; one that a session on the
+ * control thread holds, or beyond the worker's table but within the control thread's (a reload raised
+ * max-connections), still goes up; the worker's own peers are unaffected. */
+START_TEST(test_unknown_peer_ids_dropped)
+{
+	uint8_t ip[2048], d[4096];
+	uint32_t want[1] = { 3 }, pid;
+	const struct dp_upcall *u;
+	struct dp_worker_stats st;
+	size_t n;
+
+	memset(live_ids, 0, sizeof(live_ids));
+	setup_live = live_ids;
+	atomic_store(&id_limit, 64); /* a reload raised the control thread's table from 16 to 64 */
+	setup_limit = &id_limit;
+	setup();
+	atomic_store(&live_ids[PEER_ID], 1);
+	atomic_store(&live_ids[9], 1);
+	add_peer(false);
+	add_key(PEER_ID, 0, block0, false);
+	for (uint32_t i = 0; i < 100; i++) {
+		n = make_ip(ip, VADDR, DST, i);
+		feed(d, seal(0, 7, ip, n, d, sizeof(d))); /* held by nobody */
+	}
+	n = make_ip(ip, VADDR, DST, 1);
+	feed(d, seal(0, 9, ip, n, d, sizeof(d)));   /* a session the control thread keeps */
+	feed(d, seal(0, 40, ip, n, d, sizeof(d)));  /* beyond the worker's table, within the control thread's */
+	feed(d, seal(0, 64, ip, n, d, sizeof(d)));  /* beyond both */
+	feed(d, seal(0, 0xffffff, ip, n, d, sizeof(d)));
+	feed(d, sealed_ip(0, 3, d, sizeof(d)));      /* the worker's own peer */
+	dp_worker_end_batch(w);
+	expect_tun(want, 1);
+	st = stats();
+	ck_assert_uint_eq(st.bad_packets, 102);
+	ck_assert_uint_eq(st.upcalls, 2);
+	ck_assert_uint_eq(st.upcall_drops, 0);
+	ck_assert_uint_eq(st.rx_packets, 1);
+	for (uint32_t expect_pid = 9; (u = dp_worker_upcall_peek(w)); expect_pid = 40) {
+		ck_assert_int_eq(packet_data_peer_id(u->data, u->len, &pid), 0);
+		ck_assert_uint_eq(pid, expect_pid);
+		dp_worker_upcall_release(w);
+	}
+	/* the session of peer-id 7 arrives: its datagrams go up from now */
+	atomic_store(&live_ids[7], 1);
+	feed(d, seal(0, 7, ip, n, d, sizeof(d)));
+	dp_worker_end_batch(w);
+	ck_assert_uint_eq(stats().upcalls, 3);
+	ck_assert_uint_eq(stats().bad_packets, 102);
+	setup_live = NULL;
+	setup_limit = NULL;
+	teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s;
@@ -846,6 +908,7 @@ int main(void)
 	tcase_add_test(tc, test_thread);
 	tcase_add_test(tc, test_thread_idle_ping);
 	tcase_add_test(tc, test_upcall_ring_full);
+	tcase_add_test(tc, test_unknown_peer_ids_dropped);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
