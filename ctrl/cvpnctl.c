@@ -299,22 +299,23 @@ static int connections_main(int argc, char *argv[])
 		if (json_out) {
 			print_json(stdout, r);
 		} else {
-			printf("%-27s %-11s %-20s %-15s %-21s %-19s %12s %12s %9s %9s\n", "CONNECTION-ID", "STATUS",
+			printf("%-27s %-11s %-20s %-15s %-21s %-19s %12s %12s %9s %9s  %s\n", "CONNECTION-ID", "STATUS",
 			       "COMMON-NAME", "CLIENT-IP", "PUBLIC-ADDRESS", "ESTABLISHED (UTC)", "IN-BYTES",
-			       "OUT-BYTES", "IN-PKTS", "OUT-PKTS");
+			       "OUT-BYTES", "IN-PKTS", "OUT-PKTS", "DATA-PATH");
 			for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 				struct json_object *c = json_object_array_get_idx(arr, i);
 				char pub[72];
 
 				snprintf(pub, sizeof(pub), "%s:%llu", get_str(c, "device-ip"),
 					 (unsigned long long)get_u64(c, "port"));
-				printf("%-27s %-11s %-20s %-15s %-21s %-19s %12llu %12llu %9llu %9llu\n",
+				printf("%-27s %-11s %-20s %-15s %-21s %-19s %12llu %12llu %9llu %9llu  %s\n",
 				       get_str(c, "connection-id"), get_str(c, "status"), get_str(c, "common-name"),
 				       get_str(c, "client-ip"), pub, get_str(c, "connection-established-time"),
 				       (unsigned long long)get_u64(c, "ingress-bytes"),
 				       (unsigned long long)get_u64(c, "egress-bytes"),
 				       (unsigned long long)get_u64(c, "ingress-packets"),
-				       (unsigned long long)get_u64(c, "egress-packets"));
+				       (unsigned long long)get_u64(c, "egress-packets"),
+				       get_str(c, "data-path"));
 			}
 		}
 	}

@@ -227,8 +227,9 @@ static struct json_object *cmd_status(struct mgmt *m, const struct mgmt_request 
 static struct json_object *cmd_connections(struct mgmt *m, const struct mgmt_request *req)
 {
 	struct server *srv = m->srv;
-	struct json_object *o = reply_ok(), *arr = json_object_new_array();
+	struct json_object *o = reply_ok(), *arr = json_object_new_array(), *c;
 	struct conn_info ci;
+	char where[32];
 
 	for (uint32_t i = 0; i < srv->table_size; i++) {
 		const struct session *s = srv->by_peer_id[i];
@@ -237,7 +238,15 @@ static struct json_object *cmd_connections(struct mgmt *m, const struct mgmt_req
 		if (!s || !s->established_time)
 			continue;
 		track_info(s, &ci);
-		json_object_array_add(arr, connlog_connection(&ci));
+		c = connlog_connection(&ci);
+		/* which thread carries its packets: a data worker (datapath.h), or this one (TCP, a client without
+		 * peer-id, a session that found no slot of its worker) */
+		if (s->dp)
+			snprintf(where, sizeof(where), "worker-%u", s->dp_worker);
+		else
+			snprintf(where, sizeof(where), "control-thread");
+		json_object_object_add(c, "data-path", json_object_new_string(where));
+		json_object_array_add(arr, c);
 	}
 	for (size_t i = 0; i < track_history_len(srv->track); i++)
 		json_object_array_add(arr, connlog_connection(track_history(srv->track, i)));

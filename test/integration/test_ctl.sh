@@ -68,6 +68,15 @@ for c in "alice1 $NS_CLI alice $CLI_IP" "alice2 $NS_CLI2 alice $CLI2_IP" "bob $N
 	assert_eq "$(jq -r '.["ingress-bytes"]' <<<"$e")" "$(tun_stat "$ns" tx_bytes)" "$name: ingress bytes = client tun tx"
 	assert_eq "$(jq -r '.["egress-packets"]' <<<"$e")" "$(tun_stat "$ns" rx_packets)" "$name: egress packets = client tun rx"
 	assert_eq "$(jq -r '.["egress-bytes"]' <<<"$e")" "$(tun_stat "$ns" rx_bytes)" "$name: egress bytes = client tun rx"
+	# its data path is on the worker whose tun queue gets its address: (address mod workers), steer.c; with
+	# one or two workers the last octet's remainder is the address's
+	n_workers=$(ctl_json status | jq '.["data-workers"] | length')
+	if [ "$n_workers" -gt 0 ]; then
+		assert_eq "$(jq -r '.["data-path"]' <<<"$e")" "worker-$(( ${addr##*.} % n_workers ))" \
+			"$name: data path on the worker of its address (${addr##*.} mod $n_workers)"
+	else
+		assert_eq "$(jq -r '.["data-path"]' <<<"$e")" control-thread "$name: data path on the control thread"
+	fi
 done
 alice1_pkts=$(jq -r --arg a "$(client_tun "$NS_CLI" | cut -d/ -f1)" \
 	'.connections[] | select(.["client-ip"] == $a) | .["ingress-packets"]' <<<"$conns")

@@ -24,6 +24,9 @@ assert_cmd "client's TCP connection to the gateway's port 443 is up" \
 	sh -c "ip netns exec '$NS_CLI' ss -Htn state established dst $GW_OUT_IP:443 | grep -q ."
 check_split_tunnel "$NS_CLI" alice 100.64.0.0/22
 check_data_path "$NS_CLI" alice
+# a TCP endpoint has no data workers: the control thread carries every packet
+assert_eq "$("$CVPNCTL" --socket "$CTL_SOCK" connections --json | jq -r '.connections[0]["data-path"]')" \
+	control-thread "connections: data path on the control thread"
 
 client_stop alice
 server_stop
