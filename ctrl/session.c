@@ -619,8 +619,8 @@ static int ks_read(struct session *s, struct key_state *ks, uint64_t now_ms)
 			 * next key-id replaces it; data keeps flowing on the current key meanwhile */
 			log_info("session %llu %s: client sent a TLS KeyUpdate; renegotiating", (unsigned long long)s->id,
 				 s->cn);
-			if (ks == &s->ks[0] && ks->state == KS_ACTIVE)
-				s->reneg_at_ms = now_ms;
+			if (ks == &s->ks[0])
+				s->reneg_at_ms = now_ms; /* session_tick starts it once this key state is active */
 			return 0;
 		}
 		if (n < 0) {

@@ -3,7 +3,8 @@
 # The load generator against both gateways: 20 sessions (certificate auth, full key exchange, data channel)
 # from one process in the client namespace, then a short traffic phase of ICMP echo requests inside every
 # tunnel to the resource host. Against cvpnd: all established, every session logged, pings answered, the
-# gateway's RSS read. Then the same against the stock OpenVPN 2.6 server.
+# gateway's RSS read; clients that send a TLS KeyUpdate make it renegotiate. Then the same against the stock
+# OpenVPN 2.6 server.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -63,6 +64,16 @@ expect_log "$SERVER_LOG" "ended: client disconnected" 5 "cvpnd saw the sessions 
 N=3 loadgen refused --cert "$PKI/mallory-otherca.crt" --key "$PKI/mallory-otherca.key"
 assert_eq "$(field refused "sessions established")" 0 "mallory: no session established"
 assert_match "$(cat "$TMPD/refused.report")" "failures +3 \(timeout 0, auth_failed 3," "mallory: 3 failures, all AUTH_FAILED"
+# clients that rekey their control channel (TLS 1.3 KeyUpdate) once up, after the gateway's control channel
+# left wolfSSL: the gateway cannot follow the new keys, so it renegotiates (a new TLS session on the next
+# key-id) instead of ending the session, and the data keeps flowing on the current key meanwhile
+N=3 loadgen keyupdate --key-update --traffic 3 --pps 5 --ping "$RES_IP"
+N=3 check_report keyupdate "3 clients sending KeyUpdate"
+assert_eq "$(grep -c 'alice: client sent a TLS KeyUpdate; renegotiating' "$SERVER_LOG")" 3 \
+	"cvpnd saw the 3 KeyUpdates"
+assert_eq "$(grep -c 'alice: renegotiation of key-id 1 started by server' "$SERVER_LOG")" 3 \
+	"cvpnd renegotiated each of the 3 sessions"
+assert_no_log "$SERVER_LOG" 'TLS read failed' "no session ended on a TLS error"
 server_stop
 
 # --- the stock OpenVPN 2.6 server ---

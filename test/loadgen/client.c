@@ -412,6 +412,13 @@ static void install_keys(struct lg_client *c, uint64_t now_ms)
 	c->cipher = cipher;
 	c->state = LGC_UP;
 	c->up_ms = now_ms;
+	if (c->sh->key_update) {
+		if (tls_conn_key_update(c->tls) < 0) {
+			lgc_fail(c, LGC_FAIL_TLS, "cannot send a TLS KeyUpdate (not TLS 1.3?)");
+			return;
+		}
+		flush(c, now_ms);
+	}
 }
 
 static void on_push_reply(struct lg_client *c, char *msg, uint64_t now_ms)

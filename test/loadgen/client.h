@@ -48,6 +48,7 @@ struct lgc_shared {
 	const char *options;      /* our OCC options string */
 	const char *peer_info;
 	uint32_t hs_timeout_ms;
+	bool key_update;          /* once up, send a TLS 1.3 KeyUpdate (tls_conn_key_update) */
 	/* called with every decrypted IP packet (not keepalive pings) */
 	void (*on_ip)(struct lg_client *c, const uint8_t *ip, size_t len, uint64_t now_ms);
 };

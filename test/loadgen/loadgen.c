@@ -32,7 +32,7 @@ struct opts {
 	const char *remote, *ca, *cert, *key, *ping;
 	uint32_t src_base, src_count;   /* --source-range: session i binds to src_base + i % src_count */
 	unsigned port;
-	bool tcp, json;
+	bool tcp, json, key_update;
 	uint32_t n;
 	double rate;          /* session starts per second, 0 = unlimited */
 	uint32_t concurrency; /* handshakes in flight, 0 = unlimited */
@@ -86,7 +86,7 @@ static void usage(FILE *f)
 		"usage: loadgen --remote ADDR --port N [--proto udp|tcp] --ca F --cert F --key F -n SESSIONS\n"
 		"               [--rate R] [--concurrency C] [--hs-timeout S] [--hold S]\n"
 		"               [--traffic S --ping ADDR [--pps P] [--size BYTES]] [--gateway-pid PID]\n"
-		"               [--timeout S] [--source-range A.B.C.D/N] [--json]\n"
+		"               [--timeout S] [--source-range A.B.C.D/N] [--key-update] [--json]\n"
 		"  --rate R          session starts per second (default: unlimited)\n"
 		"  --concurrency C   handshakes in flight at most (default 50; 0 = unlimited)\n"
 		"  --hs-timeout S    a session not up after S seconds is a timeout failure (default 60)\n"
@@ -97,6 +97,8 @@ static void usage(FILE *f)
 		"  --timeout S       the whole run ends after S seconds at the latest (default 120)\n"
 		"  --source-range A.B.C.D/N  spread sessions over N local source addresses from A.B.C.D (the\n"
 		"                    gateway limits handshakes and cookie replies per source address)\n"
+		"  --key-update      once up, each session sends a TLS 1.3 KeyUpdate on its control channel (a client\n"
+		"                    that rekeys; the gateway answers with a renegotiation, which we do not follow)\n"
 		"  --json            one JSON object on stdout instead of the table\n");
 }
 
@@ -114,7 +116,7 @@ static int parse_double(const char *s, double min, double *out)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_REMOTE = 256, O_PORT, O_PROTO, O_CA, O_CERT, O_KEY, O_RATE, O_CONC, O_TRAFFIC, O_PPS, O_SIZE,
-	       O_PING, O_HOLD, O_GWPID, O_JSON, O_TIMEOUT, O_HSTIMEOUT, O_SRC, O_HELP };
+	       O_PING, O_HOLD, O_GWPID, O_JSON, O_TIMEOUT, O_HSTIMEOUT, O_SRC, O_HELP, O_KEYUPD };
 	static const struct option lo[] = {
 		{ "remote", 1, NULL, O_REMOTE }, { "port", 1, NULL, O_PORT },	  { "proto", 1, NULL, O_PROTO },
 		{ "ca", 1, NULL, O_CA },	 { "cert", 1, NULL, O_CERT },	  { "key", 1, NULL, O_KEY },
@@ -122,6 +124,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "pps", 1, NULL, O_PPS },	 { "size", 1, NULL, O_SIZE },	  { "ping", 1, NULL, O_PING },
 		{ "hold", 1, NULL, O_HOLD },	 { "gateway-pid", 1, NULL, O_GWPID }, { "json", 0, NULL, O_JSON },
 		{ "timeout", 1, NULL, O_TIMEOUT }, { "hs-timeout", 1, NULL, O_HSTIMEOUT },
+		{ "key-update", 0, NULL, O_KEYUPD },
 		{ "sessions", 1, NULL, 'n' },	 { "help", 0, NULL, O_HELP },	  { "source-range", 1, NULL, O_SRC },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -199,6 +202,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_HOLD:
 			if (parse_double(optarg, 0, &o->hold_s) < 0)
 				goto bad;
+			break;
+		case O_KEYUPD:
+			o->key_update = true;
 			break;
 		case O_TIMEOUT:
 			if (parse_double(optarg, 1, &o->timeout_s) < 0)
@@ -774,6 +780,7 @@ int main(int argc, char **argv)
 	r->sh.peer_info = PEER_INFO;
 	r->sh.hs_timeout_ms = (uint32_t)(r->o.hs_timeout_s * 1000);
 	r->sh.on_ip = on_ip;
+	r->sh.key_update = r->o.key_update;
 	r->rss_before = r->rss_after = -1;
 	if (r->o.gw_pid) {
 		r->gw_cpu_t0 = read_cpu_s(r->o.gw_pid);
