@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Connect benchmark: the load generator opens N sessions (certificate auth, full key exchange, data keys)
 # against the stock OpenVPN 2.6 server and then cvpnd, same topology and client CIDR (/21), and reports
-# sessions/s, time to N, failures and the gateway's resident memory per idle session. Meanwhile a stock
+# sessions/s, time to N, failures, the gateway's resident memory per idle session and the CPU per session of
+# the gateway and of the load generator. Meanwhile a stock
 # client already connected pings the resource host every 50 ms through the same gateway: the storm's cost
 # to live traffic (loss, worst round trip). Then cvpnd again with its handshakes on the control thread
 # (handshake-threads: 0), for what the handshake threads bring. Merges connect.{cvpnd,openvpn}.* into
@@ -84,10 +85,17 @@ server_stop
 
 printf '\n%-26s %12s %12s %8s\n' "connect (N=$N, $CONC in flight)" cvpnd OpenVPN ratio
 for gw in cvpnd openvpn; do
-	jq -s '.[0] + .[1]' "$TMPD/$gw.json" "$TMPD/$gw.ping.json" >"$TMPD/$gw.all.json"
+	# CPU per established session while connecting, of the gateway (all its threads) and of the load
+	# generator, which shares this machine's cores with it: where the rate's ceiling comes from
+	jq -s '.[0] + .[1] | . + {
+	  gateway_cpu_ms_per_session: (if .gateway_cpu_s_connect and .sessions_established > 0
+	    then (.gateway_cpu_s_connect * 1e6 / .sessions_established | round / 1000) else null end),
+	  loadgen_cpu_ms_per_session: (if .loadgen_cpu_s_connect and .sessions_established > 0
+	    then (.loadgen_cpu_s_connect * 1e6 / .sessions_established | round / 1000) else null end) }' \
+		"$TMPD/$gw.json" "$TMPD/$gw.ping.json" >"$TMPD/$gw.all.json"
 done
 for k in sessions_per_s seconds_to_n rss_kib_per_session sessions_failed ping_loss_pct ping_rtt_avg_ms \
-	ping_rtt_max_ms; do
+	ping_rtt_max_ms gateway_cpu_ms_per_session loadgen_cpu_ms_per_session; do
 	a=$(jq ".$k // \"n/a\"" "$TMPD/cvpnd.all.json")
 	b=$(jq ".$k // \"n/a\"" "$TMPD/openvpn.all.json")
 	printf '%-26s %12s %12s %8s\n' "$k" "$a" "$b" \
@@ -104,9 +112,10 @@ tmp=$(mktemp)
 jq --slurpfile c "$TMPD/cvpnd.all.json" --slurpfile o "$TMPD/openvpn.all.json" --argjson hs0 "$hs0" \
 	'.connect = { cvpnd: ($c[0] | {sessions_per_s, seconds_to_2000: .seconds_to_n, rss_kib_per_session,
 	  established: .sessions_established, failed: .sessions_failed, ping_loss_pct, ping_rtt_avg_ms,
-	  ping_rtt_max_ms}), openvpn: ($o[0] | {sessions_per_s, seconds_to_2000: .seconds_to_n,
+	  ping_rtt_max_ms, gateway_cpu_ms_per_session, loadgen_cpu_ms_per_session}),
+	  openvpn: ($o[0] | {sessions_per_s, seconds_to_2000: .seconds_to_n,
 	  rss_kib_per_session, established: .sessions_established, failed: .sessions_failed, ping_loss_pct,
-	  ping_rtt_avg_ms, ping_rtt_max_ms}), cvpnd_control_thread_handshakes: { sessions_per_s: $hs0 } }' \
+	  ping_rtt_avg_ms, ping_rtt_max_ms, gateway_cpu_ms_per_session, loadgen_cpu_ms_per_session}), cvpnd_control_thread_handshakes: { sessions_per_s: $hs0 } }' \
 	"$RESULTS" >"$tmp" && mv "$tmp" "$RESULTS"
 log "figures merged into $RESULTS"
 summary
