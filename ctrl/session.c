@@ -345,6 +345,9 @@ static int send_push_reply(struct session *s, struct key_state *ks)
 			return -1;
 	s->pushed = true;
 	datapath_adopt(s); /* its data goes to a worker from now, when one can take it */
+	/* up: from here a client's KeyUpdate can be met with a renegotiation, so the control channel may leave
+	 * wolfSSL (tls.h) */
+	tls_conn_detach(ks->tls);
 	/* The login banner as an INFO control message, after the push so it cannot delay the connection. A
 	 * stock 2.6 client logs it ("Info command was pushed by server ('...')") and hands it to its
 	 * management interface as >INFOMSG:, which is how GUIs get to display it. */
@@ -642,6 +645,9 @@ static int ks_read(struct session *s, struct key_state *ks, uint64_t now_ms)
 			/* keys derived and certificate checked: the handshake's leftovers can go (kept: the record
 			 * layer, for PUSH_REPLY, AUTH_FAILED, EXIT, RESTART on this key state) */
 			tls_conn_trim(ks->tls);
+			/* a renegotiation of a session that is up: nothing is waiting for admission */
+			if (s->state == SESSION_CONNECTED && s->pushed)
+				tls_conn_detach(ks->tls);
 			continue;
 		}
 		/* text messages: NUL-separated, possibly several in one record (ctrlmsg.c splits them) */

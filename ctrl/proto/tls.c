@@ -498,9 +498,12 @@ static void detach(struct tls_conn *c)
 	if (c->in.len - c->in.off > 0 || !cursor_between_records(&c->cursor) || wolfSSL_pending(c->ssl) > 0)
 		return;
 	c->detach_wanted = false;
+	/* not while a KeyUpdate we asked for is unanswered (its answer would come under keys we would not
+	 * have), nor when the peer negotiated smaller records (max_fragment_length) than ours cut */
 	if (wolfSSL_version(c->ssl) != TLS1_3_VERSION ||
-	    wolfSSL_key_update_response(c->ssl, &respond) != 0 || respond)
-		return; /* also when the peer asked for our KeyUpdate and wolfSSL has yet to send it */
+	    wolfSSL_key_update_response(c->ssl, &respond) != 0 || respond ||
+	    wolfSSL_GetMaxOutputSize(c->ssl) < TLS13_MAX_PLAINTEXT)
+		return;
 	if (bulk == wolfssl_aes_gcm && ksz == 16)
 		aead = TLS13_AES_128_GCM_SHA256;
 	else if (bulk == wolfssl_aes_gcm && ksz == 32)
@@ -606,15 +609,21 @@ static ssize_t rec_read(struct tls_conn *c, uint8_t *buf, size_t cap)
 {
 	uint8_t content[TLS13_MAX_CIPHERTEXT];
 	uint8_t type = 0;
+	size_t opened;
 	ssize_t want, n;
 
+	if (cap == 0)
+		return 0;
 	if (c->plain)
 		return (ssize_t)take_plain(c, buf, cap);
 	for (;;) {
 		size_t live = c->in.len - c->in.off;
-		const uint8_t *p = c->in.data + c->in.off;
+		const uint8_t *p;
 
-		want = live ? tls13_record_len(p, live) : 0;
+		if (live == 0)
+			return 0;
+		p = c->in.data + c->in.off;
+		want = tls13_record_len(p, live);
 		if (want < 0) {
 			snprintf(c->error, sizeof(c->error), "malformed TLS record header");
 			return -1;
@@ -634,8 +643,9 @@ static ssize_t rec_read(struct tls_conn *c, uint8_t *buf, size_t cap)
 		}
 		if (n == 0 && type == TLS13_CT_APPLICATION_DATA)
 			continue; /* empty application data is allowed and means nothing */
-		n = handle_record(c, type, content, (size_t)n, buf, cap);
-		explicit_bzero(content, sizeof(content));
+		opened = (size_t)n;
+		n = handle_record(c, type, content, opened, buf, cap);
+		explicit_bzero(content, opened);
 		return n;
 	}
 }
@@ -644,8 +654,17 @@ static int rec_write(struct tls_conn *c, const uint8_t *buf, size_t len)
 {
 	uint8_t rec[TLS13_SEALED_LEN(TLS13_MAX_PLAINTEXT)];
 
+	size_t records = (len + TLS13_MAX_PLAINTEXT - 1) / TLS13_MAX_PLAINTEXT;
+
 	if (c->stale) {
 		snprintf(c->error, sizeof(c->error), "TLS connection unusable after the peer's KeyUpdate");
+		return -1;
+	}
+	if (len == 0)
+		return 0; /* as wolfSSL: no empty record */
+	/* all of it or nothing: a record sealed and then not queued would leave a gap in the sequence */
+	if (len > TLS_BUF_MAX || c->out.len - c->out.off + len + records * TLS13_SEALED_LEN(0) > TLS_BUF_MAX) {
+		snprintf(c->error, sizeof(c->error), "TLS output buffer full");
 		return -1;
 	}
 	do {
@@ -765,8 +784,6 @@ void tls_conn_trim(struct tls_conn *c)
 
 	if (!c || !c->established || !c->ssl)
 		return;
-	/* The connection leaves wolfSSL at its next read that finds nothing more (tls_conn_read) */
-	c->detach_wanted = true;
 	/* The master secret, the randoms and the TLS 1.3 exporter secret: with WOLFSSL_OPENVPN, wolfSSL keeps them
 	 * for the keying-material exporter until the connection ends. The data keys are derived by now;
 	 * freeing them (zeroised) also shortens the life of those secrets. The record layer keeps its own keys
@@ -809,6 +826,12 @@ const char *tls_conn_cipher(struct tls_conn *c)
 }
 bool tls_conn_detached(const struct tls_conn *c) { return c->rec != NULL; }
 
+void tls_conn_detach(struct tls_conn *c)
+{
+	if (c && c->established && c->ssl)
+		c->detach_wanted = true; /* at the next read that finds nothing more (tls_conn_read) */
+}
+
 int tls_conn_key_update(struct tls_conn *c)
 {
 	if (!c->ssl || wolfSSL_version(c->ssl) != TLS1_3_VERSION)
@@ -816,8 +839,10 @@ int tls_conn_key_update(struct tls_conn *c)
 	return wolfSSL_update_keys(c->ssl) == WOLFSSL_SUCCESS ? 0 : -1;
 }
 
-int tls_ctx_limit(struct tls_ctx *t, const char *ciphers, bool tls12_only)
+int tls_ctx_limit(struct tls_ctx *t, const char *ciphers, bool tls12_only, bool small_records)
 {
+	if (small_records && wolfSSL_CTX_UseMaxFragment(t->ctx, WOLFSSL_MFL_2_9) != WOLFSSL_SUCCESS)
+		return -1;
 	if (ciphers && wolfSSL_CTX_set_cipher_list(t->ctx, ciphers) != WOLFSSL_SUCCESS)
 		return -1;
 	if (tls12_only && wolfSSL_CTX_set_max_proto_version(t->ctx, TLS1_2_VERSION) != WOLFSSL_SUCCESS)

@@ -137,7 +137,7 @@ ssize_t tls13_open(struct tls13_rec *r, const uint8_t *rec, size_t len, uint8_t 
 		   uint8_t *type)
 {
 	ssize_t want = tls13_record_len(rec, len);
-	size_t inner;
+	size_t inner, content;
 	int ret;
 
 	if (want <= 0 || (size_t)want != len)
@@ -153,14 +153,18 @@ ssize_t tls13_open(struct tls13_rec *r, const uint8_t *rec, size_t len, uint8_t 
 		explicit_bzero(out, inner);
 		return ret;
 	}
+	/* the real type is the last non-zero byte; zeros after it are padding (§5.4); the content itself may
+	 * not pass 2^14 bytes (§5.2: record_overflow) */
+	content = inner;
+	while (content > 0 && out[content - 1] == 0)
+		content--;
+	if (content == 0 || content - 1 > TLS13_MAX_PLAINTEXT) {
+		explicit_bzero(out, inner);
+		return -EBADMSG;
+	}
 	r->rx.seq++;
-	/* the real type is the last non-zero byte; zeros after it are padding (§5.4) */
-	while (inner > 0 && out[inner - 1] == 0)
-		inner--;
-	if (inner == 0)
-		return -EBADMSG; /* all padding: the peer must be sent unexpected_message */
-	*type = out[--inner];
-	return (ssize_t)inner;
+	*type = out[--content];
+	return (ssize_t)content;
 }
 
 void tls13_rec_wipe(struct tls13_rec *r)

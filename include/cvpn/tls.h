@@ -59,21 +59,25 @@ size_t tls_conn_take_out(struct tls_conn *c, uint8_t *buf, size_t max);
 /* RFC 5705/8446 exporter with OpenVPN's label, 256 bytes. 0 or -1. */
 int tls_conn_export_datakeys(struct tls_conn *c, uint8_t out[256]);
 /* Drops what only the handshake and the key exchange need, once the data keys are derived and the peer
- * certificate checked: the TLS secrets kept for the exporter and the copy of the peer certificate. On TLS 1.3
- * the connection then leaves wolfSSL altogether, at the next tls_conn_read that finds nothing more to read:
- * its application traffic keys move to our own record layer (tls13rec.h) and wolfSSL's object (~48 KiB) is
- * freed. On TLS 1.2 wolfSSL stays, with the unused pages of its session object returned to the kernel.
- * Application data keeps flowing both ways; tls_conn_export_datakeys and tls_conn_peer_cert fail afterwards.
- * No-op before the handshake finished. */
+ * certificate checked: the TLS secrets kept for the exporter and the copy of the peer certificate (on TLS 1.2
+ * also the unused pages of wolfSSL's session object). Application data keeps flowing both ways;
+ * tls_conn_export_datakeys and tls_conn_peer_cert fail afterwards. No-op before the handshake finished. */
 void tls_conn_trim(struct tls_conn *c);
+/* Lets a TLS 1.3 connection leave wolfSSL altogether, at the next tls_conn_read that finds nothing more to
+ * read: its application traffic keys move to our own record layer (tls13rec.h) and wolfSSL's object (~48 KiB)
+ * is freed. From then on a KeyUpdate from the peer makes the connection unusable (TLS_CONN_REKEY), so call it
+ * once a fresh TLS session could take over: when the session is up. TLS 1.2, a peer that negotiated smaller
+ * records, or a KeyUpdate of ours still unanswered keep wolfSSL. No-op before the handshake finished. */
+void tls_conn_detach(struct tls_conn *c);
 /* True once the connection runs on our record layer instead of wolfSSL. */
 bool tls_conn_detached(const struct tls_conn *c);
 /* Sends a TLS 1.3 KeyUpdate asking the peer for one too (a wolfSSL connection only): how tests play a client
  * that rekeys its control channel. 0 or -1. */
 int tls_conn_key_update(struct tls_conn *c);
 /* Narrows what a context offers: ciphers a wolfSSL cipher list (NULL: unchanged), tls12_only caps the
- * version at TLS 1.2. For tests and the load generator, which play particular clients. 0 or -1. */
-int tls_ctx_limit(struct tls_ctx *t, const char *ciphers, bool tls12_only);
+ * version at TLS 1.2, small_records asks for 512-byte records (max_fragment_length). For tests and the load
+ * generator, which play particular clients. 0 or -1. */
+int tls_ctx_limit(struct tls_ctx *t, const char *ciphers, bool tls12_only, bool small_records);
 /* The peer certificate (DER) as presented, borrowed until tls_conn_free or tls_conn_trim; -1 if none. */
 int tls_conn_peer_cert(struct tls_conn *c, const uint8_t **der, size_t *len);
 /* Non-NULL when the peer's chain failed verification: a human reason ("certificate has expired", ...). */

@@ -57,14 +57,14 @@ const char *tls13_suite_name(enum tls13_aead aead);
 ssize_t tls13_record_len(const uint8_t *buf, size_t len);
 
 /* Protects len content bytes of type `type` as one record into out (TLS13_SEALED_LEN(len) bytes) with the tx
- * key, and advances its sequence number. Returns the record's length, or -EMSGSIZE (len over
+ * key, and advances its sequence number. in may be out + TLS13_HEADER_LEN (in place), no other overlap. Returns the record's length, or -EMSGSIZE (len over
  * TLS13_MAX_PLAINTEXT), -ENOSPC, -EOVERFLOW (sequence numbers exhausted), -EIO (libcrypto). */
 ssize_t tls13_seal(struct tls13_rec *r, uint8_t type, const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 
 /* Opens the record rec[0 .. len) (exactly one, as tls13_record_len measured it) with the rx key: writes its
  * content to out and its real type to *type, and advances the sequence number. Returns the content length,
- * or -EBADMSG (bad header, tag mismatch, no content type), -ENOSPC, -EOVERFLOW, -EIO. A record that fails
- * leaves the sequence number where it was. */
+ * or -EBADMSG (bad header, tag mismatch, no content type, content over TLS13_MAX_PLAINTEXT), -ENOSPC,
+ * -EOVERFLOW, -EIO. A record that fails leaves the sequence number where it was and no plaintext in out. */
 ssize_t tls13_open(struct tls13_rec *r, const uint8_t *rec, size_t len, uint8_t *out, size_t cap,
 		   uint8_t *type);
 

@@ -58,7 +58,7 @@ static void move(struct tls_conn *from, struct tls_conn *to)
 
 /* A handshake between a server and a client whose offer is narrowed to ciphers (NULL: the default) and,
  * with tls12, to TLS 1.2. */
-static void pair_open_with(struct pair *p, const char *ciphers, bool tls12)
+static void pair_open_with(struct pair *p, const char *ciphers, bool tls12, bool small_records)
 {
 	char err[256];
 	int rs = 0, rc = 0;
@@ -67,7 +67,7 @@ static void pair_open_with(struct pair *p, const char *ciphers, bool tls12)
 	ck_assert_msg(tls_ctx_new(pki.srv_crt, pki.srv_key, pki.ca, &p->sctx, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(tls_client_ctx_new(pki.ca, pki.cli_crt, pki.cli_key, &p->cctx, err, sizeof(err)) == 0, "%s",
 		      err);
-	ck_assert_int_eq(tls_ctx_limit(p->cctx, ciphers, tls12), 0);
+	ck_assert_int_eq(tls_ctx_limit(p->cctx, ciphers, tls12, small_records), 0);
 	p->srv = tls_conn_new(p->sctx);
 	p->cli = tls_conn_new(p->cctx);
 	ck_assert_ptr_nonnull(p->srv);
@@ -88,7 +88,7 @@ static void pair_open_with(struct pair *p, const char *ciphers, bool tls12)
 
 static void pair_open(struct pair *p)
 {
-	pair_open_with(p, NULL, false);
+	pair_open_with(p, NULL, false, false);
 }
 
 static void pair_close(struct pair *p)
@@ -147,6 +147,8 @@ START_TEST(test_trim_keeps_the_record_layer)
 	tls_conn_trim(p.srv); /* twice is harmless */
 	/* a client end (the load generator's) trims too; its session object stays whole (client cache) */
 	tls_conn_trim(p.cli);
+	tls_conn_detach(p.srv);
+	tls_conn_detach(p.cli);
 	/* what only the key exchange needed is gone */
 	ck_assert_int_eq(tls_conn_export_datakeys(p.srv, k), -1);
 	ck_assert_int_eq(tls_conn_peer_cert(p.srv, &der, &len), -1);
@@ -250,7 +252,7 @@ static void interop_one_side(int suite, bool server_detaches)
 	char wolf_cipher[64];
 	uint8_t buf[64];
 
-	pair_open_with(&p, suites[suite], false);
+	pair_open_with(&p, suites[suite], false, false);
 	ours = server_detaches ? p.srv : p.cli;
 	theirs = server_detaches ? p.cli : p.srv;
 	snprintf(wolf_cipher, sizeof(wolf_cipher), "%s", tls_conn_cipher(ours));
@@ -258,7 +260,10 @@ static void interop_one_side(int suite, bool server_detaches)
 	send_text(p.cli, p.srv, "PUSH_REQUEST");
 	send_text(p.srv, p.cli, "PUSH_REPLY,ifconfig 100.64.0.2 255.255.248.0");
 	tls_conn_trim(ours);
-	ck_assert(!tls_conn_detached(ours));
+	ck_assert_int_eq(tls_conn_read(ours, buf, sizeof(buf)), 0);
+	ck_assert(!tls_conn_detached(ours)); /* trimming alone keeps wolfSSL */
+	tls_conn_detach(ours);
+	ck_assert(!tls_conn_detached(ours)); /* only at the next read */
 	ck_assert_int_eq(tls_conn_read(ours, buf, sizeof(buf)), 0);
 	ck_assert(tls_conn_detached(ours));
 	ck_assert(!tls_conn_detached(theirs));
@@ -298,6 +303,7 @@ START_TEST(test_detach_waits_for_record_boundary)
 
 	pair_open(&p);
 	tls_conn_trim(p.srv);
+	tls_conn_detach(p.srv);
 	ck_assert_int_eq(tls_conn_write(p.cli, (const uint8_t *)"EXIT", 5), 0);
 	n = tls_conn_take_out(p.cli, ct, sizeof(ct));
 	ck_assert_uint_gt(n, 10);
@@ -332,6 +338,7 @@ START_TEST(test_detached_rejects_bad_records)
 	for (int round = 0; round < 3; round++) {
 		pair_open(&p);
 		tls_conn_trim(p.srv);
+		tls_conn_detach(p.srv);
 		ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0);
 		ck_assert(tls_conn_detached(p.srv));
 		if (round == 0) {
@@ -368,6 +375,7 @@ START_TEST(test_key_update)
 	send_text(p.cli, p.srv, "PUSH_REQUEST"); /* wolfSSL followed the client's new keys... */
 	send_text(p.srv, p.cli, "PUSH_REPLY");   /* ...and answered with its own */
 	tls_conn_trim(p.srv);
+	tls_conn_detach(p.srv);
 	ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0);
 	ck_assert(tls_conn_detached(p.srv));
 	send_text(p.cli, p.srv, "PUSH_REQUEST"); /* the keys we took over are the updated ones */
@@ -383,15 +391,33 @@ START_TEST(test_key_update)
 }
 END_TEST
 
+/* A client that negotiated 512-byte records (max_fragment_length): ours cut at 16 KiB, so wolfSSL stays. */
+START_TEST(test_small_records_stay_in_wolfssl)
+{
+	struct pair p;
+	uint8_t buf[64];
+
+	pair_open_with(&p, NULL, false, true);
+	tls_conn_trim(p.srv);
+	tls_conn_detach(p.srv);
+	ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0);
+	ck_assert(!tls_conn_detached(p.srv));
+	send_bulk(p.srv, p.cli, 1500, 4, 2048, 1200); /* in three records wolfSSL cut */
+	send_text(p.cli, p.srv, "PUSH_REQUEST");
+	pair_close(&p);
+}
+END_TEST
+
 /* TLS 1.2 has no record layer of ours: wolfSSL stays, trimmed, and keeps working. */
 START_TEST(test_tls12_stays_in_wolfssl)
 {
 	struct pair p;
 	uint8_t buf[64];
 
-	pair_open_with(&p, NULL, true);
+	pair_open_with(&p, NULL, true, false);
 	ck_assert_str_eq(tls_conn_version(p.srv), "TLSv1.2");
 	tls_conn_trim(p.srv);
+	tls_conn_detach(p.srv);
 	ck_assert_int_eq(tls_conn_read(p.srv, buf, sizeof(buf)), 0);
 	ck_assert(!tls_conn_detached(p.srv));
 	for (int i = 0; i < 3; i++) {
@@ -421,6 +447,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, test_detached_rejects_bad_records);
 	tcase_add_test(tc, test_key_update);
 	tcase_add_test(tc, test_tls12_stays_in_wolfssl);
+	tcase_add_test(tc, test_small_records_stay_in_wolfssl);
 	suite_add_tcase(s, tc);
 	return s;
 }

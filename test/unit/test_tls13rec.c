@@ -167,6 +167,7 @@ START_TEST(test_padding)
 	ck_assert_mem_eq(out, "hi", 2);
 	n = tls13_seal(&a, 0, (const uint8_t *)"\0\0\0", 3, rec, sizeof(rec));
 	ck_assert_int_eq(tls13_open(&b, rec, (size_t)n, out, sizeof(out), &type), -EBADMSG);
+	ck_assert_uint_eq(b.rx.seq, 1); /* refused: the sequence number stays */
 }
 END_TEST
 
