@@ -114,6 +114,7 @@ int datapath_start(struct server *srv)
 			.tun_fd = srv->tun_fds[i],
 			.tun_vnet = srv->tun_offload,
 			.udp_gso = true,
+			.udp_gro = true,
 			.n_peer_ids = srv->table_size,
 			.peer_id_live = srv->peer_id_live,
 			.peer_id_limit = &srv->peer_id_limit,
@@ -371,5 +372,8 @@ void datapath_stats(const struct server *srv, struct dp_worker_stats *sum)
 		sum->udp.gso_sends += st.udp.gso_sends;
 		sum->udp.errors += st.udp.errors;
 		sum->udp.gso |= st.udp.gso;
+		sum->udp_rx_datagrams += st.udp_rx_datagrams;
+		sum->udp_rx_coalesced += st.udp_rx_coalesced;
+		sum->udp_gro |= st.udp_gro;
 	}
 }

@@ -43,6 +43,8 @@ static const struct metric metrics[] = {
 	{ "udp_batched_datagrams_total", "counter", "Datagrams to UDP clients sent in batches." },
 	{ "udp_batched_sends_total", "counter", "sendmmsg calls that sent those batches." },
 	{ "udp_gso_sends_total", "counter", "Messages that carried several datagrams as one UDP GSO send." },
+	{ "udp_gro_buffers_total", "counter",
+	  "Received buffers in which the kernel coalesced several datagrams of one client (UDP GRO)." },
 	{ "data_workers", "gauge", "Data-plane worker threads." },
 	{ "worker_packets_decrypted_total", "counter", "Client packets the data workers decrypted into the tun." },
 	{ "worker_packets_encrypted_total", "counter", "Packets the data workers encrypted to clients." },

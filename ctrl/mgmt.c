@@ -151,6 +151,9 @@ static void add_workers(struct json_object *o, const struct server *srv)
 		add_u64(w, "upcall-drops", st.upcall_drops);
 		add_u64(w, "tun-writes", st.tun.writes);
 		add_u64(w, "udp-sends", st.udp.syscalls);
+		add_u64(w, "udp-received", st.udp_rx_datagrams);
+		add_u64(w, "udp-gro-buffers", st.udp_rx_coalesced);
+		json_object_object_add(w, "udp-gro", json_object_new_boolean(st.udp_gro));
 		json_object_array_add(arr, w);
 	}
 	json_object_object_add(o, "data-workers", arr);
@@ -356,6 +359,7 @@ static struct json_object *cmd_metrics(struct mgmt *m, const struct mgmt_request
 		add_u64(mm, "udp_batched_datagrams_total", us.datagrams + ws.udp.datagrams);
 		add_u64(mm, "udp_batched_sends_total", us.syscalls + ws.udp.syscalls);
 		add_u64(mm, "udp_gso_sends_total", us.gso_sends + ws.udp.gso_sends);
+		add_u64(mm, "udp_gro_buffers_total", ws.udp_rx_coalesced);
 		add_u64(mm, "data_workers", srv->n_workers);
 		add_u64(mm, "worker_packets_decrypted_total", ws.rx_packets);
 		add_u64(mm, "worker_packets_encrypted_total", ws.tx_packets);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -23,6 +24,15 @@
 #define UPCALL_SLOTS 512
 #define UDP_BATCH 32
 #define UDP_BUF 4096
+/* a UDP GRO buffer: the kernel coalesces at most 64 KiB of one flow; a smaller buffer would truncate it and
+ * lose the datagrams at its end */
+#define UDP_GRO_BUF 65536
+#ifndef UDP_GRO
+#define UDP_GRO 104 /* linux/udp.h */
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
 #define TUN_BATCH 64
 #define PLAIN_MAX 65536
 
@@ -46,12 +56,16 @@ struct dp_worker {
 	struct { _Atomic uint64_t rx, tx, upcalls, upcall_drops, replays, bad, unrouted, spoofed; } pub;
 	struct { _Atomic uint64_t packets, writes, merged, errors, datagrams, syscalls, gso_sends, udp_errors; } pub_io;
 	_Atomic bool pub_gso;
+	uint64_t rx_datagrams, rx_coalesced;
+	_Atomic uint64_t pub_rx_datagrams, pub_rx_coalesced;
+	bool gro;                         /* UDP_GRO accepted by the socket */
 	/* buffers: one thread, so one of each */
 	uint8_t plain[PLAIN_MAX];
 	uint8_t sealed[PLAIN_MAX + AEAD_OVERHEAD];
 	uint8_t seg[OFFLOAD_IP_MAX];
 	uint8_t tunbuf[OFFLOAD_READ_MAX];
-	uint8_t rxbufs[UDP_BATCH][UDP_BUF];
+	uint8_t *rxbufs;                  /* UDP_BATCH slots of rx_slot bytes */
+	size_t rx_slot;
 };
 
 static inline void add_relaxed(_Atomic uint64_t *v, uint64_t d)
@@ -410,6 +424,8 @@ static void publish(struct dp_worker *w)
 		atomic_store_explicit(&w->pub_io.gso_sends, us.gso_sends, memory_order_relaxed);
 		atomic_store_explicit(&w->pub_io.udp_errors, us.errors, memory_order_relaxed);
 		atomic_store_explicit(&w->pub_gso, us.gso, memory_order_relaxed);
+		atomic_store_explicit(&w->pub_rx_datagrams, w->rx_datagrams, memory_order_relaxed);
+		atomic_store_explicit(&w->pub_rx_coalesced, w->rx_coalesced, memory_order_relaxed);
 	}
 }
 
@@ -437,32 +453,67 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The datagram size of a buffer the kernel coalesced (UDP GRO), or 0 for a single datagram. */
+static size_t gro_segment_size(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		int v;
+
+		if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO || c->cmsg_len < CMSG_LEN(sizeof(v)))
+			continue;
+		memcpy(&v, CMSG_DATA(c), sizeof(v));
+		return v > 0 ? (size_t)v : 0;
+	}
+	return 0;
+}
+
 static void on_udp_readable(struct dp_worker *w)
 {
 	struct sockaddr_storage from[UDP_BATCH];
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl[UDP_BATCH];
 
 	for (int round = 0; round < 8; round++) {
 		int n;
 
 		for (int i = 0; i < UDP_BATCH; i++) {
-			iov[i] = (struct iovec){ w->rxbufs[i], UDP_BUF };
+			iov[i] = (struct iovec){ w->rxbufs + (size_t)i * w->rx_slot, w->rx_slot };
 			memset(&msgs[i], 0, sizeof(msgs[i]));
 			msgs[i].msg_hdr.msg_iov = &iov[i];
 			msgs[i].msg_hdr.msg_iovlen = 1;
 			msgs[i].msg_hdr.msg_name = &from[i];
 			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			if (w->gro) {
+				msgs[i].msg_hdr.msg_control = ctl[i].buf;
+				msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
+			}
 		}
 		n = recvmmsg(w->cfg.udp_fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
 		uint64_t now = now_ms();
 
-		for (int i = 0; i < n; i++)
-			if (!(msgs[i].msg_hdr.msg_flags & MSG_TRUNC))
-				dp_worker_on_datagram(w, w->rxbufs[i], msgs[i].msg_len, (struct sockaddr *)&from[i],
-						      msgs[i].msg_hdr.msg_namelen, now);
+		for (int i = 0; i < n; i++) {
+			const uint8_t *buf = iov[i].iov_base;
+			size_t len = msgs[i].msg_len, seg = w->gro ? gro_segment_size(&msgs[i].msg_hdr) : 0;
+
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+				continue;
+			if (seg == 0 || seg >= len)
+				seg = len;
+			else
+				w->rx_coalesced++;
+			/* a coalesced buffer: datagrams of seg bytes from one sender, the last one maybe shorter */
+			for (size_t off = 0; off < len; off += seg) {
+				w->rx_datagrams++;
+				dp_worker_on_datagram(w, buf + off, len - off < seg ? len - off : seg,
+						      (struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen, now);
+			}
+		}
 		dp_worker_end_batch(w);
 		if (n < UDP_BATCH)
 			break;
@@ -552,6 +603,16 @@ struct dp_worker *dp_worker_new(const struct dp_worker_config *c)
 	tuntx_batch(w->tuntx, true);
 	if (c->udp_fd >= 0 && !(w->udptx = udptx_new(c->udp_fd, c->udp_gso)))
 		goto fail;
+	/* UDP GRO: the kernel may hand over a flow's datagrams as one buffer (fewer reads); without it (an old
+	 * kernel) one datagram per buffer, as before */
+	if (c->udp_fd >= 0 && c->udp_gro) {
+		int one = 1;
+
+		w->gro = setsockopt(c->udp_fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+	}
+	w->rx_slot = w->gro ? UDP_GRO_BUF : UDP_BUF;
+	if (c->udp_fd >= 0 && !(w->rxbufs = malloc(UDP_BATCH * w->rx_slot)))
+		goto fail;
 	w->cmd_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->upcall_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -591,6 +652,7 @@ void dp_worker_free(struct dp_worker *w)
 			peer_unlink(w, i);
 	free(w->by_peer_id);
 	free(w->by_vaddr);
+	free(w->rxbufs);
 	tuntx_free(w->tuntx);
 	udptx_free(w->udptx);
 	ring_destroy(&w->cmds);
@@ -669,4 +731,7 @@ void dp_worker_get_stats(const struct dp_worker *w, struct dp_worker_stats *st)
 	st->udp.errors = GET(udp_errors);
 #undef GET
 	st->udp.gso = atomic_load_explicit(&m->pub_gso, memory_order_relaxed);
+	st->udp_rx_datagrams = atomic_load_explicit(&m->pub_rx_datagrams, memory_order_relaxed);
+	st->udp_rx_coalesced = atomic_load_explicit(&m->pub_rx_coalesced, memory_order_relaxed);
+	st->udp_gro = m->gro;
 }

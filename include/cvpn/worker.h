@@ -78,6 +78,7 @@ struct dp_worker_config {
 	int tun_fd;          /* the worker's tun queue; not closed by the worker */
 	bool tun_vnet;       /* the queue has the vnet header (tun_open_queues' offload) */
 	bool udp_gso;        /* try UDP GSO when sending */
+	bool udp_gro;        /* ask the kernel to hand over a flow's datagrams coalesced (UDP_GRO) */
 	uint32_t n_peer_ids; /* peer ids are 0..n_peer_ids-1 */
 	/* [n_peer_ids], the control thread's to write: non-zero for a peer-id some session holds. A P_DATA_V2
 	 * datagram for a peer-id the worker has no peer for is passed up only when its entry is set (or the id is
@@ -94,6 +95,9 @@ struct dp_worker_stats {
 	uint64_t rx_packets;     /* datagrams decrypted into the tun */
 	uint64_t tx_packets;     /* packets encrypted to clients */
 	uint64_t upcalls, upcall_drops, replays, bad_packets, unrouted, spoofed;
+	uint64_t udp_rx_datagrams;  /* datagrams read from the socket, coalesced ones counted one by one */
+	uint64_t udp_rx_coalesced;  /* buffers the kernel coalesced (UDP GRO), each holding several datagrams */
+	bool udp_gro;               /* UDP GRO in use */
 	struct tuntx_stats tun;
 	struct udptx_stats udp;
 };

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ static _Atomic uint8_t live_ids[16];
 static const _Atomic uint8_t *setup_live;
 static _Atomic uint32_t id_limit;
 static const _Atomic uint32_t *setup_limit;
+static bool setup_gro; /* the worker asks for UDP GRO */
 
 /* lo up with 198.18.0.1 in a namespace of our own, the sockets, and a worker that is not started */
 static void setup(void)
@@ -52,7 +54,7 @@ static void setup(void)
 	struct dp_worker_config c = {
 		.index = 0, .tun_vnet = false, .udp_gso = false, .n_peer_ids = 16,
 		.vaddr_base = IP4(100, 64, 0, 0), .n_vaddrs = 256, .peer_id_live = setup_live,
-		.peer_id_limit = setup_limit,
+		.peer_id_limit = setup_limit, .udp_gro = setup_gro,
 	};
 	int sv[2], big = 4 << 20;
 
@@ -772,6 +774,85 @@ START_TEST(test_thread)
 }
 END_TEST
 
+/* UDP GRO: a buffer in which the kernel coalesced one client's datagrams (here a UDP GSO send over loopback,
+ * which the kernel hands whole to a socket that asked for GRO) is cut at the segment size, the last
+ * datagram shorter; each is decrypted in order, and the worker counts one coalesced buffer. */
+START_TEST(test_thread_udp_gro)
+{
+	enum { K = 20 };
+	static uint8_t train[65536];
+	uint8_t buf[4096], ref[2048], d[4096];
+	union {
+		char b[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov;
+	struct msghdr mh = { 0 };
+	struct cmsghdr *cm;
+	size_t off = 0, seg = 0, n;
+	uint32_t got_n = 0, num;
+	uint64_t deadline;
+	struct dp_worker_stats st;
+
+	setup_gro = true;
+	setup();
+	ck_assert_int_eq(dp_worker_start(w), 0);
+	cmd(&(struct dp_cmd){ .kind = DP_PEER_ADD, .peer = new_peer(PEER_ID, VADDR) }, true);
+	add_key(PEER_ID, 0, block0, true);
+	/* K datagrams of one length (packet numbers 37 apart have equal lengths), then a shorter one */
+	for (uint32_t i = 0; i <= K; i++) {
+		n = sealed_ip(0, i < K ? 5 + 37 * i : 4 + 37 * i, d, sizeof(d));
+		if (i == 0)
+			seg = n;
+		ck_assert(i < K ? n == seg : n < seg);
+		ck_assert_uint_le(off + n, sizeof(train));
+		memcpy(train + off, d, n);
+		off += n;
+	}
+	iov = (struct iovec){ train, off };
+	mh.msg_name = &srv_addr;
+	mh.msg_namelen = sizeof(srv_addr);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof(ctl.b);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = 103; /* UDP_SEGMENT */
+	cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+	*(uint16_t *)(void *)CMSG_DATA(cm) = (uint16_t)seg;
+	ck_assert_int_eq(sendmsg(cli_fd, &mh, 0), (ssize_t)off);
+
+	deadline = mono_ms() + 5000;
+	while (got_n <= K) {
+		ssize_t r;
+		uint32_t want = got_n < K ? 5 + 37 * got_n : 4 + 37 * got_n;
+
+		ck_assert_msg(wait_readable(tun_t, deadline), "only %u of %u packets reached the tun", got_n, K + 1);
+		while (got_n <= K && (r = recv(tun_t, buf, sizeof(buf), MSG_DONTWAIT)) >= 0) {
+			n = make_ip(ref, VADDR, DST, want);
+			memcpy(&num, buf + 20, 4);
+			ck_assert_msg(num == want, "tun packet %u: number %u, want %u", got_n, num, want);
+			ck_assert_uint_eq((size_t)r, n);
+			ck_assert(!memcmp(buf, ref, n));
+			got_n++;
+			want = got_n < K ? 5 + 37 * got_n : 4 + 37 * got_n;
+		}
+	}
+	deadline = mono_ms() + 2000;
+	do {
+		st = stats();
+	} while (st.rx_packets < K + 1 && mono_ms() < deadline && !usleep(1000));
+	ck_assert(st.udp_gro);
+	ck_assert_uint_eq(st.rx_packets, K + 1);
+	ck_assert_uint_eq(st.udp_rx_datagrams, K + 1);
+	ck_assert_uint_eq(st.udp_rx_coalesced, 1);
+	ck_assert_uint_eq(st.bad_packets, 0);
+	setup_gro = false;
+	teardown();
+}
+END_TEST
+
 /* A keepalive ping to an idle session leaves at once: nothing else wakes the worker to flush it (this was
  * a bug: the ping waited in the send batch until the client's next packet). */
 START_TEST(test_thread_idle_ping)
@@ -909,6 +990,7 @@ int main(void)
 	tcase_add_test(tc, test_thread_idle_ping);
 	tcase_add_test(tc, test_upcall_ring_full);
 	tcase_add_test(tc, test_unknown_peer_ids_dropped);
+	tcase_add_test(tc, test_thread_udp_gro);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
