@@ -44,14 +44,14 @@ struct record_cursor {
 
 struct tls_conn {
 	WOLFSSL *ssl;          /* NULL once detached */
-	struct tls13_rec *rec; /* our record layer after tls_conn_trim on TLS 1.3; NULL before */
+	struct tls13_rec *rec; /* our record layer once detached (TLS 1.3, tls_conn_detach); NULL before */
 	struct bytebuf in, out;
 	struct record_cursor cursor;
 	uint8_t *plain;        /* the rest of a record that a read took only part of */
 	size_t plain_len, plain_off;
 	bool client;
 	bool established;
-	bool detach_wanted;    /* trimmed: leave wolfSSL at the next record boundary */
+	bool detach_wanted;    /* tls_conn_detach asked: leave wolfSSL at the next read that finds nothing */
 	bool stale;            /* the peer updated its keys after we left wolfSSL: nothing more can be read */
 	char peer_error[128];
 	char error[128];

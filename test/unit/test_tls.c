@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "check_run.h"
 #include "test_pki.h"
 
 #include "cvpn/tls.h"
@@ -454,11 +455,5 @@ static Suite *tls_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(tls_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(tls_suite());
 }
