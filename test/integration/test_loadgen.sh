@@ -3,13 +3,16 @@
 # The load generator against both gateways: 20 sessions (certificate auth, full key exchange, data channel)
 # from one process in the client namespace, then a short traffic phase of ICMP echo requests inside every
 # tunnel to the resource host. Against cvpnd: all established, every session logged, pings answered, the
-# gateway's RSS read; clients that send a TLS KeyUpdate make it renegotiate. Then the same against the stock
-# OpenVPN 2.6 server.
+# gateway's RSS read; clients that send a TLS KeyUpdate once up make it renegotiate, and ones that send it
+# while a connect handler still holds them come up as usual. Then the same against the stock OpenVPN 2.6
+# server.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
 # shellcheck source=test/lib/pki.sh
 . "$(dirname "$0")/../lib/pki.sh"
+# shellcheck source=test/lib/ops.sh
+. "$(dirname "$0")/../lib/ops.sh"
 
 LOADGEN="$CVPN_BUILD/loadgen"
 [ -x "$LOADGEN" ] || fail "no $LOADGEN (make loadgen)"
@@ -73,6 +76,21 @@ assert_eq "$(grep -c 'alice: client sent a TLS KeyUpdate; renegotiating' "$SERVE
 	"cvpnd saw the 3 KeyUpdates"
 assert_eq "$(grep -c 'alice: renegotiation of key-id 1 started by server' "$SERVER_LOG")" 3 \
 	"cvpnd renegotiated each of the 3 sessions"
+assert_no_log "$SERVER_LOG" 'TLS read failed' "no session ended on a TLS error"
+server_stop
+
+# a KeyUpdate before PUSH_REQUEST (on the gateway's key-method-2 reply), while a connect handler (1 s) still
+# holds the session: the control channel stays in wolfSSL until PUSH_REPLY is out, so wolfSSL follows the update
+# itself; the sessions come up as usual, nothing is renegotiated
+printf '#!/bin/sh\ncat >/dev/null\nsleep 1\necho %s\n' "'{\"allow\": true}'" >"$TMPD/slow-handler"
+chmod 700 "$TMPD/slow-handler"
+ops_config "$TMPD/endpoint-handler.yaml" "authentication:" "  connect-handler: { path: $TMPD/slow-handler, timeout: 5s }"
+server_start "$TMPD/endpoint-handler.yaml"
+N=3 loadgen early --key-update=early --traffic 3 --pps 5 --ping "$RES_IP"
+N=3 check_report early "3 clients sending KeyUpdate before they are admitted"
+assert_eq "$(grep -cE 'session [^ ]+ alice from .*established address 100\.64\.' "$SERVER_LOG")" 3 \
+	"cvpnd admitted the 3 sessions after the handler"
+assert_no_log "$SERVER_LOG" 'KeyUpdate; renegotiating' "no renegotiation: wolfSSL followed the early updates"
 assert_no_log "$SERVER_LOG" 'TLS read failed' "no session ended on a TLS error"
 server_stop
 

@@ -321,6 +321,15 @@ static enum cvpn_cipher occ_cipher(const char *options)
 	return config_cipher_from_name(name);
 }
 
+static void send_key_update(struct lg_client *c, uint64_t now_ms)
+{
+	if (tls_conn_key_update(c->tls) < 0) {
+		lgc_fail(c, LGC_FAIL_TLS, "cannot send a TLS KeyUpdate (not TLS 1.3?)");
+		return;
+	}
+	flush(c, now_ms);
+}
+
 static void on_km2(struct lg_client *c, const uint8_t *buf, size_t len, uint64_t now_ms)
 {
 	struct km2_server ks;
@@ -335,6 +344,12 @@ static void on_km2(struct lg_client *c, const uint8_t *buf, size_t len, uint64_t
 	explicit_bzero(&ks, sizeof(ks));
 	c->state = LGC_PUSH;
 	c->push_req_ms = now_ms;
+	/* early: while the gateway may still be checking us (a connect handler, a directory) */
+	if (c->sh->key_update == LGC_KEY_UPDATE_EARLY) {
+		send_key_update(c, now_ms);
+		if (c->state == LGC_FAILED)
+			return;
+	}
 	send_text(c, "PUSH_REQUEST");
 }
 
@@ -412,13 +427,8 @@ static void install_keys(struct lg_client *c, uint64_t now_ms)
 	c->cipher = cipher;
 	c->state = LGC_UP;
 	c->up_ms = now_ms;
-	if (c->sh->key_update) {
-		if (tls_conn_key_update(c->tls) < 0) {
-			lgc_fail(c, LGC_FAIL_TLS, "cannot send a TLS KeyUpdate (not TLS 1.3?)");
-			return;
-		}
-		flush(c, now_ms);
-	}
+	if (c->sh->key_update == LGC_KEY_UPDATE_UP)
+		send_key_update(c, now_ms);
 }
 
 static void on_push_reply(struct lg_client *c, char *msg, uint64_t now_ms)

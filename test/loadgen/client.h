@@ -40,6 +40,13 @@ enum lgc_fail {
 	LGC_FAIL_MAX,
 };
 
+/* When a session sends a TLS 1.3 KeyUpdate on its control channel (--key-update). */
+enum lgc_key_update {
+	LGC_KEY_UPDATE_NONE,
+	LGC_KEY_UPDATE_UP,     /* once up (after PUSH_REPLY) */
+	LGC_KEY_UPDATE_EARLY,  /* on the gateway's key-method-2 reply, before our PUSH_REQUEST */
+};
+
 /* What all sessions share; read-only for the clients. */
 struct lgc_shared {
 	struct tls_ctx *tls;
@@ -48,7 +55,7 @@ struct lgc_shared {
 	const char *options;      /* our OCC options string */
 	const char *peer_info;
 	uint32_t hs_timeout_ms;
-	bool key_update;          /* once up, send a TLS 1.3 KeyUpdate (tls_conn_key_update) */
+	enum lgc_key_update key_update; /* tls_conn_key_update, when */
 	/* called with every decrypted IP packet (not keepalive pings) */
 	void (*on_ip)(struct lg_client *c, const uint8_t *ip, size_t len, uint64_t now_ms);
 };

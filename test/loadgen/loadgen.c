@@ -32,7 +32,8 @@ struct opts {
 	const char *remote, *ca, *cert, *key, *ping;
 	uint32_t src_base, src_count;   /* --source-range: session i binds to src_base + i % src_count */
 	unsigned port;
-	bool tcp, json, key_update;
+	bool tcp, json;
+	enum lgc_key_update key_update;
 	uint32_t n;
 	double rate;          /* session starts per second, 0 = unlimited */
 	uint32_t concurrency; /* handshakes in flight, 0 = unlimited */
@@ -86,7 +87,7 @@ static void usage(FILE *f)
 		"usage: loadgen --remote ADDR --port N [--proto udp|tcp] --ca F --cert F --key F -n SESSIONS\n"
 		"               [--rate R] [--concurrency C] [--hs-timeout S] [--hold S]\n"
 		"               [--traffic S --ping ADDR [--pps P] [--size BYTES]] [--gateway-pid PID]\n"
-		"               [--timeout S] [--source-range A.B.C.D/N] [--key-update] [--json]\n"
+		"               [--timeout S] [--source-range A.B.C.D/N] [--key-update[=up|early]] [--json]\n"
 		"  --rate R          session starts per second (default: unlimited)\n"
 		"  --concurrency C   handshakes in flight at most (default 50; 0 = unlimited)\n"
 		"  --hs-timeout S    a session not up after S seconds is a timeout failure (default 60)\n"
@@ -97,8 +98,9 @@ static void usage(FILE *f)
 		"  --timeout S       the whole run ends after S seconds at the latest (default 120)\n"
 		"  --source-range A.B.C.D/N  spread sessions over N local source addresses from A.B.C.D (the\n"
 		"                    gateway limits handshakes and cookie replies per source address)\n"
-		"  --key-update      once up, each session sends a TLS 1.3 KeyUpdate on its control channel (a client\n"
-		"                    that rekeys; the gateway answers with a renegotiation, which we do not follow)\n"
+		"  --key-update[=up|early]  each session sends a TLS 1.3 KeyUpdate on its control channel: once up\n"
+		"                    (the gateway answers with a renegotiation, which we do not follow), or early:\n"
+		"                    on the gateway's key-method-2 reply, before PUSH_REQUEST (it may still be checking)\n"
 		"  --json            one JSON object on stdout instead of the table\n");
 }
 
@@ -124,7 +126,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "pps", 1, NULL, O_PPS },	 { "size", 1, NULL, O_SIZE },	  { "ping", 1, NULL, O_PING },
 		{ "hold", 1, NULL, O_HOLD },	 { "gateway-pid", 1, NULL, O_GWPID }, { "json", 0, NULL, O_JSON },
 		{ "timeout", 1, NULL, O_TIMEOUT }, { "hs-timeout", 1, NULL, O_HSTIMEOUT },
-		{ "key-update", 0, NULL, O_KEYUPD },
+		{ "key-update", 2, NULL, O_KEYUPD },
 		{ "sessions", 1, NULL, 'n' },	 { "help", 0, NULL, O_HELP },	  { "source-range", 1, NULL, O_SRC },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -204,7 +206,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				goto bad;
 			break;
 		case O_KEYUPD:
-			o->key_update = true;
+			if (!optarg || strcmp(optarg, "up") == 0)
+				o->key_update = LGC_KEY_UPDATE_UP;
+			else if (strcmp(optarg, "early") == 0)
+				o->key_update = LGC_KEY_UPDATE_EARLY;
+			else
+				goto bad;
 			break;
 		case O_TIMEOUT:
 			if (parse_double(optarg, 1, &o->timeout_s) < 0)
