@@ -803,6 +803,10 @@ void tls_conn_trim(struct tls_conn *c)
 	 * be an entry of the client session cache, which malloc_usable_size() must never see. */
 	if (!wolfSSL_is_server(c->ssl))
 		return;
+	/* A TLS 1.3 connection frees the whole object once it detaches (at PUSH_REPLY, moments from now):
+	 * scanning 37 KiB for zero pages first is work on every handshake for nothing. */
+	if (wolfSSL_version(c->ssl) == TLS1_3_VERSION && wolfSSL_GetMaxOutputSize(c->ssl) >= TLS13_MAX_PLAINTEXT)
+		return;
 	sess = wolfSSL_get_session(c->ssl);
 	if (sess && wolfSSL_GetAllocators(&mf, &ff, &rf) == 0 && !mf && !ff && !rf)
 		release_zero_pages(sess, malloc_usable_size(sess));
