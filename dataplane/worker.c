@@ -22,7 +22,14 @@
 
 #define CMD_SLOTS 4096
 #define UPCALL_SLOTS 512
+/* The control thread is woken at the end of each batch, and also as soon as this many upcalls wait: a batch
+ * can now pass up more than the ring holds (one UDP GRO buffer is up to 64 datagrams, one tun super-packet
+ * up to 64 segments), and the ring must not fill while the control thread sleeps. */
+#define UPCALL_WAKE_EARLY (UPCALL_SLOTS / 8)
 #define UDP_BATCH 32
+/* datagrams handled per readable event before the worker looks at its commands again (a new key waits no
+ * longer behind a stream of GRO buffers than behind 8 rounds of single datagrams) */
+#define UDP_EVENT_DATAGRAMS (8 * UDP_BATCH)
 #define UDP_BUF 4096
 /* a UDP GRO buffer: the kernel coalesces at most 64 KiB of one flow; a smaller buffer would truncate it and
  * lose the datagrams at its end */
@@ -43,7 +50,7 @@ struct dp_worker {
 	struct ring cmds;                 /* control -> worker */
 	struct ring upcalls;              /* worker -> control */
 	int cmd_efd, upcall_efd, epoll_fd;
-	bool upcall_wake;                 /* upcalls committed since the last wake-up */
+	unsigned upcalls_unwoken;         /* upcalls committed since the control thread was last woken */
 	pthread_t thread;
 	bool running;
 	bool stop;
@@ -149,11 +156,22 @@ static struct dp_upcall *upcall_reserve(struct dp_worker *w, enum dp_upcall_kind
 	return u;
 }
 
+static void upcall_wake(struct dp_worker *w)
+{
+	uint64_t one = 1;
+
+	w->upcalls_unwoken = 0;
+	if (write(w->upcall_efd, &one, sizeof(one)) < 0) {
+		/* the counter cannot overflow in practice; the control thread still finds the upcalls */
+	}
+}
+
 static void upcall_commit(struct dp_worker *w)
 {
 	ring_commit(&w->upcalls);
 	w->n.upcalls++;
-	w->upcall_wake = true;
+	if (++w->upcalls_unwoken >= UPCALL_WAKE_EARLY)
+		upcall_wake(w);
 }
 
 static void upcall_packet(struct dp_worker *w, enum dp_upcall_kind kind, const uint8_t *buf, size_t len,
@@ -271,7 +289,11 @@ void dp_worker_on_datagram(struct dp_worker *w, const uint8_t *buf, size_t len, 
 
 	if (len < 1)
 		return;
-	data_v2 = packet_opcode(buf[0]) == P_DATA_V2 && packet_data_peer_id(buf, len, &peer_id) == 0;
+	data_v2 = packet_opcode(buf[0]) == P_DATA_V2;
+	if (data_v2 && packet_data_peer_id(buf, len, &peer_id) < 0) {
+		w->n.bad++; /* too short to name a peer: nobody's, and the control thread would drop it too */
+		return;
+	}
 	if (data_v2)
 		p = peer_get(w, peer_id);
 	if (!p) {
@@ -431,17 +453,11 @@ static void publish(struct dp_worker *w)
 
 void dp_worker_end_batch(struct dp_worker *w)
 {
-	uint64_t one = 1;
-
 	tuntx_flush(w->tuntx);
 	if (w->udptx)
 		udptx_flush(w->udptx);
-	if (w->upcall_wake) {
-		w->upcall_wake = false;
-		if (write(w->upcall_efd, &one, sizeof(one)) < 0) {
-			/* the counter cannot overflow in practice; the control thread still finds the upcalls */
-		}
-	}
+	if (w->upcalls_unwoken)
+		upcall_wake(w);
 	publish(w);
 }
 
@@ -476,8 +492,9 @@ static void on_udp_readable(struct dp_worker *w)
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl[UDP_BATCH];
+	unsigned handled = 0;
 
-	for (int round = 0; round < 8; round++) {
+	while (handled < UDP_EVENT_DATAGRAMS) {
 		int n;
 
 		for (int i = 0; i < UDP_BATCH; i++) {
@@ -501,8 +518,11 @@ static void on_udp_readable(struct dp_worker *w)
 			const uint8_t *buf = iov[i].iov_base;
 			size_t len = msgs[i].msg_len, seg = w->gro ? gro_segment_size(&msgs[i].msg_hdr) : 0;
 
-			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				w->n.bad++; /* larger than a slot: larger than any packet of the protocol */
+				handled++;
 				continue;
+			}
 			if (seg == 0 || seg >= len)
 				seg = len;
 			else
@@ -510,6 +530,7 @@ static void on_udp_readable(struct dp_worker *w)
 			/* a coalesced buffer: datagrams of seg bytes from one sender, the last one maybe shorter */
 			for (size_t off = 0; off < len; off += seg) {
 				w->rx_datagrams++;
+				handled++;
 				dp_worker_on_datagram(w, buf + off, len - off < seg ? len - off : seg,
 						      (struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen, now);
 			}
