@@ -360,17 +360,32 @@ static void move_session(struct server *srv, struct session *s, long to, const c
 
 void enforce_on_link_events(struct server *srv)
 {
+	if (route_link_monitor_drain(srv->rtnl_fd) > 0)
+		enforce_check_links(srv);
+}
+
+void enforce_check_links(struct server *srv)
+{
 	const struct config *cfg = srv->cfg;
 	bool changed = false, came_up = false;
 	struct session *s;
 
-	if (route_link_monitor_drain(srv->rtnl_fd) <= 0)
-		return;
+	srv->links_unsure = false;
 	for (size_t i = 0; i < srv->n_assoc; i++) {
 		bool up = false;
+		int err = route_iface_running(cfg->associations[i].ifname, &up);
 
-		if (route_iface_running(cfg->associations[i].ifname, &up) < 0)
-			up = false;
+		if (err == -ENODEV) {
+			up = false; /* deleted: as down as it gets */
+		} else if (err < 0) {
+			/* not an answer about the link (out of descriptors, say): its state stays as it was, and the
+			 * next tick asks again */
+			if (!srv->links_unsure)
+				log_warnx("association %s: cannot read the state of link %s: %s; asking again",
+					  cfg->associations[i].name, cfg->associations[i].ifname, strerror(-err));
+			srv->links_unsure = true;
+			continue;
+		}
 		if (up != srv->assoc_up[i]) {
 			log_info("association %s: link %s is %s", cfg->associations[i].name, cfg->associations[i].ifname,
 				 up ? "up" : "down");

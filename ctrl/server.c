@@ -67,6 +67,7 @@ struct tcp_conn {
 	struct ev ev;                /* first: epoll hands back a pointer to it */
 	int fd;
 	bool dead;
+	bool broken;                 /* a write failed: nothing more is sent; closed after the current event */
 	struct server *srv;
 	struct session *s;
 	struct sockaddr_storage remote;
@@ -76,11 +77,21 @@ struct tcp_conn {
 	uint8_t *tx;
 	size_t tx_len, tx_cap;
 	struct tcp_conn *next_dead;
+	struct tcp_conn *next_broken;
+	/* in srv->tcp_waiting until its first packet makes a session */
+	bool waiting;
+	struct tcp_conn *wait_prev, *wait_next;
+	uint64_t accepted_ms;
+	unsigned src_slot;
 };
 
 static struct ev ev_udp = { EV_UDP }, ev_listen = { EV_LISTEN }, ev_tun = { EV_TUN }, ev_signal = { EV_SIGNAL },
 		 ev_timer = { EV_TIMER }, ev_mgmt = { EV_MGMT }, ev_link = { EV_LINK };
 static struct tcp_conn *dead_conns;
+/* Connections whose write failed. Not closed on the spot: closing ends the session, and the session code
+ * that was sending is still on the stack (ks_flush, session_tick...). The event loop closes them after the
+ * event it was handling. */
+static struct tcp_conn *broken_conns;
 
 uint64_t server_now_ms(void)
 {
@@ -203,11 +214,41 @@ int server_register_session(struct server *srv, struct session *s)
 	return 0;
 }
 
+static void waiting_add(struct server *srv, struct tcp_conn *c, uint64_t now)
+{
+	c->waiting = true;
+	c->accepted_ms = now;
+	c->wait_prev = NULL;
+	c->wait_next = srv->tcp_waiting;
+	if (srv->tcp_waiting)
+		srv->tcp_waiting->wait_prev = c;
+	srv->tcp_waiting = c;
+	srv->n_tcp_waiting++;
+	srv->tcp_waiting_by_src[c->src_slot]++;
+}
+
+static void waiting_remove(struct server *srv, struct tcp_conn *c)
+{
+	if (!c->waiting)
+		return;
+	c->waiting = false;
+	if (c->wait_prev)
+		c->wait_prev->wait_next = c->wait_next;
+	else
+		srv->tcp_waiting = c->wait_next;
+	if (c->wait_next)
+		c->wait_next->wait_prev = c->wait_prev;
+	c->wait_prev = c->wait_next = NULL;
+	srv->n_tcp_waiting--;
+	srv->tcp_waiting_by_src[c->src_slot]--;
+}
+
 static void conn_close(struct server *srv, struct tcp_conn *c)
 {
 	if (c->dead)
 		return;
 	c->dead = true;
+	waiting_remove(srv, c);
 	epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
@@ -266,13 +307,17 @@ static int tcp_send(struct server *srv, struct tcp_conn *c, const uint8_t *buf, 
 	struct iovec iov[2] = { { hdr, 2 }, { (void *)buf, len } };
 	size_t total = len + 2, done = 0;
 
-	if (c->dead || len > 0xffff)
+	if (c->dead || c->broken)
+		return -EPIPE;
+	if (len > 0xffff)
 		return -EINVAL;
 	if (c->tx_len == 0) {
 		ssize_t n = writev(c->fd, iov, 2);
 
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			conn_close(srv, c);
+			c->broken = true;
+			c->next_broken = broken_conns;
+			broken_conns = c;
 			return -EPIPE;
 		}
 		done = n > 0 ? (size_t)n : 0;
@@ -523,6 +568,7 @@ static void on_tcp_frame(struct server *srv, struct tcp_conn *c, const uint8_t *
 			conn_close(srv, c);
 			return;
 		}
+		waiting_remove(srv, c); /* the session's handshake window bounds it from now */
 		c->s->conn = c;
 		session_tick(c->s, now);
 		return;
@@ -578,6 +624,45 @@ static void on_tcp_readable(struct server *srv, struct tcp_conn *c)
 	}
 }
 
+/* Out of descriptors (or kernel memory): the pending connection stays in the backlog and the listener stays
+ * readable, so epoll would report it again at once, forever. The listener rests until the next tick instead
+ * (the waiting connections that time out meanwhile give descriptors back). */
+static void pause_accept(struct server *srv, int err)
+{
+	struct epoll_event ee = { .events = 0, .data.ptr = &ev_listen };
+	uint64_t now = server_now_ms();
+
+	if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, srv->tcp_listen_fd, &ee) == 0)
+		srv->accept_paused = true;
+	if (now - srv->accept_failed_logged_ms >= 10000 || !srv->accept_failed_logged_ms) {
+		srv->accept_failed_logged_ms = now;
+		log_warnx("cannot accept TCP connections: %s; trying again every %d ms", strerror(err), TICK_MS);
+	}
+}
+
+static void resume_accept(struct server *srv)
+{
+	struct epoll_event ee = { .events = EPOLLIN, .data.ptr = &ev_listen };
+
+	if (srv->accept_paused && epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, srv->tcp_listen_fd, &ee) == 0)
+		srv->accept_paused = false;
+}
+
+/* Connections that sent no whole packet in SERVER_TCP_FIRST_PACKET_MS are closed: they hold a descriptor
+ * and 4 KiB each, and nothing else would ever end them. */
+static void expire_waiting(struct server *srv, uint64_t now)
+{
+	struct tcp_conn *c = srv->tcp_waiting, *next;
+
+	for (; c; c = next) {
+		next = c->wait_next;
+		if (now - c->accepted_ms >= SERVER_TCP_FIRST_PACKET_MS) {
+			srv->stat_refused_halfopen++;
+			conn_close(srv, c);
+		}
+	}
+}
+
 static void on_accept(struct server *srv)
 {
 	for (;;) {
@@ -585,10 +670,25 @@ static void on_accept(struct server *srv)
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(srv->tcp_listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct tcp_conn *c;
+		unsigned slot;
 		int one = 1;
 
-		if (fd < 0)
-			return;
+		if (fd < 0) {
+			int err = errno;
+
+			if (err == ECONNABORTED || err == EINTR)
+				continue;
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+				pause_accept(srv, err);
+			return; /* EAGAIN: all taken */
+		}
+		slot = src_slot((const struct sockaddr *)&ss);
+		if (srv->n_tcp_waiting >= SERVER_HALFOPEN_MAX ||
+		    srv->tcp_waiting_by_src[slot] >= SERVER_HALFOPEN_PER_SOURCE) {
+			srv->stat_refused_halfopen++;
+			close(fd);
+			continue;
+		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -599,13 +699,16 @@ static void on_accept(struct server *srv)
 		c->srv = srv;
 		memcpy(&c->remote, &ss, sl);
 		c->remote_len = sl;
+		c->src_slot = slot;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct epoll_event ee = { .events = EPOLLIN, .data.ptr = c };
 
 		if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fd, &ee) < 0) {
 			close(fd);
 			free(c);
+			continue;
 		}
+		waiting_add(srv, c, server_now_ms());
 	}
 }
 
@@ -707,6 +810,10 @@ static void on_tick(struct server *srv)
 		if (srv->by_peer_id[i])
 			session_tick(srv->by_peer_id[i], now);
 	recount_halfopen(srv);
+	expire_waiting(srv, now);
+	resume_accept(srv);
+	if (srv->links_unsure)
+		enforce_check_links(srv);
 	track_tick(srv, now);
 	if (srv->mgmt)
 		mgmt_tick(srv->mgmt, now);
@@ -1077,7 +1184,8 @@ int server_init(struct server *srv, struct config *cfg)
 	srv->table_size = cfg->max_connections + SERVER_HANDSHAKE_SLACK;
 	srv->by_peer_id = calloc(srv->table_size, sizeof(*srv->by_peer_id));
 	srv->halfopen_by_src = calloc(SERVER_HALFOPEN_SLOTS, sizeof(*srv->halfopen_by_src));
-	if (!srv->by_vaddr || !srv->by_peer_id || !srv->halfopen_by_src) {
+	srv->tcp_waiting_by_src = calloc(SERVER_HALFOPEN_SLOTS, sizeof(*srv->tcp_waiting_by_src));
+	if (!srv->by_vaddr || !srv->by_peer_id || !srv->halfopen_by_src || !srv->tcp_waiting_by_src) {
 		log_warnx("out of memory");
 		return -1;
 	}
@@ -1147,6 +1255,16 @@ int server_init(struct server *srv, struct config *cfg)
 	return 0;
 }
 
+static void close_broken_conns(struct server *srv)
+{
+	while (broken_conns) {
+		struct tcp_conn *c = broken_conns;
+
+		broken_conns = c->next_broken;
+		conn_close(srv, c); /* nothing if something else closed it meanwhile */
+	}
+}
+
 static void free_dead_conns(void)
 {
 	while (dead_conns) {
@@ -1213,6 +1331,7 @@ int server_run(struct server *srv)
 				break;
 			}
 			}
+			close_broken_conns(srv);
 		}
 		free_dead_conns();
 	}
@@ -1225,6 +1344,9 @@ void server_cleanup(struct server *srv)
 		for (uint32_t i = 0; i < srv->table_size; i++)
 			if (srv->by_peer_id[i])
 				session_end(srv->by_peer_id[i], "gateway stopping");
+	close_broken_conns(srv);
+	while (srv->tcp_waiting)
+		conn_close(srv, srv->tcp_waiting);
 	free_dead_conns();
 	datapath_stop(srv); /* after the sessions: their last commands (peers gone) are drained */
 	hs_pool_free(srv->handshakes); /* after the sessions too: their steps still out are orphans now */
@@ -1265,6 +1387,7 @@ void server_cleanup(struct server *srv)
 	free(srv->by_vaddr);
 	free(srv->by_peer_id);
 	free(srv->halfopen_by_src);
+	free(srv->tcp_waiting_by_src);
 	config_free(srv->cfg);
 	srv->cfg = NULL;
 }

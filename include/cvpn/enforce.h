@@ -35,6 +35,9 @@ int enforce_reload(struct server *srv, const struct config *ncfg, FILE *errs);
 
 /* A link changed state (rtnetlink): moves sessions off a failed association and back when it returns. */
 void enforce_on_link_events(struct server *srv);
+/* Reads every association's link state now and moves sessions as enforce_on_link_events does; a state that
+ * cannot be read stays as it was and sets srv->links_unsure, for the next tick to ask again. */
+void enforce_check_links(struct server *srv);
 
 /* Why would a packet from this identity pass or die. user: its groups come from a live session of that
  * user, else from identity-groups; group: exactly that group. -ENOENT for an unknown user. */

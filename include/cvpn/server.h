@@ -31,6 +31,7 @@ struct track;
 #define SERVER_HALFOPEN_SLOTS 4096
 #define SERVER_HALFOPEN_PER_SOURCE 32  /* a NAT of many users still fits; one attacker address does not fill us */
 #define SERVER_HALFOPEN_MAX 1024
+#define SERVER_TCP_FIRST_PACKET_MS 10000 /* a client's hard reset follows its connect at once */
 
 struct udptx;
 struct tuntx;
@@ -52,6 +53,7 @@ struct server {
 	uint32_t *assoc_snat;              /* [n_associations] SNAT address, host order */
 	uint32_t *assoc_sessions;          /* [n_associations] sessions placed on it */
 	bool *assoc_up;                    /* [n_associations] link up and running */
+	bool links_unsure;                 /* a link state could not be read: the next tick reads them again */
 	size_t n_assoc;
 	int rtnl_fd;                       /* link events, for association failover */
 	struct session **by_peer_id;       /* [table_size] */
@@ -64,6 +66,14 @@ struct server {
 	 * per source and in all, recounted every tick */
 	uint16_t *halfopen_by_src;         /* [SERVER_HALFOPEN_SLOTS] */
 	uint32_t n_halfopen;
+	/* TCP connections that have not sent their first packet (no session yet), newest first: closed after
+	 * SERVER_TCP_FIRST_PACKET_MS, at most SERVER_HALFOPEN_MAX in all and SERVER_HALFOPEN_PER_SOURCE per
+	 * source; refusals count in stat_refused_halfopen */
+	struct tcp_conn *tcp_waiting;
+	uint32_t n_tcp_waiting;
+	uint16_t *tcp_waiting_by_src;      /* [SERVER_HALFOPEN_SLOTS] */
+	bool accept_paused;                /* out of descriptors: the TCP listener rests until the next tick */
+	uint64_t accept_failed_logged_ms;
 	uint64_t stat_refused_halfopen, refused_logged_ms, refused_since_log;
 	uint64_t next_session_id;
 	/* stateless reset replies: a token bucket bounds how much we answer unknown sources */

@@ -9,6 +9,8 @@
  *            ClientHello, and nothing after (the gateway holds them until its handshake window ends)
  *   replay   the OpenVPN packets a client sent, read from a pcap file (tcpdump -w), sent again unchanged from
  *            their original source address and port, or from --from ADDR[:PORT] (a "roaming" client)
+ *   tcp-reset  over TCP: a framed hard reset, then the connection aborted (RST) before the gateway answers
+ *   tcp-idle   over TCP: connections that never send a whole packet, watched for the gateway closing them
  * Spoofed packets go out through a raw socket (IP_HDRINCL), so this runs as root in the test's client
  * namespace; sources are drawn from --src-from..--src-to and must stay inside the test ranges. */
 #define _GNU_SOURCE
@@ -504,6 +506,122 @@ out:
 	return ret;
 }
 
+/* ---- TCP: a reset that vanishes, and connections that never speak ---- */
+
+static int tcp_connect_from(const struct sockaddr_in *local, const struct sockaddr_in *dst)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if ((local->sin_addr.s_addr && bind(fd, (const struct sockaddr *)local, sizeof(*local)) < 0) ||
+	    connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* tcp-reset: connect, send one framed hard reset, and abort the connection (SO_LINGER 0: an RST) before the
+ * gateway answers; its answer then meets a reset socket. */
+static int run_tcp_reset(const struct opts *o, const struct sockaddr_in *local, const struct sockaddr_in *dst)
+{
+	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(o->seconds * 1e9);
+	unsigned long sent = 0, errors = 0;
+
+	for (unsigned long i = 0; i < o->count && now_ns() < deadline; i++) {
+		uint8_t frame[2 + MAX_PKT];
+		struct linger lg = { 1, 0 };
+		ssize_t n = make_reset(frame + 2, sizeof(frame) - 2);
+		int fd;
+
+		pace(t0, i, o->pps);
+		if (n < 0)
+			return 1;
+		frame[0] = (uint8_t)(n >> 8);
+		frame[1] = (uint8_t)n;
+		fd = tcp_connect_from(local, dst);
+		if (fd < 0 || write(fd, frame, (size_t)n + 2) != n + 2) {
+			errors++;
+		} else {
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			sent++;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	printf("flood tcp-reset: %lu connections reset after their hard reset (%lu errors) in %.2f s\n", sent,
+	       errors, (double)(now_ns() - t0) / 1e9);
+	return 0;
+}
+
+/* tcp-idle: open --count connections that never send a whole packet (every other one sends one byte of a
+ * length prefix), then watch them for --seconds; prints how many the gateway closed and when the last one
+ * went. */
+static int run_tcp_idle(const struct opts *o, const struct sockaddr_in *local, const struct sockaddr_in *dst)
+{
+	struct pollfd *p = calloc(o->count ? o->count : 1, sizeof(*p));
+	uint64_t t0, deadline, last_close = 0;
+	unsigned long opened = 0, closed = 0, failed = 0;
+
+	if (!p)
+		return 1;
+	for (unsigned long i = 0; i < o->count; i++) {
+		int fd = tcp_connect_from(local, dst);
+
+		if (fd < 0) {
+			failed++;
+			continue;
+		}
+		if (i % 2 && write(fd, "\0", 1) != 1) {
+			close(fd);
+			failed++;
+			continue;
+		}
+		p[opened++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	}
+	t0 = now_ns();
+	deadline = t0 + (uint64_t)(o->seconds * 1e9);
+	while (closed < opened && now_ns() < deadline) {
+		int left = (int)((deadline - now_ns()) / 1000000) + 1;
+
+		if (poll(p, opened, left) <= 0)
+			continue;
+		for (unsigned long i = 0; i < opened; i++) {
+			uint8_t b[64];
+
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			if (read(p[i].fd, b, sizeof(b)) > 0)
+				continue; /* the gateway does not talk first; nothing to do with it */
+			close(p[i].fd);
+			p[i].fd = -1;
+			closed++;
+			last_close = now_ns();
+		}
+	}
+	printf("flood tcp-idle: %lu opened (%lu failed), %lu closed by the gateway, the last after %.1f s\n", opened,
+	       failed, closed, last_close ? (double)(last_close - t0) / 1e9 : 0.0);
+	for (unsigned long i = 0; i < opened; i++)
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+	free(p);
+	return 0;
+}
+
+static int run_tcp(const struct opts *o)
+{
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons((uint16_t)o->port) };
+	struct sockaddr_in local = { .sin_family = AF_INET };
+
+	if (parse_ip(o->dst, &dst.sin_addr.s_addr) < 0 ||
+	    (o->bind_addr && parse_ip(o->bind_addr, &local.sin_addr.s_addr) < 0)) {
+		fprintf(stderr, "flood %s: needs --dst (and --bind, if given, an IPv4 address)\n", o->mode);
+		return 2;
+	}
+	return !strcmp(o->mode, "tcp-reset") ? run_tcp_reset(o, &local, &dst) : run_tcp_idle(o, &local, &dst);
+}
+
 static void usage(FILE *to)
 {
 	fprintf(to,
@@ -512,11 +630,15 @@ static void usage(FILE *to)
 		"       flood --mode hello --dst ADDR --port N --bind ADDR --ca F --cert F --key F [--count N]\n"
 		"             [--pps R] [--seconds S]\n"
 		"       flood --mode replay --dst ADDR --pcap FILE [--from ADDR[:PORT]] [--pps R]\n"
+		"       flood --mode tcp-reset|tcp-idle --dst ADDR --port N [--bind ADDR] [--count N] [--pps R]\n"
+		"             [--seconds S]\n"
 		"  reset    hard resets from random spoofed sources in --src-from..--src-to, random ports\n"
 		"  garbage  random bytes (1..1400) from random spoofed sources\n"
 		"  control  control, ACK, soft-reset and data packets for sessions that do not exist\n"
 		"  hello    --count half-open sessions from --bind: cookie echoed with a ClientHello, then silence\n"
 		"  replay   re-send the UDP packets to --dst found in a pcap, from their source or --from\n"
+		"  tcp-reset  TCP connections that send a hard reset and abort at once (RST)\n"
+		"  tcp-idle   --count TCP connections that never send a whole packet, watched for --seconds\n"
 		"  --count N (default 1000) and --seconds S (default 30) bound every run; --pps 0 = as fast as possible\n");
 }
 
@@ -567,6 +689,8 @@ int main(int argc, char **argv)
 		return run_hello(&o);
 	if (!strcmp(o.mode, "replay"))
 		return run_replay(&o);
+	if (!strcmp(o.mode, "tcp-reset") || !strcmp(o.mode, "tcp-idle"))
+		return run_tcp(&o);
 	usage(stderr);
 	return 2;
 }
