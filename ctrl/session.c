@@ -246,13 +246,39 @@ static int tls_send_text(struct session *s, struct key_state *ks, const char *ms
 
 /* ---- authentication and key exchange ---- */
 
+/* A connected session stops being one: no data either way from now, and its connection slot, its address
+ * and everything routed to it go now, not when the client gets round to ACKing. The address, for the log,
+ * into a. */
+static void release_connection(struct session *s, char a[16])
+{
+	struct server *srv = s->srv;
+
+	datapath_release(s);
+	srv->n_connected--;
+	s->state = SESSION_CLOSING;
+	enforce_session_del(srv, s);
+	if (s->vaddr) {
+		config_format_ipv4(s->vaddr, a);
+		server_set_vaddr(srv, s, 0);
+		pool_release(srv->pool, s->vaddr);
+		s->last_vaddr = s->vaddr;
+		s->vaddr = 0;
+	}
+}
+
 static void refuse(struct session *s, struct key_state *ks, const char *reason, uint64_t now_ms)
 {
-	char msg[300];
+	char msg[300], a[16] = "-";
 
 	log_warnx("refused %s from %s: %s", s->username[0] ? s->username : s->cn, s->remote_str, reason);
 	snprintf(s->close_why, sizeof(s->close_why), "%s", reason);
 	track_attempt(s, reason);
+	if (s->state == SESSION_CONNECTED) {
+		/* refused at a renegotiation (revoked since, CRL expired, identity changed) */
+		release_connection(s, a);
+		log_info("session %llu %s from %s: %s; address %s released", (unsigned long long)s->id, s->cn,
+			 s->remote_str, reason, a);
+	}
 	snprintf(msg, sizeof(msg), "AUTH_FAILED,%s", reason);
 	tls_send_text(s, ks, msg);
 	ks->state = KS_FAILED;
@@ -940,25 +966,13 @@ void session_tick(struct session *s, uint64_t now_ms)
 
 int session_terminate(struct session *s, const char *why, const char *client_msg, uint64_t now_ms)
 {
-	struct server *srv = s->srv;
 	struct key_state *ks = NULL;
 	char a[16] = "-";
 
 	if (s->state != SESSION_CONNECTED)
 		return -EALREADY;
 	snprintf(s->close_why, sizeof(s->close_why), "%s", why);
-	datapath_release(s); /* no data either way from now */
-	srv->n_connected--;
-	s->state = SESSION_CLOSING;
-	/* the address and everything routed to it go now, not when the client gets round to ACKing */
-	enforce_session_del(srv, s);
-	if (s->vaddr) {
-		config_format_ipv4(s->vaddr, a);
-		server_set_vaddr(srv, s, 0);
-		pool_release(srv->pool, s->vaddr);
-		s->last_vaddr = s->vaddr;
-		s->vaddr = 0;
-	}
+	release_connection(s, a);
 	log_info("session %llu %s from %s: %s; address %s released", (unsigned long long)s->id, s->cn,
 		 s->remote_str, why, a);
 	/* during a renegotiation the new TLS session may not be up yet: use whichever one is */
