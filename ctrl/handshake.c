@@ -154,6 +154,25 @@ void hs_pool_submit(struct hs_pool *p, struct hs_job *job)
 	pthread_mutex_unlock(&p->mu);
 }
 
+bool hs_pool_cancel(struct hs_pool *p, struct hs_job *job)
+{
+	struct hs_job **pp, *prev = NULL;
+	bool found = false;
+
+	pthread_mutex_lock(&p->mu);
+	for (pp = &p->todo; *pp; prev = *pp, pp = &(*pp)->next)
+		if (*pp == job) {
+			*pp = job->next;
+			if (p->todo_tail == job)
+				p->todo_tail = prev;
+			job->next = NULL;
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&p->mu);
+	return found;
+}
+
 int hs_pool_fd(const struct hs_pool *p)
 {
 	return p->efd;

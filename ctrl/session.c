@@ -58,8 +58,16 @@ static void ks_free(struct session *s, struct key_state *ks)
 {
 	if (ks->state != KS_NONE && ks->keys_ready)
 		datapath_key_del(s, ks->key_id); /* a worker holds the key itself */
-	if (ks->hs)
-		ks->hs->orphan = true; /* a handshake thread has the connection: freed when its step is back */
+	if (ks->hs) {
+		struct hs_job *j = ks->hs;
+
+		if (hs_pool_cancel(s->srv->handshakes, j)) { /* still queued: it never runs */
+			tls_conn_free(j->tls);
+			free(j);
+		} else {
+			j->orphan = true; /* a handshake thread has the connection: freed when its step is back */
+		}
+	}
 	reliable_free(&ks->rel);
 	tls_conn_free(ks->tls);
 	aead_key_clear(&ks->data);

@@ -38,6 +38,11 @@ void hs_pool_free(struct hs_pool *p);
 unsigned hs_pool_threads(const struct hs_pool *p);
 /* Queues a step; the job belongs to the pool until hs_pool_take_done returns it. */
 void hs_pool_submit(struct hs_pool *p, struct hs_job *job);
+/* Takes back a step no thread has started (its session ended while it waited): true, and the job is the
+ * caller's again; false when a thread runs it or has run it, and hs_pool_take_done will return it. Without
+ * this, the steps of sessions that a client opens and drops faster than the threads work would all still
+ * run, each holding a TLS connection until then. */
+bool hs_pool_cancel(struct hs_pool *p, struct hs_job *job);
 /* Readable (an eventfd) when steps are done. */
 int hs_pool_fd(const struct hs_pool *p);
 /* The steps done so far, oldest first, as a list through next (NULL: none). Clears the eventfd. */

@@ -308,6 +308,73 @@ START_TEST(test_many_interleaved)
 }
 END_TEST
 
+/* A session that ends while its step still waits in the queue takes the step back (hs_pool_cancel): it never
+ * runs. Forty real first steps (a ClientHello each: a key share and a signature, about a millisecond) on one
+ * thread; the last twenty are cancelled at once. Every job comes back exactly once, done or cancelled, the
+ * thread ran only the ones not cancelled, and a job that is done or was never queued cannot be cancelled. */
+START_TEST(test_cancel_queued)
+{
+	enum { N = 40 };
+	struct ctxs c;
+	struct hs_pool *p = hs_pool_new(1);
+	struct tls_conn *cli[N];
+	struct hs_job *jobs[N], *list, *first_done = NULL, stray = { 0 };
+	bool cancelled[N] = { false }, seen[N] = { false };
+	unsigned n_cancelled = 0, n_done = 0;
+
+	ck_assert_ptr_nonnull(p);
+	ctxs_open(&c, pki.cli_crt, pki.cli_key);
+	for (int i = 0; i < N; i++) {
+		struct tls_conn *srv = tls_conn_new(c.srv);
+
+		cli[i] = tls_conn_new(c.cli);
+		ck_assert_ptr_nonnull(srv);
+		ck_assert_ptr_nonnull(cli[i]);
+		ck_assert_int_ge(tls_conn_handshake(cli[i]), 0);
+		move(cli[i], srv);
+		jobs[i] = submit(p, srv);
+	}
+	for (int i = N - 1; i >= N / 2; i--)
+		if (hs_pool_cancel(p, jobs[i])) {
+			cancelled[i] = true;
+			n_cancelled++;
+			tls_conn_free(jobs[i]->tls);
+		}
+	ck_assert_uint_ge(n_cancelled, 1);
+	while (n_done + n_cancelled < N) {
+		for (list = wait_done(p); list;) {
+			struct hs_job *next = list->next;
+			int i = 0;
+
+			while (i < N && jobs[i] != list)
+				i++;
+			ck_assert_int_lt(i, N);
+			ck_assert_msg(!cancelled[i], "job %d ran after it was cancelled", i);
+			ck_assert_msg(!seen[i], "job %d came back twice", i);
+			seen[i] = true;
+			ck_assert_int_eq(list->result, 0); /* the server's flight is out: it waits for the client */
+			n_done++;
+			if (!first_done)
+				first_done = list;
+			list = next;
+		}
+	}
+	ck_assert_uint_eq(n_done + n_cancelled, N);
+	ck_assert_uint_eq(steps_total(p), n_done);
+	ck_assert(!hs_pool_cancel(p, first_done)); /* done: no longer the pool's to give back */
+	ck_assert(!hs_pool_cancel(p, &stray));      /* never queued */
+	ck_assert_ptr_null(hs_pool_take_done(p));
+	for (int i = 0; i < N; i++) {
+		if (!cancelled[i])
+			tls_conn_free(jobs[i]->tls);
+		free(jobs[i]);
+		tls_conn_free(cli[i]);
+	}
+	ctxs_close(&c);
+	hs_pool_free(p);
+}
+END_TEST
+
 START_TEST(test_garbage_fails)
 {
 	struct ctxs c;
@@ -493,6 +560,7 @@ static Suite *handshake_suite(void)
 	tcase_add_test(tc, test_one_handshake);
 	tcase_add_test(tc, test_many_interleaved);
 	tcase_add_test(tc, test_garbage_fails);
+	tcase_add_test(tc, test_cancel_queued);
 	tcase_add_test(tc, test_foreign_client_cert_refused);
 	tcase_add_test(tc, test_orphans_and_shutdown);
 	tcase_add_test(tc, test_free_with_uncollected_done);
