@@ -600,13 +600,14 @@ static int ks_after_step(struct session *s, struct key_state *ks, int r, uint64_
 	return 0;
 }
 
-/* A handshake step for a handshake thread: the connection goes with it until session_on_handshake_step. */
-static void ks_submit_step(struct session *s, struct key_state *ks)
+/* A handshake step for a handshake thread: the connection goes with it until session_on_handshake_step.
+ * -ENOMEM: no job, nothing changed. */
+static int ks_submit_step(struct session *s, struct key_state *ks)
 {
 	struct hs_job *j = calloc(1, sizeof(*j));
 
 	if (!j)
-		return; /* tried again when the client retransmits; the handshake window bounds it */
+		return -ENOMEM;
 	j->tls = ks->tls;
 	j->s = s;
 	j->ks = ks;
@@ -614,6 +615,7 @@ static void ks_submit_step(struct session *s, struct key_state *ks)
 	ks->hs = j;
 	ks->fed = false;
 	hs_pool_submit(s->srv->handshakes, j);
+	return 0;
 }
 
 static int ks_read(struct session *s, struct key_state *ks, uint64_t now_ms);
@@ -628,9 +630,12 @@ static int ks_drive(struct session *s, struct key_state *ks, uint64_t now_ms)
 		if (ks->hs)
 			return 0; /* a step runs on a handshake thread; its end drives on */
 		if (s->srv->handshakes) {
-			if (ks->fed) /* without new input a step would only ask for more */
-				ks_submit_step(s, ks);
-			return 0;
+			if (!ks->fed) /* without new input a step would only ask for more */
+				return 0;
+			if (ks_submit_step(s, ks) == 0)
+				return 0;
+			/* no memory for the job: the step runs here rather than never (the client's messages are
+			 * ACKed already, nothing would bring them again) */
 		}
 		ks->fed = false;
 		r = ks_after_step(s, ks, tls_conn_handshake(ks->tls), now_ms);
@@ -776,6 +781,11 @@ void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_
 	struct key_state *ks;
 	int r;
 
+	/* first of all: a packet whose ACKs name another session is not this client's, soft reset or not */
+	if (pkt->n_acks > 0 && memcmp(pkt->peer_sid, s->own_sid, 8) != 0) {
+		s->srv->stat_bad_packets++;
+		return;
+	}
 	if (pkt->opcode == P_CONTROL_SOFT_RESET_V1 && !ks_find(s, pkt->key_id)) {
 		if (s->state != SESSION_CONNECTED || s->ks[0].state != KS_ACTIVE ||
 		    pkt->key_id != next_key_id(s->ks[0].key_id)) {
@@ -792,14 +802,8 @@ void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_
 			  pkt->key_id);
 		return;
 	}
-	if (pkt->n_acks > 0) {
-		if (memcmp(pkt->peer_sid, s->own_sid, 8) != 0) {
-			s->srv->stat_bad_packets++;
-			return; /* ACKs for someone else's session */
-		}
-		for (int i = 0; i < pkt->n_acks; i++)
-			reliable_on_ack(&ks->rel, pkt->acks[i]);
-	}
+	for (int i = 0; i < pkt->n_acks; i++)
+		reliable_on_ack(&ks->rel, pkt->acks[i]);
 	s->last_rx_ms = now_ms;
 	if (pkt->opcode != P_ACK_V1) {
 		r = reliable_on_message(&ks->rel, pkt->opcode, pkt->mid, pkt->payload, pkt->payload_len);
