@@ -101,8 +101,10 @@ int tuntx_write(struct tuntx *t, const uint8_t *ip, size_t len)
 	/* the caller's buffer is reused for the next packet: the batch keeps a copy */
 	memcpy(t->arena[t->n], ip, len);
 	r = offload_batch_add(t->batch, t->arena[t->n], len);
-	if (r < 0)
+	if (r < 0) {
+		tuntx_flush(t); /* what is queued goes first: a flow's packets keep their order */
 		return write_one(t, ip, len);
+	}
 	t->n++;
 	return 0;
 }
