@@ -662,12 +662,13 @@ static int compile_chains(struct policy *p)
 	struct policy_rule *r;
 	struct policy_match *m;
 	size_t cap = 0;
-	long pre, fcp, fwd, fc, eg, tc, post, c;
+	long pre, fcp, in, fwd, fc, eg, tc, post, c;
 
 #define RULE(ci) do { if (!(r = rule_add(p, (ci)))) return -ENOMEM; } while (0)
 #define CHAIN(var, name, hook) do { if (((var) = chain_add(p, &cap, (name), (hook))) < 0) return -ENOMEM; } while (0)
 	CHAIN(pre, "prerouting", POLICY_HOOK_PREROUTING);
 	CHAIN(fcp, "from_client_pre", POLICY_HOOK_NONE);
+	CHAIN(in, "input", POLICY_HOOK_INPUT);
 	CHAIN(fwd, "forward", POLICY_HOOK_FORWARD);
 	CHAIN(fc, "from_client", POLICY_HOOK_NONE);
 	for (size_t k = 0; k < p->n_classes; k++)
@@ -746,6 +747,20 @@ static int compile_chains(struct policy *p)
 	m->set = "routes";
 	r_verdict(r, POLICY_V_DROP, NULL);
 	comment_set(r->comment, "no client-VPN route for this destination");
+
+	/* A client's packet for the gateway host itself (an association interface's address, the tun's, any
+	 * of the host's when a route covers it) is delivered by the local table before any association's
+	 * rule and never reaches forward: no authorization, security group or ACL would see it. Clients reach
+	 * networks behind the gateway, not the gateway. */
+	RULE(in);
+	m_ifname(r, POLICY_M_IIF, tun);
+	match_add(r, POLICY_M_CT_ESTREL);
+	r_verdict(r, POLICY_V_ACCEPT, NULL);
+	comment_set(r->comment, "replies to the gateway host's own connections");
+	RULE(in);
+	m_ifname(r, POLICY_M_IIF, tun);
+	r_verdict(r, POLICY_V_DROP, NULL);
+	comment_set(r->comment, "clients do not reach the gateway host itself");
 
 	RULE(fwd);
 	m_ifname(r, POLICY_M_IIF, tun);

@@ -545,6 +545,9 @@ static int build_policy(struct nft_batch *nb, const struct policy *p, const stru
 		case POLICY_HOOK_PREROUTING:
 			ret = nft_batch_chain(nb, ch->name, "filter", NF_INET_PRE_ROUTING, PRIO_MANGLE);
 			break;
+		case POLICY_HOOK_INPUT:
+			ret = nft_batch_chain(nb, ch->name, "filter", NF_INET_LOCAL_IN, PRIO_FILTER);
+			break;
 		case POLICY_HOOK_FORWARD:
 			ret = nft_batch_chain(nb, ch->name, "filter", NF_INET_FORWARD, PRIO_FILTER);
 			break;

@@ -173,6 +173,7 @@ static void put_rule(FILE *f, const struct policy_rule *r)
 
 static const char *const hook_line[] = {
 	[POLICY_HOOK_PREROUTING] = "type filter hook prerouting priority mangle; policy accept;",
+	[POLICY_HOOK_INPUT] = "type filter hook input priority filter; policy accept;",
 	[POLICY_HOOK_FORWARD] = "type filter hook forward priority filter; policy accept;",
 	[POLICY_HOOK_POSTROUTING] = "type nat hook postrouting priority srcnat; policy accept;",
 };
