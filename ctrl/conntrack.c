@@ -2,6 +2,7 @@
 /* Conntrack over ctnetlink (libmnl): dump, pick one client's flows, delete them by their original tuple. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,11 @@
 #include "cvpn/conntrack.h"
 
 #define CT_MAX_FLUSH 4096 /* one client's flows; more are left to time out */
+/* CTA_FILTER's flags (the kernel's CTA_FILTER_F_*, not in the uapi headers; Linux 5.8+): compare only the
+ * original tuple's source, or destination, address. An older kernel ignores the filter and dumps every
+ * entry; on_entry picks the same ones either way. */
+#define CT_FILTER_IP_SRC (1u << 0)
+#define CT_FILTER_IP_DST (1u << 1)
 
 struct tuple {
 	uint16_t len;
@@ -21,7 +27,8 @@ struct tuple {
 };
 
 struct dump_ctx {
-	uint32_t addr_be;
+	uint32_t addr_be, mask_be;
+	uint16_t which;            /* CTA_IP_V4_SRC or CTA_IP_V4_DST */
 	struct tuple *tuples;
 	size_t n;
 };
@@ -41,16 +48,17 @@ static int nested_attr(const struct nlattr *nest, uint16_t type, const struct nl
 static int on_entry(const struct nlmsghdr *nlh, void *data)
 {
 	struct dump_ctx *d = data;
-	const struct nlattr *a, *orig = NULL, *ip, *src;
+	const struct nlattr *a, *orig = NULL, *ip, *addr;
+	uint32_t v;
 
 	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
 		if (mnl_attr_get_type(a) == CTA_TUPLE_ORIG)
 			orig = a;
-	if (!orig || nested_attr(orig, CTA_TUPLE_IP, &ip) < 0 || nested_attr(ip, CTA_IP_V4_SRC, &src) < 0 ||
-	    mnl_attr_get_payload_len(src) != 4)
+	if (!orig || nested_attr(orig, CTA_TUPLE_IP, &ip) < 0 || nested_attr(ip, d->which, &addr) < 0 ||
+	    mnl_attr_get_payload_len(addr) != 4)
 		return MNL_CB_OK;
-	if (memcmp(mnl_attr_get_payload(src), &d->addr_be, 4) != 0 || d->n >= CT_MAX_FLUSH ||
-	    orig->nla_len > sizeof(d->tuples[0].data))
+	memcpy(&v, mnl_attr_get_payload(addr), 4);
+	if ((v & d->mask_be) != d->addr_be || d->n >= CT_MAX_FLUSH || orig->nla_len > sizeof(d->tuples[0].data))
 		return MNL_CB_OK;
 	d->tuples[d->n].len = orig->nla_len;
 	memcpy(d->tuples[d->n].data, orig, orig->nla_len);
@@ -73,10 +81,15 @@ static struct nlmsghdr *ct_msg(char *buf, uint8_t type, uint16_t flags, uint32_t
 	return nlh;
 }
 
-int ct_flush_source(uint32_t addr)
+/* Deletes the entries whose original source (dst: destination) address is in addr/prefix_len; an exact
+ * address is also filtered by the kernel. */
+static int ct_flush(uint32_t addr, unsigned prefix_len, bool by_dst)
 {
 	char *buf = malloc(MNL_SOCKET_BUFFER_SIZE);
-	struct dump_ctx d = { htonl(addr), calloc(CT_MAX_FLUSH, sizeof(struct tuple)), 0 };
+	uint32_t mask = prefix_len ? ~0u << (32 - prefix_len) : 0;
+	struct dump_ctx d = { htonl(addr & mask), htonl(mask), by_dst ? CTA_IP_V4_DST : CTA_IP_V4_SRC,
+			      calloc(CT_MAX_FLUSH, sizeof(struct tuple)), 0 };
+	struct nlmsghdr *req;
 	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
 	uint32_t seq = (uint32_t)time(NULL), portid;
 	int ret = -ENOMEM, deleted = 0;
@@ -91,8 +104,20 @@ int ct_flush_source(uint32_t addr)
 		goto out;
 	}
 	portid = mnl_socket_get_portid(nl);
-	ct_msg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq);
-	if (mnl_socket_sendto(nl, buf, ((struct nlmsghdr *)buf)->nlmsg_len) < 0) {
+	req = ct_msg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq);
+	if (prefix_len == 32) {
+		struct nlattr *t = mnl_attr_nest_start(req, CTA_TUPLE_ORIG), *i = mnl_attr_nest_start(req, CTA_TUPLE_IP);
+		struct nlattr *f;
+
+		mnl_attr_put(req, d.which, 4, &d.addr_be);
+		mnl_attr_nest_end(req, i);
+		mnl_attr_nest_end(req, t);
+		f = mnl_attr_nest_start(req, CTA_FILTER);
+		mnl_attr_put_u32(req, CTA_FILTER_ORIG_FLAGS, by_dst ? CT_FILTER_IP_DST : CT_FILTER_IP_SRC);
+		mnl_attr_put_u32(req, CTA_FILTER_REPLY_FLAGS, 0);
+		mnl_attr_nest_end(req, f);
+	}
+	if (mnl_socket_sendto(nl, buf, req->nlmsg_len) < 0) {
 		ret = -errno;
 		goto out;
 	}
@@ -135,4 +160,11 @@ out:
 	free(d.tuples);
 	free(buf);
 	return ret;
+}
+
+int ct_flush_source(uint32_t addr) { return ct_flush(addr, 32, false); }
+int ct_flush_destination(uint32_t addr) { return ct_flush(addr, 32, true); }
+int ct_flush_source_net(uint32_t net, unsigned prefix_len)
+{
+	return prefix_len <= 32 ? ct_flush(net, prefix_len, false) : -EINVAL;
 }

@@ -89,6 +89,12 @@ int enforce_init(struct server *srv)
 		return -1;
 	}
 	srv->nft_installed = true;
+	/* the connections a killed run's clients had: the next holder of each address must not inherit them */
+	err = ct_flush_source_net(cfg->client_cidr.addr, cfg->client_cidr.len);
+	if (err > 0)
+		log_info("forgot %d connection tracking entries of an earlier run's clients", err);
+	else if (err < 0)
+		log_warnx("cannot remove an earlier run's clients' connection tracking entries: %s", strerror(-err));
 	return 0;
 }
 
@@ -217,6 +223,15 @@ int enforce_session_add(struct server *srv, struct session *s, char *reason, siz
 	return 0;
 }
 
+static void forget_flows(const struct session *s)
+{
+	int a = ct_flush_source(s->vaddr), b = ct_flush_destination(s->vaddr);
+
+	if (a < 0 || b < 0)
+		log_warnx("session %llu: cannot remove its connection tracking entries: %s", (unsigned long long)s->id,
+			  strerror(-(a < 0 ? a : b)));
+}
+
 void enforce_session_del(struct server *srv, struct session *s)
 {
 	int err;
@@ -227,6 +242,11 @@ void enforce_session_del(struct server *srv, struct session *s)
 		if (err < 0)
 			log_warnx("session %llu: cannot remove its policy elements: %s", (unsigned long long)s->id,
 				  strerror(-err));
+		/* Its connections go too: the address's next holder would otherwise get the replies of this
+		 * client's flows (NAT bindings, established state) and pass the security groups' "established"
+		 * on them. Not when the gateway stops: the next start forgets every client's at once. */
+		if (!srv->stop && s->vaddr)
+			forget_flows(s);
 		if (s->assoc_cur >= 0 && (size_t)s->assoc_cur < srv->n_assoc)
 			srv->assoc_sessions[s->assoc_cur]--;
 		s->enforced = false;

@@ -6,7 +6,11 @@
 
 /* Deletes every IPv4 conntrack entry whose original source is addr (host order), so that a session moved
  * to another association gets new NAT bindings on its next packets instead of keeping the failed
- * association's source address. Returns the number of entries deleted or -errno. */
+ * association's source address. Returns the number of entries deleted (at most 4,096 a call) or -errno. */
 int ct_flush_source(uint32_t addr);
+/* The same for the original destination: flows other clients opened to addr. */
+int ct_flush_destination(uint32_t addr);
+/* The same for every source in net/prefix_len (at start: flows of any address of the client CIDR). */
+int ct_flush_source_net(uint32_t net, unsigned prefix_len);
 
 #endif
