@@ -636,6 +636,7 @@ static int compile_rtables(struct policy *p, FILE *errs)
 			return -EINVAL;
 		}
 		t->table = POLICY_TABLE_BASE + (uint32_t)i;
+		t->closed = rt != NULL;
 		t->mark = p->assocs[i].mark;
 		t->priority = POLICY_RULE_PRIO + (uint32_t)i;
 		snprintf(t->ifname, sizeof(t->ifname), "%s", a->ifname);

@@ -429,12 +429,55 @@ out:
 	return ret;
 }
 
-static bool route_wanted(const struct policy *p, const bool *have_if, uint32_t table, uint32_t dst, uint8_t len)
+/* Administratively up: a link without IFF_UP takes no routes. An error reads as up: the route's own
+ * answer then says what is wrong. */
+static bool link_admin_up(struct nl_sock *sk, const char *ifname)
+{
+	struct rtnl_link *link = NULL;
+	bool up = true;
+
+	if (route_get_link(sk, ifname, &link) == 0)
+		up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
+	rtnl_link_put(link);
+	return up;
+}
+
+/* The last route of a closed table (policy.h): what its entries do not route is unreachable. The highest
+ * metric, so an entry for 0.0.0.0/0 of the route table itself comes first. */
+static int route_add_unreachable(struct nl_sock *sk, const struct policy_rtable *t)
+{
+	struct rtnl_route *r = rtnl_route_alloc();
+	struct nl_addr *dst = route_addr(0, 0);
+	int ret = -ENOMEM;
+
+	if (!r || !dst)
+		goto out;
+	rtnl_route_set_family(r, AF_INET);
+	rtnl_route_set_table(r, t->table);
+	rtnl_route_set_protocol(r, POLICY_RTPROT);
+	rtnl_route_set_scope(r, RT_SCOPE_UNIVERSE);
+	rtnl_route_set_type(r, RTN_UNREACHABLE);
+	rtnl_route_set_priority(r, UINT32_MAX);
+	if ((ret = route_err(rtnl_route_set_dst(r, dst))) < 0)
+		goto out;
+	ret = route_err(rtnl_route_add(sk, r, NLM_F_CREATE | NLM_F_REPLACE));
+out:
+	rtnl_route_put(r);
+	nl_addr_put(dst);
+	return ret;
+}
+
+static bool route_wanted(const struct policy *p, const bool *have_if, uint32_t table, uint32_t dst, uint8_t len,
+			 uint8_t type)
 {
 	for (size_t i = 0; p && i < p->n_rtables; i++) {
 		const struct policy_rtable *t = &p->rtables[i];
 
-		if (t->table != table || !have_if[i])
+		if (t->table != table)
+			continue;
+		if (type == RTN_UNREACHABLE)
+			return t->closed && dst == 0 && len == 0; /* needs no interface */
+		if (!have_if[i])
 			continue;
 		for (size_t k = 0; k < t->n_entries; k++)
 			if (t->entries[k].dst.addr == dst && t->entries[k].dst.len == len)
@@ -475,7 +518,7 @@ static int route_sweep(struct nl_sock *sk, const struct policy *p, const bool *h
 		if (dst && nl_addr_get_len(dst) == sizeof(be))
 			memcpy(&be, nl_addr_get_binary_addr(dst), sizeof(be));
 		if (route_wanted(p, have_if, rtnl_route_get_table(r), ntohl(be),
-				 dst ? (uint8_t)nl_addr_get_prefixlen(dst) : 0))
+				 dst ? (uint8_t)nl_addr_get_prefixlen(dst) : 0, rtnl_route_get_type(r)))
 			continue;
 		ret = route_err(rtnl_route_delete(sk, r, 0));
 		if (ret < 0 && ret != -ENOENT && first == 0)
@@ -554,10 +597,18 @@ int route_apply_assoc_tables(const struct policy *p)
 		const struct policy_rtable *t = &p->rtables[i];
 		int ifindex = (int)if_nametoindex(t->ifname);
 
+		if (t->closed) {
+			ret = route_add_unreachable(sk, t);
+			if (ret < 0 && first == 0)
+				first = ret;
+		}
 		if (ifindex == 0) {
 			/* its routes come when the interface does (the daemon re-applies on link events) */
 			if (first == 0)
 				first = -ENODEV;
+		} else if (!link_admin_up(sk, t->ifname)) {
+			/* the kernel refuses routes through a link that is down (ENETDOWN): they come when it is
+			 * set up, as for a missing one; its sessions are elsewhere meanwhile (failover) */
 		} else {
 			have_if[i] = true;
 			/* entries[0], the on-link subnet, goes first: next hops are checked against it */

@@ -187,6 +187,9 @@ struct policy_rt_entry {
 /* Association i's routing table and the ip rule that selects it. */
 struct policy_rtable {
 	uint32_t table, mark, priority;
+	/* the subnet has a route table: a destination it does not route is unreachable (a default route of
+	 * type unreachable, last), not looked up in the host's main table */
+	bool closed;
 	char ifname[IF_NAMESIZE];
 	struct policy_rt_entry *entries;   /* [0] is the subnet's on-link route with src = SNAT address */
 	size_t n_entries;

@@ -6,6 +6,8 @@
 # The gateway's own main table knows neither remote network: only the association's route table (rt-a) can
 # take client traffic there. The on-premises host has no route to the client CIDR, the internet host no route
 # to anything but its own network: replies only work through SNAT (and the NAT router's own masquerade).
+# Then: a route table without a route for the internet keeps it unreachable even once the gateway's main table
+# has one; and a reload while the association's link is down is applied.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -44,11 +46,13 @@ n_exec "$NS_RES" ping -q -c 1 -W 2 198.18.1.254 >/dev/null || fail "topology: su
 pol_client alice
 pki_make "$TMPD/pki"
 
-natrt_config() { # FILE with-route-table(yes|no)
+natrt_config() { # FILE with-route-table(yes|no|onprem: rt-b, the on-premises route only)
 	{
 		echo "associations:"
 		if [ "$2" = yes ]; then
 			echo "  - { name: subnet-a, interface: $ASSOC_IF, subnet: $ASSOC_NET, route-table: rt-a }"
+		elif [ "$2" = onprem ]; then
+			echo "  - { name: subnet-a, interface: $ASSOC_IF, subnet: $ASSOC_NET, route-table: rt-b }"
 		else
 			echo "  - { name: subnet-a, interface: $ASSOC_IF, subnet: $ASSOC_NET }"
 		fi
@@ -62,6 +66,9 @@ natrt_config() { # FILE with-route-table(yes|no)
 		    routes:
 		      - { destination: 198.18.2.0/24, via: 198.18.1.254 }
 		      - { destination: 0.0.0.0/0, via: 198.18.1.253 }
+		  - name: rt-b
+		    routes:
+		      - { destination: 198.18.2.0/24, via: 198.18.1.254 }
 		EOF
 	} | pol_config "$1"
 }
@@ -106,6 +113,31 @@ natrt_config "$TMPD/rt.yaml" yes
 reload_ok "$TMPD/rt.yaml" "route table back"
 ping_ok "$NS" "$OP_IP" "with rt-a back, live session: the on-premises host answers again"
 ping_ok "$NS" "$INET_IP" "with rt-a back, live session: the internet host answers again"
+
+# A route table that does not route a destination does not route it, whatever the gateway's own main table
+# knows: a miss in table 51000 used to fall through to main (the next ip rule).
+ip -n "$NS_GW" route add 192.0.2.0/24 via 198.18.1.253
+natrt_config "$TMPD/onprem.yaml" onprem
+reload_ok "$TMPD/onprem.yaml" "route table rt-b: the on-premises route only"
+assert_match "$(ip -n "$NS_GW" route show table 51000)" "unreachable default .*metric 4294967295" \
+	"table 51000 ends in an unreachable default route"
+ping_ok "$NS" "$OP_IP" "rt-b: the on-premises host answers"
+ping_denied "$NS" "$INET_IP" "rt-b has no route to the internet: not taken from the gateway's main table"
+natrt_config "$TMPD/nort2.yaml" no
+reload_ok "$TMPD/nort2.yaml" "association without a route table, again"
+assert_no_log <(ip -n "$NS_GW" route show table 51000) "unreachable" "no unreachable route without a route table"
+ping_ok "$NS" "$INET_IP" "without a route table the gateway's own routing applies (its main table knows the internet now)"
+
+# A link set down while no session needs it: a reload is applied (the kernel takes no route through a down
+# link, ENETDOWN, which used to fail every reload and any start); its routes come back with the link.
+client_stop alice
+ip -n "$NS_GW" link set "$ASSOC_IF" down
+reload_ok "$TMPD/rt.yaml" "reload while the association's link is down"
+ip -n "$NS_GW" link set "$ASSOC_IF" up
+expect_log "$SERVER_LOG" "association subnet-a: link $ASSOC_IF is up" 5 "the link is back"
+pol_connect alice
+NS=${POL_NS[alice]}
+ping_ok "$NS" "$OP_IP" "link up again: rt-a's routes are back, the on-premises host answers"
 
 client_stop alice
 server_stop
