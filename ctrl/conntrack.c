@@ -29,6 +29,8 @@ struct tuple {
 struct dump_ctx {
 	uint32_t addr_be, mask_be;
 	uint16_t which;            /* CTA_IP_V4_SRC or CTA_IP_V4_DST */
+	const uint32_t *set;       /* or: sorted addresses (host order), either end of the original tuple */
+	size_t set_len;
 	struct tuple *tuples;
 	size_t n;
 };
@@ -45,6 +47,25 @@ static int nested_attr(const struct nlattr *nest, uint16_t type, const struct nl
 	return -1;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool in_set(const struct dump_ctx *d, const struct nlattr *ip, uint16_t type)
+{
+	const struct nlattr *a;
+	uint32_t v;
+
+	if (nested_attr(ip, type, &a) < 0 || mnl_attr_get_payload_len(a) != 4)
+		return false;
+	memcpy(&v, mnl_attr_get_payload(a), 4);
+	v = ntohl(v);
+	return bsearch(&v, d->set, d->set_len, sizeof(v), cmp_u32) != NULL;
+}
+
 static int on_entry(const struct nlmsghdr *nlh, void *data)
 {
 	struct dump_ctx *d = data;
@@ -54,7 +75,18 @@ static int on_entry(const struct nlmsghdr *nlh, void *data)
 	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
 		if (mnl_attr_get_type(a) == CTA_TUPLE_ORIG)
 			orig = a;
-	if (!orig || nested_attr(orig, CTA_TUPLE_IP, &ip) < 0 || nested_attr(ip, d->which, &addr) < 0 ||
+	if (!orig || nested_attr(orig, CTA_TUPLE_IP, &ip) < 0)
+		return MNL_CB_OK;
+	if (d->set) {
+		if ((in_set(d, ip, CTA_IP_V4_SRC) || in_set(d, ip, CTA_IP_V4_DST)) && d->n < CT_MAX_FLUSH &&
+		    orig->nla_len <= sizeof(d->tuples[0].data)) {
+			d->tuples[d->n].len = orig->nla_len;
+			memcpy(d->tuples[d->n].data, orig, orig->nla_len);
+			d->n++;
+		}
+		return MNL_CB_OK;
+	}
+	if (nested_attr(ip, d->which, &addr) < 0 ||
 	    mnl_attr_get_payload_len(addr) != 4)
 		return MNL_CB_OK;
 	memcpy(&v, mnl_attr_get_payload(addr), 4);
@@ -83,11 +115,11 @@ static struct nlmsghdr *ct_msg(char *buf, uint8_t type, uint16_t flags, uint32_t
 
 /* Deletes the entries whose original source (dst: destination) address is in addr/prefix_len; an exact
  * address is also filtered by the kernel. */
-static int ct_flush(uint32_t addr, unsigned prefix_len, bool by_dst)
+static int ct_flush(uint32_t addr, unsigned prefix_len, bool by_dst, const uint32_t *set, size_t set_len)
 {
 	char *buf = malloc(MNL_SOCKET_BUFFER_SIZE);
 	uint32_t mask = prefix_len ? ~0u << (32 - prefix_len) : 0;
-	struct dump_ctx d = { htonl(addr & mask), htonl(mask), by_dst ? CTA_IP_V4_DST : CTA_IP_V4_SRC,
+	struct dump_ctx d = { htonl(addr & mask), htonl(mask), by_dst ? CTA_IP_V4_DST : CTA_IP_V4_SRC, set, set_len,
 			      calloc(CT_MAX_FLUSH, sizeof(struct tuple)), 0 };
 	struct nlmsghdr *req;
 	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
@@ -105,7 +137,7 @@ static int ct_flush(uint32_t addr, unsigned prefix_len, bool by_dst)
 	}
 	portid = mnl_socket_get_portid(nl);
 	req = ct_msg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq);
-	if (prefix_len == 32) {
+	if (!set && prefix_len == 32) {
 		struct nlattr *t = mnl_attr_nest_start(req, CTA_TUPLE_ORIG), *i = mnl_attr_nest_start(req, CTA_TUPLE_IP);
 		struct nlattr *f;
 
@@ -162,9 +194,26 @@ out:
 	return ret;
 }
 
-int ct_flush_source(uint32_t addr) { return ct_flush(addr, 32, false); }
-int ct_flush_destination(uint32_t addr) { return ct_flush(addr, 32, true); }
+int ct_flush_source(uint32_t addr) { return ct_flush(addr, 32, false, NULL, 0); }
+int ct_flush_destination(uint32_t addr) { return ct_flush(addr, 32, true, NULL, 0); }
 int ct_flush_source_net(uint32_t net, unsigned prefix_len)
 {
-	return prefix_len <= 32 ? ct_flush(net, prefix_len, false) : -EINVAL;
+	return prefix_len <= 32 ? ct_flush(net, prefix_len, false, NULL, 0) : -EINVAL;
+}
+
+int ct_flush_addresses(const uint32_t *addrs, size_t n)
+{
+	uint32_t *sorted;
+	int ret;
+
+	if (n == 0)
+		return 0;
+	sorted = malloc(n * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, addrs, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_u32);
+	ret = ct_flush(0, 0, false, sorted, n);
+	free(sorted);
+	return ret;
 }

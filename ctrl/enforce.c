@@ -14,6 +14,7 @@
 #include "cvpn/log.h"
 #include "cvpn/nft.h"
 #include "cvpn/policy.h"
+#include "cvpn/pool.h"
 #include "cvpn/route.h"
 #include "cvpn/server.h"
 #include "cvpn/session.h"
@@ -223,13 +224,49 @@ int enforce_session_add(struct server *srv, struct session *s, char *reason, siz
 	return 0;
 }
 
-static void forget_flows(const struct session *s)
+static void release_to_pool(struct server *srv, uint32_t vaddr)
 {
-	int a = ct_flush_source(s->vaddr), b = ct_flush_destination(s->vaddr);
+	char a[16];
 
-	if (a < 0 || b < 0)
-		log_warnx("session %llu: cannot remove its connection tracking entries: %s", (unsigned long long)s->id,
-			  strerror(-(a < 0 ? a : b)));
+	if (pool_release(srv->pool, vaddr) < 0) {
+		config_format_ipv4(vaddr, a);
+		log_warnx("address %s was not allocated", a);
+	}
+}
+
+void enforce_address_free(struct server *srv, uint32_t vaddr)
+{
+	if (srv->stop)
+		goto now;
+	if (srv->n_addr_quarantine == srv->addr_quarantine_cap) {
+		size_t cap = srv->addr_quarantine_cap ? 2 * srv->addr_quarantine_cap : 64;
+		uint32_t *q = realloc(srv->addr_quarantine, cap * sizeof(*q));
+
+		if (!q) {
+			ct_flush_addresses(&vaddr, 1); /* no room to wait: the pass for this one alone */
+			goto now;
+		}
+		srv->addr_quarantine = q;
+		srv->addr_quarantine_cap = cap;
+	}
+	srv->addr_quarantine[srv->n_addr_quarantine++] = vaddr;
+	return;
+now:
+	release_to_pool(srv, vaddr);
+}
+
+void enforce_tick(struct server *srv)
+{
+	int n;
+
+	if (!srv->n_addr_quarantine)
+		return;
+	n = ct_flush_addresses(srv->addr_quarantine, srv->n_addr_quarantine);
+	if (n < 0)
+		log_warnx("cannot remove ended sessions' connection tracking entries: %s", strerror(-n));
+	for (size_t i = 0; i < srv->n_addr_quarantine; i++)
+		release_to_pool(srv, srv->addr_quarantine[i]);
+	srv->n_addr_quarantine = 0;
 }
 
 void enforce_session_del(struct server *srv, struct session *s)
@@ -242,11 +279,7 @@ void enforce_session_del(struct server *srv, struct session *s)
 		if (err < 0)
 			log_warnx("session %llu: cannot remove its policy elements: %s", (unsigned long long)s->id,
 				  strerror(-err));
-		/* Its connections go too: the address's next holder would otherwise get the replies of this
-		 * client's flows (NAT bindings, established state) and pass the security groups' "established"
-		 * on them. Not when the gateway stops: the next start forgets every client's at once. */
-		if (!srv->stop && s->vaddr)
-			forget_flows(s);
+
 		if (s->assoc_cur >= 0 && (size_t)s->assoc_cur < srv->n_assoc)
 			srv->assoc_sessions[s->assoc_cur]--;
 		s->enforced = false;

@@ -812,6 +812,7 @@ static void on_tick(struct server *srv)
 	recount_halfopen(srv);
 	expire_waiting(srv, now);
 	resume_accept(srv);
+	enforce_tick(srv);
 	if (srv->links_unsure)
 		enforce_check_links(srv);
 	track_tick(srv, now);
@@ -1388,6 +1389,7 @@ void server_cleanup(struct server *srv)
 	free(srv->by_peer_id);
 	free(srv->halfopen_by_src);
 	free(srv->tcp_waiting_by_src);
+	free(srv->addr_quarantine);
 	config_free(srv->cfg);
 	srv->cfg = NULL;
 }

@@ -180,8 +180,7 @@ void session_end(struct session *s, const char *why)
 	enforce_session_del(srv, s);
 	if (s->vaddr) {
 		server_set_vaddr(srv, s, 0);
-		if (pool_release(srv->pool, s->vaddr) < 0)
-			log_warnx("session %llu: address %s was not allocated", (unsigned long long)s->id, a);
+		enforce_address_free(srv, s->vaddr);
 		s->vaddr = 0;
 	}
 	ks_free(s, &s->ks[0]);
@@ -262,13 +261,16 @@ static void release_connection(struct session *s, char a[16])
 	struct server *srv = s->srv;
 
 	datapath_release(s);
+	/* its data packets are nobody's now: the workers drop them instead of passing each one up to be
+	 * dropped here (a client still sending at full rate would fill their upcall rings) */
+	datapath_peer_id_live(srv, s->peer_id, false);
 	srv->n_connected--;
 	s->state = SESSION_CLOSING;
 	enforce_session_del(srv, s);
 	if (s->vaddr) {
 		config_format_ipv4(s->vaddr, a);
 		server_set_vaddr(srv, s, 0);
-		pool_release(srv->pool, s->vaddr);
+		enforce_address_free(srv, s->vaddr);
 		s->last_vaddr = s->vaddr;
 		s->vaddr = 0;
 	}
@@ -909,6 +911,14 @@ static void ks_tick(struct session *s, struct key_state *ks, uint64_t now_ms)
 	ks_flush(s, ks, now_ms);
 }
 
+/* Time from then to now, 0 when then is later: a worker stamps its packets with its own clock, which may
+ * have moved past the tick's now by the time the tick reaches the session (an unsigned now - then would
+ * wrap to years and end a busy session for silence). */
+static uint64_t elapsed(uint64_t now_ms, uint64_t then_ms)
+{
+	return now_ms > then_ms ? now_ms - then_ms : 0;
+}
+
 void session_tick(struct session *s, uint64_t now_ms)
 {
 	const struct config *cfg = s->srv->cfg;
@@ -950,7 +960,7 @@ void session_tick(struct session *s, uint64_t now_ms)
 			  cur->key_id);
 		cur->state = KS_FAILED;
 	}
-	if (now_ms - s->last_rx_ms > (uint64_t)cfg->keepalive_timeout * 2000) {
+	if (elapsed(now_ms, s->last_rx_ms) > (uint64_t)cfg->keepalive_timeout * 2000) {
 		session_end(s, "no packet from the client within twice the keepalive timeout");
 		return;
 	}
@@ -966,7 +976,7 @@ void session_tick(struct session *s, uint64_t now_ms)
 			return;
 		ks_flush(s, &s->ks[0], now_ms);
 	}
-	if (s->pushed && now_ms - s->last_tx_ms >= (uint64_t)cfg->keepalive_interval * 1000) {
+	if (s->pushed && elapsed(now_ms, s->last_tx_ms) >= (uint64_t)cfg->keepalive_interval * 1000) {
 		if (s->dp) {
 			datapath_ping(s);
 			s->last_tx_ms = now_ms; /* not again next tick, before the worker's time comes back */

@@ -10,6 +10,10 @@
 int ct_flush_source(uint32_t addr);
 /* The same for the original destination: flows other clients opened to addr. */
 int ct_flush_destination(uint32_t addr);
+/* Entries whose original source or destination is any of addrs (host order), in one pass over the table:
+ * the sessions that ended since the last tick. A pass costs about the same for one address as for many (the
+ * kernel walks its whole hash table: ~9 ms with 262,144 buckets on the test machine). */
+int ct_flush_addresses(const uint32_t *addrs, size_t n);
 /* The same for every source in net/prefix_len (at start: flows of any address of the client CIDR). */
 int ct_flush_source_net(uint32_t net, unsigned prefix_len);
 

@@ -33,6 +33,14 @@ void enforce_session_del(struct server *srv, struct session *s);
  * right after). On failure nothing changed; reasons go to errs. */
 int enforce_reload(struct server *srv, const struct config *ncfg, FILE *errs);
 
+/* The address of a session that ended goes back to the pool only once the kernel has forgotten its
+ * connections (NAT bindings, established state, flows other clients opened to it): its next holder must not
+ * receive them. That happens at the next tick, for every address freed meanwhile in one pass over the
+ * conntrack table; when the gateway is stopping, at once (the next start forgets all clients' flows). */
+void enforce_address_free(struct server *srv, uint32_t vaddr);
+/* At each tick: the pass above, then the addresses return to the pool. */
+void enforce_tick(struct server *srv);
+
 /* A link changed state (rtnetlink): moves sessions off a failed association and back when it returns. */
 void enforce_on_link_events(struct server *srv);
 /* Reads every association's link state now and moves sessions as enforce_on_link_events does; a state that

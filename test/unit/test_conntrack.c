@@ -79,6 +79,21 @@ START_TEST(flush_by_destination)
 }
 END_TEST
 
+/* The sessions that ended since the last tick, in one pass: either end of a flow may be one of them. */
+START_TEST(flush_a_set_of_addresses)
+{
+	const uint32_t ended[] = { DST, SRC_A }; /* unsorted on purpose */
+
+	udp_flows_to(SRC_A, DST, 2);                       /* both ends ended */
+	udp_flows_to(SRC_B, SRC_A, 1);                     /* to an ended one */
+	udp_flows_to(SRC_B, 0x7f000001u, 3);               /* neither */
+	ck_assert_int_eq(ct_flush_addresses(ended, 2), 3);
+	ck_assert_int_eq(ct_flush_addresses(ended, 2), 0);
+	ck_assert_int_eq(ct_flush_addresses(ended, 0), 0);
+	ck_assert_int_eq(ct_flush_source(SRC_B), 3);
+}
+END_TEST
+
 /* At start, a killed instance's clients' flows go: every source in the client CIDR, nothing outside it. */
 START_TEST(flush_a_source_network)
 {
@@ -106,6 +121,7 @@ int main(void)
 	tcase_add_test(tc, flush_only_that_source);
 	tcase_add_test(tc, flush_by_destination);
 	tcase_add_test(tc, flush_a_source_network);
+	tcase_add_test(tc, flush_a_set_of_addresses);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
