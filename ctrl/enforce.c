@@ -187,8 +187,10 @@ static uint32_t profile_of(struct policy *p, const struct session *s, bool insta
 	bool is_new = false;
 	uint32_t id = policy_profile(p, (const char *const *)s->groups, s->n_groups, &is_new);
 
-	if (id && is_new && install && policy_nft_profile_add(p, id) < 0)
+	if (id && is_new && install && policy_nft_profile_add(p, id) < 0) {
+		policy_profile_forget(p, id); /* the next session with these groups tries again */
 		return 0;
+	}
 	return id;
 }
 

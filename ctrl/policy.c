@@ -69,9 +69,11 @@ static int iset_push(struct policy_iset *s, uint32_t lo, uint32_t hi)
 /* nft identifiers and the chain names we derive: [A-Za-z0-9_-], everything else becomes '_'. */
 static void chain_name(char out[POLICY_NAME_MAX], const char *prefix, const char *name)
 {
-	size_t n = (size_t)snprintf(out, POLICY_NAME_MAX, "%s%s", prefix, name);
+	size_t n;
 
-	for (size_t i = strlen(prefix); i < n && i < POLICY_NAME_MAX; i++) {
+	snprintf(out, POLICY_NAME_MAX, "%s%s", prefix, name);
+	n = strlen(out); /* a cut name ends at the buffer's end: the loop must not reach its NUL */
+	for (size_t i = strlen(prefix); i < n; i++) {
 		char c = out[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -254,17 +256,28 @@ static bool chain_name_taken(const struct policy *p, size_t upto, const char *na
 	return false;
 }
 
-/* "sg_<assoc>", made unique when two names sanitize to the same string ("a.b" and "a_b") */
+/* "sg_<assoc>", made unique when two names sanitize to the same string ("a.b" and "a_b"): "_<index>", then
+ * "_<index>_<k>", each checked again, since a suffixed name can be another association's own ("a_b_2").
+ * Two associations sharing a chain would have their rules run as one: the first one's accept would let the
+ * other's traffic skip its own security groups and ACL. */
 static void assoc_chain(const struct policy *p, size_t i, char out[POLICY_NAME_MAX], const char *prefix)
 {
-	chain_name(out, prefix, p->assocs[i].cfg->name);
-	if (chain_name_taken(p, i, out)) {
-		char suffix[8];
-		size_t len = strnlen(out, 80);
+	char base[POLICY_NAME_MAX];
 
-		/* i < POLICY_MAX_ASSOC: at most "_255" */
-		snprintf(suffix, sizeof(suffix), "_%u", (unsigned)i & 0xfff);
-		memcpy(out + len, suffix, strlen(suffix) + 1);
+	chain_name(base, prefix, p->assocs[i].cfg->name);
+	snprintf(out, POLICY_NAME_MAX, "%s", base);
+	for (unsigned k = 0; chain_name_taken(p, i, out); k++) {
+		char suffix[48];
+		size_t slen, len;
+
+		if (k == 0)
+			snprintf(suffix, sizeof(suffix), "_%zu", i);
+		else
+			snprintf(suffix, sizeof(suffix), "_%zu_%u", i, k);
+		slen = strlen(suffix);
+		len = strnlen(base, POLICY_NAME_MAX - 1 - slen);
+		memcpy(out, base, len);
+		memcpy(out + len, suffix, slen + 1);
 	}
 }
 
@@ -1038,6 +1051,14 @@ uint32_t policy_profile(struct policy *p, const char *const *groups, size_t n, b
 	if (is_new)
 		*is_new = true;
 	return pr->id;
+}
+
+void policy_profile_forget(struct policy *p, uint32_t id)
+{
+	if (!p || id == 0 || id != p->n_profiles || id == POLICY_PROFILE_ALL)
+		return;
+	free(p->profiles[id - 1].groups);
+	p->n_profiles--;
 }
 
 const struct policy_profile *policy_profile_get(const struct policy *p, uint32_t id)

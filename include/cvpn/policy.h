@@ -249,6 +249,9 @@ void policy_free(struct policy *p);
  * ignored). Registers a new profile when the set is new (*is_new, may be NULL; policy_nft_profile_add then
  * puts it into the kernel). Returns the id, 0 when out of memory. */
 uint32_t policy_profile(struct policy *p, const char *const *groups, size_t n, bool *is_new);
+/* Takes back the profile policy_profile just registered (the last one) when the kernel refused it: else
+ * every later session with those groups would get an id that no grant set holds, and be denied. */
+void policy_profile_forget(struct policy *p, uint32_t id);
 const struct policy_profile *policy_profile_get(const struct policy *p, uint32_t id);
 /* Whether class c grants profile pr: it is an all-users class or they share a group (c's set holds pr). */
 bool policy_class_grants(const struct policy_authz_class *c, const struct policy_profile *pr);

@@ -493,6 +493,16 @@ START_TEST(test_profile_registry)
 	ck_assert_uint_eq(policy_profile(f.p, d, 1, &is_new), 3);
 	ck_assert(is_new);
 	ck_assert_uint_eq(f.p->n_profiles, 3);
+	/* the kernel refused it: forgotten, and the next session with those groups registers it again (as
+	 * new, so that it is installed); only the profile just registered can be taken back */
+	policy_profile_forget(f.p, ida);
+	policy_profile_forget(f.p, POLICY_PROFILE_ALL);
+	ck_assert_uint_eq(f.p->n_profiles, 3);
+	policy_profile_forget(f.p, 3);
+	ck_assert_uint_eq(f.p->n_profiles, 2);
+	ck_assert_uint_eq(policy_profile(f.p, d, 1, &is_new), 3);
+	ck_assert(is_new);
+	ck_assert_uint_eq(f.p->n_profiles, 3);
 	/* what the new profile reaches in the compiled objects: eng's and dev's CIDRs, in address order */
 	{
 		uint32_t got[MAX_IVS][2];
@@ -779,6 +789,51 @@ START_TEST(test_chains_structure)
 }
 END_TEST
 
+/* Association names that sanitize to the same chain name, one of them the suffixed form of another's: every
+ * association still gets chains of its own (they were merged: "b.c" got "b_c_2"'s). */
+START_TEST(test_chain_names_unique)
+{
+	static const char yaml[] = HEAD
+		"associations:\n"
+		"  - { name: b_c_2, interface: cvpn-a, subnet: 198.18.1.0/24, security-groups: [sg-open], network-acl: acl-1 }\n"
+		"  - { name: b_c, interface: cvpn-b, subnet: 198.18.3.0/24, security-groups: [sg-open], network-acl: acl-1 }\n"
+		"  - { name: b.c, interface: cvpn-c, subnet: 198.18.5.0/24, security-groups: [sg-strict], network-acl: acl-1 }\n"
+		"routes:\n"
+		"  - { destination: 0.0.0.0/0, target: b_c_2 }\n"
+		"  - { destination: 0.0.0.0/0, target: b_c }\n"
+		"  - { destination: 0.0.0.0/0, target: b.c }\n"
+		"authorization-rules:\n"
+		"  - { destination: 0.0.0.0/0, all-users: true }\n"
+		"security-groups:\n"
+		"  - name: sg-open\n"
+		"    egress:\n"
+		"      - { protocol: all, destination: 0.0.0.0/0 }\n"
+		"  - name: sg-strict\n"
+		"    egress:\n"
+		"      - { protocol: tcp, ports: 443, destination: 198.18.0.0/15 }\n"
+		"network-acls:\n"
+		"  - name: acl-1\n"
+		"    outbound:\n"
+		"      - { rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0 }\n"
+		"    inbound:\n"
+		"      - { rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0 }\n";
+	struct fx f = compile(yaml);
+	const struct policy *p = f.p;
+
+	ck_assert_uint_eq(p->n_assocs, 3);
+	for (size_t i = 0; i < p->n_chains; i++)
+		for (size_t k = i + 1; k < p->n_chains; k++)
+			ck_assert_msg(strcmp(p->chains[i].name, p->chains[k].name) != 0, "two chains named %s",
+				      p->chains[i].name);
+	ck_assert_str_eq(p->assocs[0].chain_sg, "sg_b_c_2");
+	ck_assert_str_eq(p->assocs[1].chain_sg, "sg_b_c");
+	ck_assert_str_ne(p->assocs[2].chain_sg, "sg_b_c");
+	ck_assert_str_ne(p->assocs[2].chain_sg, "sg_b_c_2");
+	ck_assert_str_ne(p->assocs[2].chain_acl_out, p->assocs[0].chain_acl_out);
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(test_compile_errors)
 {
 	struct config *cfg = load(two_assoc_yaml);
@@ -907,6 +962,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(e, test_explain_acl);
 	tcase_add_test(e, test_verdict_print);
 	tcase_add_test(e, test_chains_structure);
+	tcase_add_test(e, test_chain_names_unique);
 	tcase_add_test(e, test_compile_errors);
 	tcase_add_test(g, test_golden_basic);
 	tcase_add_test(g, test_golden_full);
