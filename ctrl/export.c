@@ -2,12 +2,14 @@
 /* The client configuration file an operator hands to users (semantics.md §1). Everything the client must
  * agree on with the server comes from the same struct config the daemon runs with, so the two can't drift. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -125,6 +127,45 @@ static void print_cn(FILE *out, const char *cn)
 	fputc('"', out);
 }
 
+/* The certificates of a PEM text and nothing else, each re-encoded: a CA file written together with its
+ * key (`openssl req -x509 -newkey ... -keyout ca.pem -out ca.pem`, a common one-liner) must not put that
+ * key into every user's client file. -EBADMSG when there is no certificate. */
+static int certificates_only(const char *pem, size_t len, char **out, size_t *out_len)
+{
+	BIO *in = len <= INT_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL, *o = BIO_new(BIO_s_mem());
+	X509 *x;
+	char *data;
+	long n;
+	int count = 0, ret = -ENOMEM;
+
+	if (!in || !o)
+		goto done;
+	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL))) {
+		int ok = PEM_write_bio_X509(o, x);
+
+		X509_free(x);
+		if (ok != 1)
+			goto done;
+		count++;
+	}
+	ret = -EBADMSG;
+	if (count == 0)
+		goto done;
+	ret = -ENOMEM;
+	n = BIO_get_mem_data(o, &data);
+	if (n <= 0 || !(*out = malloc((size_t)n + 1)))
+		goto done;
+	memcpy(*out, data, (size_t)n);
+	(*out)[n] = '\0';
+	*out_len = (size_t)n;
+	ret = 0;
+done:
+	ERR_clear_error(); /* the read loop ends on "no start line" */
+	BIO_free(in);
+	BIO_free(o);
+	return ret;
+}
+
 static int write_inline(FILE *out, const char *tag, const char *pem, size_t len)
 {
 	char close_tag[16];
@@ -144,8 +185,8 @@ static int write_inline(FILE *out, const char *tag, const char *pem, size_t len)
 
 int export_client_config(const struct config *cfg, FILE *out)
 {
-	char cn[256], *ca = NULL;
-	size_t ca_len = 0;
+	char cn[256], *ca = NULL, *file = NULL;
+	size_t ca_len = 0, file_len = 0;
 	int ret;
 
 	/* a wildcard is where the daemon listens, not where a client can go */
@@ -156,13 +197,12 @@ int export_client_config(const struct config *cfg, FILE *out)
 	ret = server_cn(cfg->server_cert, cn, sizeof(cn));
 	if (ret < 0)
 		goto out;
-	ret = read_small_file(cfg->server_ca, &ca, &ca_len);
+	ret = read_small_file(cfg->server_ca, &file, &file_len);
 	if (ret < 0)
 		goto out;
-	if (!strstr(ca, "-----BEGIN CERTIFICATE-----")) {
-		ret = -EBADMSG;
+	ret = certificates_only(file, file_len, &ca, &ca_len);
+	if (ret < 0)
 		goto out;
-	}
 
 	fputs("client\ndev tun\n", out);
 	fprintf(out, "proto %s\n", cfg->transport == CONFIG_TRANSPORT_TCP ? "tcp-client" : "udp");
@@ -184,6 +224,9 @@ int export_client_config(const struct config *cfg, FILE *out)
 	if (fflush(out) != 0 || ferror(out))
 		ret = -EIO;
 out:
+	if (file)
+		explicit_bzero(file, file_len); /* it may hold a key */
+	free(file);
 	free(ca);
 	return ret;
 }
@@ -199,7 +242,18 @@ int export_inline_file(FILE *out, const char *tag, const char *path)
 	ret = read_small_file(path, &pem, &len);
 	if (ret < 0)
 		return ret;
-	ret = write_inline(out, tag, pem, len);
+	if (!strcmp(tag, "cert")) {
+		/* the user's certificate file may hold its key too: the key goes in <key>, once */
+		char *certs = NULL;
+		size_t certs_len = 0;
+
+		ret = certificates_only(pem, len, &certs, &certs_len);
+		if (ret == 0)
+			ret = write_inline(out, tag, certs, certs_len);
+		free(certs);
+	} else {
+		ret = write_inline(out, tag, pem, len);
+	}
 	if (ret == 0 && (fflush(out) != 0 || ferror(out)))
 		ret = -EIO;
 	explicit_bzero(pem, len);

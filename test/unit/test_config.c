@@ -900,6 +900,64 @@ START_TEST(test_export_tcp_server_ca_and_inline_credentials)
 }
 END_TEST
 
+/* A CA file written together with its private key, and a user certificate file holding its key too: the
+ * client file gets the certificates and, for <key>, the key once; never the CA's key (it used to copy the CA
+ * file whole into <ca>: every user could then mint client certificates). */
+START_TEST(test_export_ca_file_with_key)
+{
+	static const char yaml[] =
+		"endpoint:\n  listen: { address: 0.0.0.0, port: 1194, transport: udp }\n"
+		"  remote: vpn.example.com\n" PKI "  client-cidr: 100.64.0.0/22\n" ASSOC;
+	struct loaded l;
+	char *out = NULL, *cakey, *cacert, *ukey, *ucert, *both, path[PATH_MAX];
+	size_t len;
+	FILE *f;
+
+	make_cert("pki/server.crt", "pki/server.key", "server.vpn.example.com");
+	make_cert("ca-only.crt", "ca-only.key", "cvpn test CA");
+	make_cert("user.crt", "user.key", "alice");
+	cakey = tmpdir_read(tmpdir, "ca-only.key");
+	cacert = tmpdir_read(tmpdir, "ca-only.crt");
+	ukey = tmpdir_read(tmpdir, "user.key");
+	ucert = tmpdir_read(tmpdir, "user.crt");
+	ck_assert_int_ge(asprintf(&both, "%s%s", cakey, cacert), 0);
+	tmpdir_write(tmpdir, "pki/ca.crt", both, 0600);
+	free(both);
+	ck_assert_int_ge(asprintf(&both, "%s%s", ukey, ucert), 0);
+	tmpdir_write(tmpdir, "user-both.pem", both, 0600);
+	free(both);
+	l = load_text("exp.yaml", yaml);
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	f = open_memstream(&out, &len);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(export_client_config(l.cfg, f), 0);
+	snprintf(path, sizeof(path), "%s/user-both.pem", tmpdir);
+	ck_assert_int_eq(export_inline_file(f, "cert", path), 0);
+	snprintf(path, sizeof(path), "%s/user.key", tmpdir);
+	ck_assert_int_eq(export_inline_file(f, "key", path), 0);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(out, cacert));
+	ck_assert_ptr_nonnull(strstr(out, ucert));
+	ck_assert_ptr_null(strstr(out, cakey));
+	/* one private key in the whole file: the user's, in <key> */
+	{
+		const char *k = strstr(out, "PRIVATE KEY-----");
+
+		ck_assert_ptr_nonnull(k);
+		ck_assert_ptr_nonnull(strstr(out, "<key>\n"));
+		ck_assert(k > strstr(out, "<key>\n"));
+		ck_assert_ptr_nonnull(strstr(out, ukey));
+		ck_assert_ptr_null(strstr(strstr(out, ukey) + strlen(ukey), "PRIVATE KEY"));
+	}
+	free(out);
+	free(cakey);
+	free(cacert);
+	free(ukey);
+	free(ucert);
+	loaded_free(&l);
+}
+END_TEST
+
 START_TEST(test_export_errors)
 {
 	struct loaded l;
@@ -964,6 +1022,7 @@ static Suite *config_suite(void)
 	tc = tcase_create("export");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_export_udp);
+	tcase_add_test(tc, test_export_ca_file_with_key);
 	tcase_add_test(tc, test_export_tcp_server_ca_and_inline_credentials);
 	tcase_add_test(tc, test_export_errors);
 	suite_add_tcase(s, tc);
