@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The connection log: records built with json-c from a struct conn_info, appended one per line. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -15,6 +17,7 @@
 struct connlog {
 	char *path;
 	int fd;
+	bool cut_line;   /* the file ends in half a record that could not be taken back */
 };
 
 void connlog_format_id(uint64_t n, char out[CONN_ID_LEN])
@@ -234,12 +237,21 @@ int connlog_write(struct connlog *cl, struct json_object *rec)
 		return -ENOMEM;
 	memcpy(line, s, len);
 	line[len] = '\n';
+	if (cl->cut_line && write(cl->fd, "\n", 1) == 1)
+		cl->cut_line = false;
 	/* one write per record: with O_APPEND the line lands whole even if something else appends */
 	n = write(cl->fd, line, len + 1);
-	if (n < 0)
+	if (n < 0) {
 		ret = -errno;
-	else if ((size_t)n != len + 1)
-		ret = -EIO;
+	} else if ((size_t)n != len + 1) {
+		/* disk full or a size limit: half a record, no newline. The next record would be glued to it
+		 * and lost too; the half goes (the file ends where it did before this write) */
+		struct stat st;
+
+		ret = -ENOSPC;
+		if (fstat(cl->fd, &st) < 0 || st.st_size < n || ftruncate(cl->fd, st.st_size - n) < 0)
+			cl->cut_line = true; /* could not take it back: the next record starts a line of its own */
+	}
 	free(line);
 	return ret;
 }

@@ -17,15 +17,47 @@
 #define FILTER_MAX 1024
 #define SERVICE_PW_MAX 512
 
+/* Length of the UTF-8 sequence at p (1-4), 0 when it is not one: overlong forms, surrogates and code points
+ * past U+10FFFF are not. */
+static size_t utf8_len(const unsigned char *p)
+{
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[0] == 0xe0 && p[1] < 0xa0) ||
+		    (p[0] == 0xed && p[1] >= 0xa0))
+			return 0;
+		return 3;
+	}
+	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80 ||
+		    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
 int directory_username_ok(const char *u)
 {
 	size_t n = strlen(u);
 
 	if (n == 0 || n > DIR_USERNAME_MAX)
 		return -EINVAL;
-	for (const unsigned char *p = (const unsigned char *)u; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
+	/* The directory ignores spaces at either end and runs of them when it compares ("alice " finds
+	 * alice): such a spelling would be a second name for one user, with its own failed-login count and
+	 * its own record of used MFA codes. */
+	if (u[0] == ' ' || u[n - 1] == ' ' || strstr(u, "  "))
+		return -EINVAL;
+	for (const unsigned char *p = (const unsigned char *)u; *p;) {
+		size_t len = utf8_len(p);
+
+		if (len == 0 || *p < 0x20 || *p == 0x7f) /* the log, the JSON connection log, the handler */
 			return -EINVAL;
+		p += len;
+	}
 	return 0;
 }
 

@@ -188,6 +188,12 @@ int peerinfo_get(const char *pi, const char *key, char *val, size_t val_len)
 				vlen = val_len - 1;
 			memcpy(val, line + klen + 1, vlen);
 			val[vlen] = '\0';
+			/* values are versions, platform and cipher names: printable ASCII. Anything else the
+			 * client put there would reach logs, the connection log (JSON: valid UTF-8 only) and the
+			 * connect handler; it becomes '?' */
+			for (size_t i = 0; i < vlen; i++)
+				if ((unsigned char)val[i] < 0x20 || (unsigned char)val[i] > 0x7e)
+					val[i] = '?';
 			return 0;
 		}
 		line = end ? end + 1 : NULL;

@@ -39,7 +39,8 @@ int directory_escape_filter(const char *in, char *out, size_t cap);
 int directory_expand(const char *tmpl, const char *value, char *out, size_t cap);
 /* The name of the group whose DN is dn: the value of its first RDN (cn) or the DN itself. 0 or -EINVAL. */
 int directory_group_name(const char *dn, enum config_group_name how, char *out, size_t cap);
-/* A username we accept: 1..DIR_USERNAME_MAX bytes, no control characters. */
+/* A username we accept: 1..DIR_USERNAME_MAX bytes of valid UTF-8, no control characters, no space at either
+ * end nor two in a row (spellings the directory would take for the same name). */
 int directory_username_ok(const char *username);
 
 #endif

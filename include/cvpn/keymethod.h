@@ -56,7 +56,8 @@ ssize_t km2_build_client(const struct km2_client *km, uint8_t *out, size_t cap);
  * options string, a malformed trailing string). */
 int km2_parse_server(const uint8_t *buf, size_t len, struct km2_server *out);
 
-/* Looks up KEY in a "\n"-separated KEY=value list; copies the value. Returns 0 or -ENOENT. */
+/* Looks up KEY in a "\n"-separated KEY=value list; copies the value (cut to val_len - 1 bytes), every byte
+ * outside printable ASCII replaced by '?'. Returns 0 or -ENOENT. */
 int peerinfo_get(const char *peer_info, const char *key, char *val, size_t val_len);
 /* IV_PROTO as a number (0 when absent or malformed). */
 uint32_t peerinfo_iv_proto(const char *peer_info);

@@ -88,6 +88,8 @@ st=$(ctl_json status)
 assert_eq "$(jq -r .sessions.active <<<"$st")" 3 "status: 3 active sessions"
 total_in=$(jq '[.connections[] | .["ingress-bytes"]] | add' <<<"$conns")
 assert_eq "$(jq -r '.totals["ingress-bytes"]' <<<"$st")" "$total_in" "status: ingress total = sum over connections"
+# the /22 client CIDR: 1021 addresses for clients, 3 held
+assert_eq "$(jq -r '.totals["free-addresses"]' <<<"$st")" 1018 "status: free addresses = pool size - addresses held"
 
 # --- metrics, text and JSON
 m=$(ctl metrics)

@@ -3,6 +3,8 @@
  * compared field by field), the id and time formats, and the file side (append, reopen after a move). */
 #define _GNU_SOURCE
 #include <check.h>
+#include <sys/resource.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +266,55 @@ START_TEST(test_file_append_and_reopen)
 }
 END_TEST
 
+/* The disk fills up (a file size limit stands in for it): a record that does not fit is refused and leaves
+ * nothing behind, so once there is room again the next record is a whole line of its own (half a record
+ * used to stay, and the next one was glued to it: two records lost, and a line no JSON reader takes). */
+START_TEST(test_file_full)
+{
+	char dir[] = "/tmp/cvpn-connlog-XXXXXX", path[64], *text, *line, *save = NULL;
+	struct connlog *cl;
+	struct conn_info ci;
+	struct json_object *rec;
+	struct rlimit lim;
+	size_t reclen;
+	int lines = 0, whole = 0, err = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/conn.log", dir);
+	ck_assert_int_eq(connlog_open(path, &cl), 0);
+	sample(&ci);
+	rec = connlog_record(&ci, CONNLOG_ATTEMPT);
+	reclen = strlen(json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	signal(SIGXFSZ, SIG_IGN); /* the write fails with EFBIG instead (this test runs in a child of its own) */
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &lim), 0);
+	lim.rlim_cur = (rlim_t)(2 * (reclen + 1) + reclen / 2); /* two records and half of a third */
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(connlog_write(cl, rec), 0);
+	ck_assert_int_eq(connlog_write(cl, rec), 0);
+	err = connlog_write(cl, rec);
+	ck_assert_int_lt(err, 0);
+	ck_assert_int_lt(connlog_write(cl, rec), 0); /* full: nothing written at all */
+	lim.rlim_cur = lim.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(connlog_write(cl, rec), 0);
+	connlog_close(cl);
+	text = slurp(path);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct json_object *o = json_tokener_parse(line);
+
+		lines++;
+		whole += o != NULL;
+		json_object_put(o);
+	}
+	ck_assert_int_eq(lines, 3);
+	ck_assert_int_eq(whole, 3);
+	json_object_put(rec);
+	free(text);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("connlog");
@@ -275,6 +326,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_reset_and_update);
 	tcase_add_test(tc, test_connection_entry);
 	tcase_add_test(tc, test_file_append_and_reopen);
+	tcase_add_test(tc, test_file_full);
 	suite_add_tcase(s, tc);
 	return s;
 }

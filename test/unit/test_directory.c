@@ -91,6 +91,21 @@ START_TEST(usernames)
 	ck_assert_int_eq(directory_username_ok("alice@example.org"), 0);
 	ck_assert_int_eq(directory_username_ok(""), -EINVAL);
 	ck_assert_int_eq(directory_username_ok("al\nice"), -EINVAL);
+	/* other spellings of one directory name (spaces the directory ignores) are refused */
+	ck_assert_int_eq(directory_username_ok("alice "), -EINVAL);
+	ck_assert_int_eq(directory_username_ok(" alice"), -EINVAL);
+	ck_assert_int_eq(directory_username_ok("alice  smith"), -EINVAL);
+	ck_assert_int_eq(directory_username_ok("alice smith"), 0);
+	/* valid UTF-8 only: it goes into JSON (connection log, handler input) */
+	ck_assert_int_eq(directory_username_ok("j\xc3\xbcrgen"), 0);         /* jürgen */
+	ck_assert_int_eq(directory_username_ok("\xe5\xb1\xb1\xe7\x94\xb0"), 0); /* a CJK name */
+	ck_assert_int_eq(directory_username_ok("\xf0\x9f\x98\x80"), 0);        /* U+1F600 */
+	ck_assert_int_eq(directory_username_ok("\xff"), -EINVAL);
+	ck_assert_int_eq(directory_username_ok("j\xc3rgen"), -EINVAL);          /* cut sequence */
+	ck_assert_int_eq(directory_username_ok("\xc0\xaf"), -EINVAL);           /* overlong '/' */
+	ck_assert_int_eq(directory_username_ok("\xed\xa0\x80"), -EINVAL);      /* a surrogate */
+	ck_assert_int_eq(directory_username_ok("\xf4\x90\x80\x80"), -EINVAL); /* past U+10FFFF */
+	ck_assert_int_eq(directory_username_ok("a\x7f"), -EINVAL);
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	ck_assert_int_eq(directory_username_ok(longname), -EINVAL);

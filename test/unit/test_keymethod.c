@@ -72,6 +72,11 @@ START_TEST(parse_full)
 		ck_assert_int_eq(peerinfo_get(km.peer_info, "IV_NOPE", v, sizeof(v)), -ENOENT);
 		/* a key that is a prefix of another must not match it */
 		ck_assert_int_eq(peerinfo_get(km.peer_info, "IV_PRO", v, sizeof(v)), -ENOENT);
+		/* what the client puts in a value reaches logs and JSON: printable ASCII, the rest '?' */
+		ck_assert_int_eq(peerinfo_get("IV_PLAT=li\tnux\xff\xfe\r\nIV_VER=2.6", "IV_PLAT", v, sizeof(v)), 0);
+		ck_assert_str_eq(v, "li?nux???");
+		ck_assert_int_eq(peerinfo_get("IV_PLAT=linux", "IV_PLAT", v, 4), 0);
+		ck_assert_str_eq(v, "lin");
 	}
 	km2_client_wipe(&km);
 	ck_assert_uint_eq(km.password[0], 0);
