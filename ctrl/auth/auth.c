@@ -191,6 +191,14 @@ static void fail(struct auth_job *j, enum job_result r, const char *reason)
 	snprintf(j->reason, sizeof(j->reason), "%s", reason);
 }
 
+/* What the client is told about wrong credentials. With MFA on, one answer whatever was wrong (the password,
+ * the code, or a user without a secret): a different one for a wrong code would tell a password guesser that
+ * the password was right. The log has the detail. */
+static const char *bad_credentials(const struct auth_job *j)
+{
+	return j->totp != CONFIG_TOTP_OFF ? "invalid username, password or MFA code" : "invalid username or password";
+}
+
 static void check_totp(struct auth_job *j, char *secret)
 {
 	uint8_t key[TOTP_KEY_MAX];
@@ -199,7 +207,7 @@ static void check_totp(struct auth_job *j, char *secret)
 	if (!secret) {
 		if (!j->detail[0])
 			snprintf(j->detail, sizeof(j->detail), "no TOTP secret for this user");
-		fail(j, JOB_CREDENTIALS, "MFA is not set up for this user");
+		fail(j, JOB_CREDENTIALS, bad_credentials(j));
 		return;
 	}
 	klen = totp_base32_decode(secret, key, sizeof(key));
@@ -210,7 +218,7 @@ static void check_totp(struct auth_job *j, char *secret)
 	}
 	if (totp_verify(key, (size_t)klen, j->code, time(NULL), &j->totp_step) < 0) {
 		snprintf(j->detail, sizeof(j->detail), "wrong TOTP code");
-		fail(j, JOB_CREDENTIALS, "invalid MFA code");
+		fail(j, JOB_CREDENTIALS, bad_credentials(j));
 	} else {
 		j->totp_checked = true;
 	}
@@ -274,7 +282,7 @@ static void job_run(struct auth_job *j)
 			goto out;
 		}
 		if (r < 0) {
-			fail(j, JOB_CREDENTIALS, "invalid username or password");
+			fail(j, JOB_CREDENTIALS, bad_credentials(j));
 			goto out;
 		}
 		j->groups = res.groups;

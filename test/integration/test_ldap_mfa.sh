@@ -72,12 +72,14 @@ expect_log "$SERVER_LOG" "login of alice from .* failed .*already used.*replayed
 # --- wrong code (the one of five minutes from now), right password
 mfa_client_start alice3 "$NS_CLI" alice "$PW_ALICE" "$(totp_code 300)"
 client_wait_refused alice3
-assert_match "$REFUSAL" "AUTH_FAILED,invalid MFA code" "wrong code: refused"
+assert_match "$REFUSAL" "AUTH_FAILED,invalid username, password or MFA code" "wrong code: refused"
+expect_log "$SERVER_LOG" "login of alice from .* failed .*wrong TOTP code" 2 "wrong code: the log says which"
 
 # --- right code (unused), wrong password
 mfa_client_start alice4 "$NS_CLI" alice "wrong-$RANDOM" "$(totp_code 30)"
 client_wait_refused alice4
-assert_match "$REFUSAL" "AUTH_FAILED,invalid username or password" "wrong password with a fresh code: refused"
+# the same answer as a wrong code: a different one would tell a password guesser the password was right
+assert_match "$REFUSAL" "AUTH_FAILED,invalid username, password or MFA code" "wrong password with a fresh code: the same answer"
 
 # --- the next step's code is within the ±1 step window, and later than the one used: accepted
 mfa_client_start alice5 "$NS_CLI" alice "$PW_ALICE" "$(totp_code 30)"
@@ -88,7 +90,8 @@ mfa_client_stop alice5
 # --- bob has no TOTP secret
 mfa_client_start bob "$NS_CLI" bob "$PW_BOB" 123456
 client_wait_refused bob
-assert_match "$REFUSAL" "AUTH_FAILED,MFA is not set up for this user" "user without a secret: refused"
+assert_match "$REFUSAL" "AUTH_FAILED,invalid username, password or MFA code" "user without a secret: refused, the same answer"
+expect_log "$SERVER_LOG" "login of bob from .* failed .*no TOTP secret" 2 "user without a secret: the log says why"
 
 # --- a client file without the challenge (an old one: export adds it whenever TOTP is on): no code sent
 "$CVPNCTL" export-client-config -c "$TMPD/endpoint.yaml" -o "$TMPD/client.ovpn" >/dev/null
