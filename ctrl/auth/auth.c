@@ -55,6 +55,7 @@ struct auth_job {
 	struct auth *auth;
 	struct session *s;           /* NULL once the session ended */
 	bool in_flight;              /* queued or on a worker */
+	bool waiting;                /* held back by the backoff: queued at not_before_ms */
 	uint64_t started_ms, not_before_ms;
 	char user_key[DIR_USERNAME_MAX + 3], addr_key[INET6_ADDRSTRLEN + 3];
 	/* set by the loop, read by the worker */
@@ -614,6 +615,19 @@ static void lower_key(char *out, size_t cap, const char *prefix, const char *s)
 		*p = (char)tolower((unsigned char)*p);
 }
 
+static void enqueue(struct auth *a, struct auth_job *j)
+{
+	j->in_flight = true;
+	pthread_mutex_lock(&a->mu);
+	if (a->q_tail)
+		a->q_tail->next = j;
+	else
+		a->q_head = j;
+	a->q_tail = j;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
 int auth_start(struct auth *a, struct session *s, const char *username, const char *password,
 	       const char *peer_info, char *reason, size_t reason_len, uint64_t now_ms)
 {
@@ -689,21 +703,18 @@ int auth_start(struct auth *a, struct session *s, const char *username, const ch
 	j->started_ms = now_ms;
 	j->not_before_ms = now_ms + delay;
 	if (delay)
-		log_info("session %llu: login of %s from %s answered in %llu ms at the earliest (%u recent failed "
+		log_info("session %llu: login of %s from %s checked in %llu ms at the earliest (%u recent failed "
 			 "logins of the user, %u from the address)", (unsigned long long)s->id,
 			 j->username[0] ? j->username : s->cn, s->remote_str, (unsigned long long)delay, uf, af);
 
 	j->s = s;
-	j->in_flight = true;
 	s->login = j;
-	pthread_mutex_lock(&a->mu);
-	if (a->q_tail)
-		a->q_tail->next = j;
+	/* The delay holds the check back, not only its answer: checked at once and answered late, a burst of
+	 * guesses started together would all be tried against the directory. */
+	if (delay)
+		j->waiting = true;
 	else
-		a->q_head = j;
-	a->q_tail = j;
-	pthread_cond_signal(&a->cv);
-	pthread_mutex_unlock(&a->mu);
+		enqueue(a, j);
 	return 0;
 oom:
 	job_free(j);
@@ -728,8 +739,14 @@ void auth_tick(struct session *s, uint64_t now_ms)
 {
 	struct auth_job *j = s->login;
 
-	if (j && !j->in_flight && now_ms >= j->not_before_ms)
+	if (!j || now_ms < j->not_before_ms)
+		return;
+	if (j->waiting) {
+		j->waiting = false;
+		enqueue(s->srv->auth, j);
+	} else if (!j->in_flight) {
 		deliver(j, now_ms);
+	}
 }
 
 int auth_tls_ctx(const struct config *cfg, struct tls_ctx **out, char *err, size_t errlen)

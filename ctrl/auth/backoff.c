@@ -103,6 +103,26 @@ static void prune(struct backoff *b, uint64_t now_ms)
 		}
 }
 
+/* Full of recent failures (someone is failing logins under many names): the counter touched longest ago
+ * goes. Refusing new keys instead failed open: the next user attacked was not counted at all. A scan of
+ * the whole table, but only when it is full. */
+static void evict_oldest(struct backoff *b)
+{
+	struct entry **oldest = NULL;
+
+	for (size_t i = 0; i < BACKOFF_BUCKETS; i++)
+		for (struct entry **pp = &b->bucket[i]; *pp; pp = &(*pp)->next)
+			if (!oldest || (*pp)->last_ms < (*oldest)->last_ms)
+				oldest = pp;
+	if (oldest) {
+		struct entry *e = *oldest;
+
+		*oldest = e->next;
+		free(e);
+		b->n--;
+	}
+}
+
 unsigned backoff_failures(struct backoff *b, const char *key, uint64_t now_ms)
 {
 	struct entry **pp = find(b, key, now_ms);
@@ -124,7 +144,7 @@ void backoff_fail(struct backoff *b, const char *key, uint64_t now_ms)
 	if (b->n >= b->max) {
 		prune(b, now_ms);
 		if (b->n >= b->max)
-			return;
+			evict_oldest(b);
 		pp = find(b, key, now_ms);
 	}
 	len = strlen(key);

@@ -13,7 +13,8 @@
 
 struct backoff;
 
-/* max_keys bounds the memory an attacker can make us use; past it, new keys are not counted. */
+/* max_keys bounds the memory an attacker can make us use; past it, the counter touched longest ago makes room
+ * (a full table never leaves a new key uncounted). */
 struct backoff *backoff_new(size_t max_keys);
 void backoff_free(struct backoff *b);
 /* Recent failures of key (0 when unknown or forgotten). */

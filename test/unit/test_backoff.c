@@ -48,13 +48,21 @@ START_TEST(bounded_keys)
 
 	for (int i = 0; i < 50; i++) {
 		snprintf(key, sizeof(key), "u:user%d", i);
-		backoff_fail(b, key, 1000);
+		backoff_fail(b, key, 1000 + (uint64_t)i);
 	}
 	ck_assert_uint_eq(backoff_size(b), 10);
-	/* old keys still count; a full table still counts its existing keys */
-	ck_assert_uint_eq(backoff_failures(b, "u:user0", 1000), 1);
-	backoff_fail(b, "u:user0", 1001);
-	ck_assert_uint_eq(backoff_failures(b, "u:user0", 1001), 2);
+	/* a full table makes room: the counter touched longest ago goes, the latest keys count */
+	ck_assert_uint_eq(backoff_failures(b, "u:user49", 1100), 1);
+	ck_assert_uint_eq(backoff_failures(b, "u:user40", 1100), 1);
+	ck_assert_uint_eq(backoff_failures(b, "u:user39", 1100), 0);
+	/* so a user attacked after a flood of one-off names is counted (new keys used to be left out) */
+	backoff_fail(b, "u:alice", 1200);
+	backoff_fail(b, "u:alice", 1201);
+	ck_assert_uint_eq(backoff_failures(b, "u:alice", 1201), 2);
+	ck_assert_uint_eq(backoff_size(b), 10);
+	/* a full table still counts its existing keys */
+	backoff_fail(b, "u:user49", 1202);
+	ck_assert_uint_eq(backoff_failures(b, "u:user49", 1202), 2);
 	/* once the old ones are forgotten there is room again */
 	backoff_fail(b, "u:new", 1000 + BACKOFF_FORGET_MS + 5000);
 	ck_assert_uint_eq(backoff_failures(b, "u:new", 1000 + BACKOFF_FORGET_MS + 5000), 1);
