@@ -422,7 +422,11 @@ static void feed(struct dp_worker *w, const uint8_t *pkt, size_t len, int from, 
 	free(copy);
 	if (len < 1)
 		return;
-	if (pkt[0] >> 3 == P_DATA_V2 && len >= 4) {
+	if (pkt[0] >> 3 == P_DATA_V2 && len < 4) { /* too short to name a peer: dropped, not passed up */
+		add(&m.bad, true, 1);
+		return;
+	}
+	if (pkt[0] >> 3 == P_DATA_V2) {
 		id = (uint32_t)pkt[1] << 16 | (uint32_t)pkt[2] << 8 | pkt[3];
 		if (id < N_MODEL_IDS && m.peers[id].on)
 			mp = &m.peers[id];
