@@ -330,6 +330,11 @@ void datapath_pull(struct session *s)
 		s->last_tx_ms = tx;
 }
 
+bool datapath_exit_seen(const struct session *s)
+{
+	return s->dp && atomic_load_explicit(&s->dp->exit_seen, memory_order_relaxed);
+}
+
 void datapath_pull_all(struct server *srv)
 {
 	for (uint32_t i = 0; i < srv->table_size; i++)

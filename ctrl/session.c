@@ -676,7 +676,10 @@ static int ks_read(struct session *s, struct key_state *ks, uint64_t now_ms)
 		if (!ks->km2_done) {
 			struct km2_client km;
 
-			if (km2_parse_client(buf, (size_t)n, &km) < 0) {
+			int bad = km2_parse_client(buf, (size_t)n, &km) < 0;
+
+			explicit_bzero(buf, (size_t)n); /* the pre-master secret and the password, in plain */
+			if (bad) {
 				log_warnx("refused %s from %s: malformed key-method-2 message", s->cn, s->remote_str);
 				session_end(s, "protocol error");
 				return SESSION_GONE;
@@ -925,6 +928,10 @@ void session_tick(struct session *s, uint64_t now_ms)
 	struct key_state *cur = &s->ks[0];
 
 	datapath_pull(s); /* the worker's last-packet times, for the timeouts below */
+	if (datapath_exit_seen(s)) {
+		session_end(s, "client disconnected");
+		return;
+	}
 	for (int i = 0; i < 2; i++)
 		if (s->ks[i].state != KS_NONE)
 			ks_tick(s, &s->ks[i], now_ms);

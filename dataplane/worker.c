@@ -250,6 +250,9 @@ static void open_data(struct dp_worker *w, struct dp_peer *p, const uint8_t *pkt
 			u->peer_id = p->peer_id;
 			u->session_id = p->session_id;
 			upcall_commit(w);
+		} else {
+			/* lost, the client would wait out the keepalive timeout with its address held */
+			atomic_store_explicit(&p->exit_seen, true, memory_order_relaxed);
 		}
 		return;
 	}

@@ -38,6 +38,8 @@ void datapath_key_del(struct session *s, uint8_t key_id);
 void datapath_ping(struct session *s);
 /* The worker's counters and last-packet times into the session (s->bytes_in, s->last_rx_ms, ...). */
 void datapath_pull(struct session *s);
+/* The client said goodbye while its worker's upcall ring was full (the goodbye came this way instead). */
+bool datapath_exit_seen(const struct session *s);
 /* Every session's: before anything reads them. */
 void datapath_pull_all(struct server *srv);
 /* The session stops taking data: a last pull, and the worker frees its part. */

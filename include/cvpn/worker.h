@@ -36,6 +36,8 @@ struct dp_peer {
 	struct aead_key *keys[8];             /* by key id */
 	int tx_key;                           /* key id data leaves with; -1: none */
 	_Atomic uint64_t bytes_in, pkts_in, bytes_out, pkts_out, spoofed, last_rx_ms, last_tx_ms;
+	/* the client's goodbye came when the upcall ring was full: the control thread finds it here instead */
+	_Atomic bool exit_seen;
 };
 
 enum dp_cmd_kind {

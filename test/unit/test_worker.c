@@ -876,6 +876,35 @@ END_TEST
 
 /* ---- 10. the upcall ring full ---- */
 
+/* A goodbye (OCC_EXIT) that finds the upcall ring full is not lost: the peer carries it for the control
+ * thread (datapath_exit_seen), which would otherwise keep the session and its address until the keepalive
+ * timeout. */
+START_TEST(test_exit_with_ring_full)
+{
+	uint8_t ip[2048], msg[PACKET_MAGIC_LEN + 1], d[4096];
+	struct dp_worker_stats st;
+
+	setup();
+	add_peer(false);
+	add_key(PEER_ID, 0, block0, false);
+	for (uint32_t i = 0; i < 512; i++) { /* the ring full: peer-id 9, in range, no peer */
+		size_t n = make_ip(ip, VADDR, DST, i);
+
+		feed(d, seal(0, 9, ip, n, d, sizeof(d)));
+	}
+	ck_assert(!atomic_load(&peer->exit_seen));
+	memcpy(msg, packet_occ_magic, PACKET_MAGIC_LEN);
+	msg[PACKET_MAGIC_LEN] = PACKET_OCC_EXIT;
+	feed(d, seal(0, PEER_ID, msg, sizeof(msg), d, sizeof(d)));
+	dp_worker_end_batch(w);
+	st = stats();
+	ck_assert_uint_eq(st.upcalls, 512);
+	ck_assert_uint_eq(st.upcall_drops, 1);
+	ck_assert(atomic_load(&peer->exit_seen));
+	teardown();
+}
+END_TEST
+
 START_TEST(test_upcall_ring_full)
 {
 	enum { N = 600, SLOTS = 512 };
@@ -1041,6 +1070,7 @@ int main(void)
 	tcase_add_test(tc, test_peer_gone_mid_batch);
 	tcase_add_test(tc, test_spoof_and_strangers);
 	tcase_add_test(tc, test_occ_exit_and_ping);
+	tcase_add_test(tc, test_exit_with_ring_full);
 	tcase_add_test(tc, test_download);
 	tcase_add_test(tc, test_key_rollover);
 	tcase_add_test(tc, test_ownership);
