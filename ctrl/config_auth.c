@@ -114,6 +114,22 @@ static const char *const dir_keys[D_N] = {
 	[D_TIMEOUT] = "timeout",
 };
 
+/* An ldap:// URI in the list whose host is not this machine's loopback. */
+static bool plain_remote_ldap(const char *uris)
+{
+	static const char *const local[] = { "ldap://127.", "ldap://localhost", "ldap://[::1]" };
+
+	for (const char *u = uris; (u = strcasestr(u, "ldap://")); u += 7) {
+		bool loopback = false;
+
+		for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+			loopback |= !strncasecmp(u, local[i], strlen(local[i]));
+		if (!loopback)
+			return true;
+	}
+	return false;
+}
+
 static void parse_directory(struct cfg_ctx *ctx, yaml_node_t *n, struct config_auth *a)
 {
 	struct config_directory *d;
@@ -190,6 +206,9 @@ static void parse_directory(struct cfg_ctx *ctx, yaml_node_t *n, struct config_a
 		cfg_error(ctx, v[D_SVC_DN], "directory: a service account is only used with search-filter");
 	if (d->starttls && d->uri && strcasestr(d->uri, "ldaps://"))
 		cfg_error(ctx, v[D_STARTTLS], "directory: starttls with an ldaps:// URI (that is TLS already)");
+	if (!d->starttls && d->uri && plain_remote_ldap(d->uri))
+		cfg_warning(ctx, v[D_URI], "directory uri: ldap:// to another host without starttls sends every user's "
+			    "password in clear; use ldaps://, starttls: true or ldapi://");
 	check_path(ctx, v[D_SVC_PW], "directory service-password-file", d->service_password_file, true, false);
 	check_path(ctx, v[D_CA], "directory ca", d->ca, false, false);
 }

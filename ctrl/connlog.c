@@ -175,11 +175,20 @@ struct json_object *connlog_connection(const struct conn_info *ci)
 
 /* ---- the file ---- */
 
+/* A regular file only. O_NONBLOCK: a FIFO put at the path would otherwise block open() (and the event loop,
+ * at start or at SIGUSR1) until someone reads it; it is refused below. */
 static int open_log(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	struct stat st;
 
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return errno == ENXIO ? -EINVAL : -errno; /* ENXIO: a FIFO nobody reads */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
 }
 
 int connlog_open(const char *path, struct connlog **out)

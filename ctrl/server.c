@@ -863,8 +863,10 @@ static void on_signal(struct server *srv)
 			if (err < 0)
 				log_warnx("SIGUSR1: cannot reopen the connection log %s: %s", srv->cfg->connection_log,
 					  strerror(-err));
-			else
+			else if (srv->cfg->connection_log)
 				log_info("SIGUSR1: connection log reopened");
+			else
+				log_info("SIGUSR1: no connection log to reopen");
 			break;
 		}
 		}

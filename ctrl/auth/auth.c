@@ -165,12 +165,14 @@ static void job_free(struct auth_job *j)
 static char *totp_file_secret(const char *path, const char *user, char *detail, size_t dlen)
 {
 	FILE *f = fopen(path, "re");
-	char line[TOTP_FILE_LINE], *ret = NULL;
+	char line[TOTP_FILE_LINE], *ret = NULL, iobuf[4096];
 
 	if (!f) {
 		snprintf(detail, dlen, "TOTP secrets %s: %s", path, strerror(errno));
 		return NULL;
 	}
+	/* stdio's buffer holds every user's secret: ours, so it can be wiped (stdio's own is freed as it is) */
+	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
 	while (!ret && fgets(line, sizeof(line), f)) {
 		char *colon = strchr(line, ':');
 
@@ -183,6 +185,7 @@ static char *totp_file_secret(const char *path, const char *user, char *detail, 
 	}
 	explicit_bzero(line, sizeof(line));
 	fclose(f);
+	explicit_bzero(iobuf, sizeof(iobuf));
 	return ret;
 }
 

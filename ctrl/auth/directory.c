@@ -278,15 +278,18 @@ static int open_conn(struct dir_ctx *c)
 static int read_service_password(struct dir_ctx *c, char *pw, size_t cap)
 {
 	FILE *f = fopen(c->d->service_password_file, "re");
+	char iobuf[1024];
 	size_t n;
 
 	if (!f) {
 		snprintf(c->detail, c->detail_len, "%s: %s", c->d->service_password_file, strerror(errno));
 		return -EIO;
 	}
+	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf)); /* a buffer of ours, wiped below: it holds the password */
 	if (!fgets(pw, (int)cap, f))
 		pw[0] = '\0';
 	fclose(f);
+	explicit_bzero(iobuf, sizeof(iobuf));
 	n = strcspn(pw, "\r\n");
 	pw[n] = '\0';
 	return 0;

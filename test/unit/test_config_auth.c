@@ -163,6 +163,41 @@ START_TEST(template_and_attribute)
 }
 END_TEST
 
+/* ldap:// to another host without starttls would carry users' passwords in clear: said, not refused (a
+ * directory on a trusted segment is the operator's call); loopback, ldaps://, ldapi:// and starttls are not. */
+START_TEST(cleartext_directory_warned)
+{
+	static const char *const quiet[] = { "ldap://127.0.0.1", "ldaps://dc1.corp.example", "ldapi:///",
+					      "ldap://localhost:389" };
+	struct loaded l = load("  client-ca: ca.crt\n",
+			       "  authentication:\n"
+			       "    directory:\n"
+			       "      uri: ldap://127.0.0.1 ldap://dc2.corp.example\n"
+			       "      bind-dn-template: uid=%u,ou=people,dc=example,dc=org\n");
+
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert_ptr_nonnull(strstr(l.errs, "warning: directory uri: ldap:// to another host without starttls"));
+	loaded_free(&l);
+	for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++) {
+		char *auth = NULL;
+
+		ck_assert_int_ge(asprintf(&auth, "  authentication:\n    directory:\n      uri: %s\n"
+					  "      bind-dn-template: uid=%%u,ou=people,dc=example,dc=org\n", quiet[i]), 0);
+		l = load("  client-ca: ca.crt\n", auth);
+		ck_assert_msg(l.ret == 0, "%s", l.errs);
+		ck_assert_msg(!l.errs || !strstr(l.errs, "in clear"), "%s: %s", quiet[i], l.errs);
+		loaded_free(&l);
+		free(auth);
+	}
+	l = load("  client-ca: ca.crt\n", "  authentication:\n    directory:\n      uri: ldap://dc1.corp.example\n"
+					    "      bind-dn-template: uid=%u,ou=people,dc=example,dc=org\n"
+					    "      starttls: true\n");
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert_msg(!l.errs || !strstr(l.errs, "in clear"), "%s", l.errs);
+	loaded_free(&l);
+}
+END_TEST
+
 START_TEST(mistakes)
 {
 	struct loaded l = load("  server-ca: ca.crt\n",
@@ -221,6 +256,7 @@ int main(void)
 	tcase_add_test(tc, default_is_certificate_only);
 	tcase_add_test(tc, directory_search_mfa_handler);
 	tcase_add_test(tc, template_and_attribute);
+	tcase_add_test(tc, cleartext_directory_warned);
 	tcase_add_test(tc, mistakes);
 	tcase_add_test(tc, nobody_could_log_in);
 	suite_add_tcase(s, tc);

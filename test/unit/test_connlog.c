@@ -3,6 +3,7 @@
  * compared field by field), the id and time formats, and the file side (append, reopen after a move). */
 #define _GNU_SOURCE
 #include <check.h>
+#include <errno.h>
 #include <sys/resource.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -315,6 +316,26 @@ START_TEST(test_file_full)
 }
 END_TEST
 
+/* Something that is not a regular file at the log's path is refused at once: a FIFO used to block open()
+ * (the whole event loop, at start or at SIGUSR1) until someone read it. */
+START_TEST(test_not_a_regular_file)
+{
+	char dir[] = "/tmp/cvpn-connlog-XXXXXX", path[64];
+	struct connlog *cl = NULL;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/conn.log", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(connlog_open(path, &cl), -EINVAL);
+	ck_assert_ptr_null(cl);
+	unlink(path);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_lt(connlog_open(path, &cl), 0);
+	rmdir(path);
+	rmdir(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("connlog");
@@ -327,6 +348,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_connection_entry);
 	tcase_add_test(tc, test_file_append_and_reopen);
 	tcase_add_test(tc, test_file_full);
+	tcase_add_test(tc, test_not_a_regular_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
