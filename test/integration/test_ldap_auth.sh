@@ -100,7 +100,7 @@ carol_delayed() { # NS MS WHY WHAT
 	user_client_start carol "$1" carol "$PW_CAROL"
 	client_wait_up carol 20
 	t=$(( ($(date +%s%N) - t0) / 1000000 ))
-	wait_for_log_since "$SERVER_LOG" "$mark" "login of carol from .* checked in $2 ms at the earliest \($3" 1 ||
+	wait_for_log_since "$SERVER_LOG" "$mark" "login of carol from .* answered in $2 ms at the earliest \($3" 1 ||
 		fail "$4: no $2 ms delay logged"
 	[ "$t" -ge "$2" ] || fail "$4: carol's login took $t ms, less than the $2 ms delay"
 	ok "$4: carol's verdict came after $t ms (>= $2)"
@@ -137,7 +137,7 @@ for i in 1 2 3 4 5; do
 	client_wait_refused "spray$i" 20
 	assert_match "$REFUSAL" "AUTH_FAILED,invalid username or password" "address backoff: spray-user-$i refused"
 done
-expect_log "$SERVER_LOG" "login of spray-user-5 from $(re_quote "$CLI2_IP"):[0-9]+ checked in 1000 ms at the earliest \(0 recent failed logins of the user, 7 from the address\)" 1 \
+expect_log "$SERVER_LOG" "login of spray-user-5 from $(re_quote "$CLI2_IP"):[0-9]+ answered in 1000 ms at the earliest \(0 recent failed logins of the user, 7 from the address\)" 1 \
 	"address backoff: the 8th failure from one address waited 1 s though its username was new"
 carol_delayed "$NS_CLI2" 2000 "0 recent failed logins of the user, 8 from the address" \
 	"address backoff: a correct login from the sprayed address"
