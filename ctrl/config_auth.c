@@ -122,8 +122,14 @@ static bool plain_remote_ldap(const char *uris)
 	for (const char *u = uris; (u = strcasestr(u, "ldap://")); u += 7) {
 		bool loopback = false;
 
-		for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
-			loopback |= !strncasecmp(u, local[i], strlen(local[i]));
+		for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+			size_t n = strlen(local[i]);
+
+			/* "localhost" must end the host: localhost.example.com is another machine */
+			if (!strncasecmp(u, local[i], n) && (i != 1 || u[n] == '\0' || u[n] == ':' || u[n] == '/' ||
+							     u[n] == ' '))
+				loopback = true;
+		}
 		if (!loopback)
 			return true;
 	}

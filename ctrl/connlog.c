@@ -175,16 +175,17 @@ struct json_object *connlog_connection(const struct conn_info *ci)
 
 /* ---- the file ---- */
 
-/* A regular file only. O_NONBLOCK: a FIFO put at the path would otherwise block open() (and the event loop,
- * at start or at SIGUSR1) until someone reads it; it is refused below. */
+/* A file, a character device (/dev/null) or a FIFO a log shipper reads. O_NONBLOCK: a FIFO nobody reads
+ * would otherwise block open() (and the event loop, at start or at SIGUSR1): it fails with ENXIO instead; and
+ * a full FIFO loses a record rather than stopping the daemon. */
 static int open_log(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
 	struct stat st;
 
 	if (fd < 0)
-		return errno == ENXIO ? -EINVAL : -errno; /* ENXIO: a FIFO nobody reads */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		return -errno;
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
 		close(fd);
 		return -EINVAL;
 	}

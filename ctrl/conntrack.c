@@ -14,7 +14,6 @@
 
 #include "cvpn/conntrack.h"
 
-#define CT_MAX_FLUSH 4096 /* one client's flows; more are left to time out */
 /* CTA_FILTER's flags (the kernel's CTA_FILTER_F_*, not in the uapi headers; Linux 5.8+): compare only the
  * original tuple's source, or destination, address. An older kernel ignores the filter and dumps every
  * entry; on_entry picks the same ones either way. */

@@ -263,7 +263,12 @@ void enforce_tick(struct server *srv)
 
 	if (!srv->n_addr_quarantine)
 		return;
-	n = ct_flush_addresses(srv->addr_quarantine, srv->n_addr_quarantine);
+	/* a pass deletes at most CT_MAX_FLUSH entries (a mass disconnect can leave more): again until done */
+	for (int pass = 0; pass < 16; pass++) {
+		n = ct_flush_addresses(srv->addr_quarantine, srv->n_addr_quarantine);
+		if (n < CT_MAX_FLUSH)
+			break;
+	}
 	if (n < 0)
 		log_warnx("cannot remove ended sessions' connection tracking entries: %s", strerror(-n));
 	for (size_t i = 0; i < srv->n_addr_quarantine; i++)
@@ -422,7 +427,7 @@ void enforce_on_link_events(struct server *srv)
 void enforce_check_links(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
-	bool changed = false, came_up = false;
+	bool changed = false, came_up = false, was_unsure = srv->links_unsure;
 	struct session *s;
 
 	srv->links_unsure = false;
@@ -435,7 +440,7 @@ void enforce_check_links(struct server *srv)
 		} else if (err < 0) {
 			/* not an answer about the link (out of descriptors, say): its state stays as it was, and the
 			 * next tick asks again */
-			if (!srv->links_unsure)
+			if (!was_unsure) /* once, not at every tick it goes on */
 				log_warnx("association %s: cannot read the state of link %s: %s; asking again",
 					  cfg->associations[i].name, cfg->associations[i].ifname, strerror(-err));
 			srv->links_unsure = true;

@@ -221,8 +221,8 @@ static struct json_object *cmd_status(struct mgmt *m, const struct mgmt_request 
 	add_u64(tot, "egress-bytes", t.bytes_out);
 	add_u64(tot, "ingress-packets", t.pkts_in);
 	add_u64(tot, "egress-packets", t.pkts_out);
-	/* from the pool itself: a terminating session has given its address back already, and an ended one
-	 * may not have yet (it waits for its connections to be forgotten) */
+	/* from the pool itself: the addresses of ended and terminating sessions wait for their connections to
+	 * be forgotten (at most a tick) before they are free */
 	add_u64(tot, "free-addresses", pool_size(srv->pool) - pool_in_use(srv->pool));
 	json_object_object_add(o, "totals", tot);
 	add_workers(o, srv);

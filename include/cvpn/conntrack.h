@@ -2,7 +2,10 @@
 #ifndef CVPN_CONNTRACK_H
 #define CVPN_CONNTRACK_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#define CT_MAX_FLUSH 4096 /* entries deleted by one call; a caller that gets this many may call again */
 
 /* Deletes every IPv4 conntrack entry whose original source is addr (host order), so that a session moved
  * to another association gets new NAT bindings on its next packets instead of keeping the failed

@@ -178,6 +178,11 @@ START_TEST(cleartext_directory_warned)
 	ck_assert_msg(l.ret == 0, "%s", l.errs);
 	ck_assert_ptr_nonnull(strstr(l.errs, "warning: directory uri: ldap:// to another host without starttls"));
 	loaded_free(&l);
+	l = load("  client-ca: ca.crt\n", "  authentication:\n    directory:\n      uri: ldap://localhost.example.com\n"
+					    "      bind-dn-template: uid=%u,ou=people,dc=example,dc=org\n");
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert_ptr_nonnull(strstr(l.errs, "in clear")); /* another machine, whatever its name starts with */
+	loaded_free(&l);
 	for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++) {
 		char *auth = NULL;
 

@@ -316,21 +316,33 @@ START_TEST(test_file_full)
 }
 END_TEST
 
-/* Something that is not a regular file at the log's path is refused at once: a FIFO used to block open()
- * (the whole event loop, at start or at SIGUSR1) until someone read it. */
+/* A FIFO nobody reads at the log's path is refused at once (it used to block open(), and with it the event
+ * loop, at start or at SIGUSR1, until someone read it); one a log shipper reads is taken, as is /dev/null; a
+ * directory is not a log. */
 START_TEST(test_not_a_regular_file)
 {
 	char dir[] = "/tmp/cvpn-connlog-XXXXXX", path[64];
 	struct connlog *cl = NULL;
+	int reader;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/conn.log", dir);
 	ck_assert_int_eq(mkfifo(path, 0600), 0);
-	ck_assert_int_eq(connlog_open(path, &cl), -EINVAL);
+	ck_assert_int_eq(connlog_open(path, &cl), -ENXIO);
 	ck_assert_ptr_null(cl);
+	reader = open(path, O_RDONLY | O_NONBLOCK);
+	ck_assert_int_ge(reader, 0);
+	ck_assert_int_eq(connlog_open(path, &cl), 0);
+	connlog_close(cl);
+	cl = NULL;
+	close(reader);
 	unlink(path);
+	ck_assert_int_eq(connlog_open("/dev/null", &cl), 0);
+	connlog_close(cl);
+	cl = NULL;
 	ck_assert_int_eq(mkdir(path, 0700), 0);
 	ck_assert_int_lt(connlog_open(path, &cl), 0);
+	ck_assert_ptr_null(cl);
 	rmdir(path);
 	rmdir(dir);
 }
