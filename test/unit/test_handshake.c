@@ -104,6 +104,20 @@ static struct hs_job *submit(struct hs_pool *p, struct tls_conn *tls)
 	return j;
 }
 
+/* A new client's ClientHello fed to a new server connection, whose first step goes to the pool: real work
+ * (key share, signature). *cli gets the client. */
+static struct hs_job *submit_client_hello(struct hs_pool *p, const struct ctxs *c, struct tls_conn **cli)
+{
+	struct tls_conn *srv = tls_conn_new(c->srv);
+
+	*cli = tls_conn_new(c->cli);
+	ck_assert_ptr_nonnull(srv);
+	ck_assert_ptr_nonnull(*cli);
+	ck_assert_int_eq(tls_conn_handshake(*cli), 0);
+	move(*cli, srv);
+	return submit(p, srv);
+}
+
 /* Waits (at most WAIT_MS) until the eventfd says steps are done and returns them; a wake-up with an empty list
  * (a step counted after an earlier take already got it) just waits again. */
 static struct hs_job *wait_done(struct hs_pool *p)
@@ -324,16 +338,8 @@ START_TEST(test_cancel_queued)
 
 	ck_assert_ptr_nonnull(p);
 	ctxs_open(&c, pki.cli_crt, pki.cli_key);
-	for (int i = 0; i < N; i++) {
-		struct tls_conn *srv = tls_conn_new(c.srv);
-
-		cli[i] = tls_conn_new(c.cli);
-		ck_assert_ptr_nonnull(srv);
-		ck_assert_ptr_nonnull(cli[i]);
-		ck_assert_int_ge(tls_conn_handshake(cli[i]), 0);
-		move(cli[i], srv);
-		jobs[i] = submit(p, srv);
-	}
+	for (int i = 0; i < N; i++)
+		jobs[i] = submit_client_hello(p, &c, &cli[i]);
 	for (int i = N - 1; i >= N / 2; i--)
 		if (hs_pool_cancel(p, jobs[i])) {
 			cancelled[i] = true;
@@ -471,16 +477,8 @@ START_TEST(test_orphans_and_shutdown)
 		idle[i] = submit(p, srv);
 	}
 	/* and some with a ClientHello: real work (signing, key exchange) when the pool is freed */
-	for (int i = 0; i < BUSY; i++) {
-		struct tls_conn *srv = tls_conn_new(c.srv);
-
-		cli[i] = tls_conn_new(c.cli);
-		ck_assert_ptr_nonnull(srv);
-		ck_assert_ptr_nonnull(cli[i]);
-		ck_assert_int_eq(tls_conn_handshake(cli[i]), 0);
-		move(cli[i], srv);
-		busy[i] = submit(p, srv);
-	}
+	for (int i = 0; i < BUSY; i++)
+		busy[i] = submit_client_hello(p, &c, &cli[i]);
 	/* sessions that ended mid-step, as the control thread marks them */
 	for (int i = 0; i < IDLE; i += 2)
 		idle[i]->orphan = true;
