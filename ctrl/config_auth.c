@@ -2,6 +2,7 @@
 /* endpoint.authentication: how users log in (certificate, directory account, both), MFA, the client connect
  * handler and the failed-login backoff. Parsed and checked here, so config_parse.c stays about the rest. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ void config_directory_free(struct config_directory *d)
 	free(d->service_password_file);
 	free(d->ca);
 	free(d->group_attribute);
+	free(d->username_attribute);
 	free(d);
 }
 
@@ -79,6 +81,40 @@ static void check_path(struct cfg_ctx *ctx, yaml_node_t *n, const char *what, co
 			  (unsigned)(st.st_mode & 07777));
 }
 
+int config_matched_attribute(const char *how, char *out, size_t cap)
+{
+	size_t found = 0;
+
+	for (const char *p = strstr(how, "%u"); p; p = strstr(p + 2, "%u")) {
+		const char *end = p - 1, *start;
+
+		/* "%%u" is a literal "%u", not the placeholder */
+		if (p > how && p[-1] == '%')
+			continue;
+		/* an equality match of the whole value: not "uid=%u*" nor "mail=%u@example.org" */
+		if (p == how || *end != '=' || !strchr("),+", p[2]))
+			return -EINVAL;
+		for (start = end; start > how && (isalnum((unsigned char)start[-1]) || start[-1] == '-'); start--)
+			;
+		/* an attribute description starts with a letter, and "~=", ">=", "<=" or ":=" are other matches */
+		if (start == end || !isalpha((unsigned char)*start))
+			return -EINVAL;
+		if (start > how && !strchr("(,+", start[-1]))
+			return -EINVAL;
+		if (found) {
+			if (found != (size_t)(end - start) || strncasecmp(out, start, found))
+				return -EINVAL;
+			continue;
+		}
+		if ((size_t)(end - start) >= cap)
+			return -ENOSPC;
+		found = (size_t)(end - start);
+		memcpy(out, start, found);
+		out[found] = '\0';
+	}
+	return found ? 0 : -EINVAL;
+}
+
 /* A template or filter must contain %u (the username) and no other % directive. */
 static void check_placeholder(struct cfg_ctx *ctx, yaml_node_t *n, const char *what, const char *s)
 {
@@ -105,13 +141,13 @@ static void check_placeholder(struct cfg_ctx *ctx, yaml_node_t *n, const char *w
 
 enum {
 	D_URI, D_BASE, D_TEMPLATE, D_FILTER, D_SVC_DN, D_SVC_PW, D_STARTTLS, D_CA, D_GATTR, D_GNAME, D_NESTED,
-	D_TIMEOUT, D_N
+	D_TIMEOUT, D_UATTR, D_N
 };
 static const char *const dir_keys[D_N] = {
 	[D_URI] = "uri", [D_BASE] = "base-dn", [D_TEMPLATE] = "bind-dn-template", [D_FILTER] = "search-filter",
 	[D_SVC_DN] = "service-bind-dn", [D_SVC_PW] = "service-password-file", [D_STARTTLS] = "starttls",
 	[D_CA] = "ca", [D_GATTR] = "group-attribute", [D_GNAME] = "group-name", [D_NESTED] = "nested-groups",
-	[D_TIMEOUT] = "timeout",
+	[D_TIMEOUT] = "timeout", [D_UATTR] = "username-attribute",
 };
 
 /* An ldap:// URI in the list whose host is not this machine's loopback. */
@@ -190,6 +226,8 @@ static void parse_directory(struct cfg_ctx *ctx, yaml_node_t *n, struct config_a
 	}
 	if (v[D_NESTED])
 		cfg_get_bool(ctx, v[D_NESTED], "directory nested-groups", &d->nested_groups);
+	if (v[D_UATTR])
+		d->username_attribute = cfg_get_name(ctx, v[D_UATTR], "directory username-attribute");
 	if (v[D_TIMEOUT])
 		cfg_get_duration(ctx, v[D_TIMEOUT], "directory timeout", 1, &d->timeout);
 
@@ -201,6 +239,21 @@ static void parse_directory(struct cfg_ctx *ctx, yaml_node_t *n, struct config_a
 			  "an entry)");
 	check_placeholder(ctx, v[D_TEMPLATE], "directory bind-dn-template", d->bind_dn_template);
 	check_placeholder(ctx, v[D_FILTER], "directory search-filter", d->search_filter);
+	/* One user, one name (the one sessions, logs and terminate --username show, and TOTP codes are
+	 * counted against), whichever spelling the user typed: by default the attribute %u is compared with. */
+	if (!v[D_UATTR] && (d->bind_dn_template || d->search_filter)) {
+		const char *how = d->bind_dn_template ? d->bind_dn_template : d->search_filter;
+		char attr[128];
+
+		if (!strstr(how, "%u"))
+			; /* check_placeholder says what is wrong */
+		else if (config_matched_attribute(how, attr, sizeof(attr)) < 0)
+			cfg_error(ctx, v[D_TEMPLATE] ? v[D_TEMPLATE] : v[D_FILTER], "directory: '%.64s' does not compare "
+				  "%%u with a single attribute (as in uid=%%u); set username-attribute to the one that "
+				  "holds the user's name", how);
+		else
+			d->username_attribute = cfg_strdup(ctx, attr);
+	}
 	if (v[D_FILTER] && !v[D_BASE])
 		cfg_error(ctx, n, "directory: search-filter needs base-dn (where to search)");
 	if (v[D_FILTER] && d->search_filter && d->search_filter[0] != '(')

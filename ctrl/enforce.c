@@ -484,7 +484,7 @@ int enforce_explain(struct server *srv, const char *user, const char *group, uin
 		n_groups = 1;
 	} else if (user) {
 		FOR_EACH_ENFORCED(srv, s)
-			if (!live && (!strcmp(s->cn, user) || !strcmp(s->username, user)))
+			if (!live && (session_user_is(s, user) || !strcmp(s->cn, user)))
 				live = s;
 		if (live) {
 			groups = (const char *const *)live->groups;

@@ -274,8 +274,7 @@ static struct json_object *cmd_terminate(struct mgmt *m, const struct mgmt_reque
 		if (!s || s->state != SESSION_CONNECTED)
 			continue;
 		connlog_format_id(s->id, cid);
-		/* the directory username, or without directory authentication the certificate's CN */
-		if (id ? strcmp(cid, id) != 0 : strcmp(s->username[0] ? s->username : s->cn, user) != 0)
+		if (id ? strcmp(cid, id) != 0 : !session_user_is(s, user))
 			continue;
 		if (session_terminate(s, "terminated by the administrator", "HALT,terminated by the administrator",
 				      now) == 0)

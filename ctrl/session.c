@@ -499,7 +499,7 @@ static void handle_km2(struct session *s, struct key_state *ks, struct km2_clien
 		check_certificate(s, ks, initial, reason, sizeof(reason));
 	/* a renegotiation keeps the user it was authenticated as (the password is not asked again: 2.6
 	 * clients may no longer have it) */
-	if (!reason[0] && !initial && s->username[0] && strcmp(s->username, km->username) != 0)
+	if (!reason[0] && !initial && s->login_name[0] && strcmp(s->login_name, km->username) != 0)
 		snprintf(reason, sizeof(reason), "user identity changed on renegotiation");
 	if (reason[0])
 		s->srv->stat_auth_failures++;
@@ -991,6 +991,11 @@ void session_tick(struct session *s, uint64_t now_ms)
 			send_data(s, ping_magic, sizeof(ping_magic), now_ms);
 		}
 	}
+}
+
+bool session_user_is(const struct session *s, const char *name)
+{
+	return s->username[0] ? !strcasecmp(s->username, name) : !strcmp(s->cn, name);
 }
 
 int session_terminate(struct session *s, const char *why, const char *client_msg, uint64_t now_ms)

@@ -38,6 +38,7 @@
 #define TOTP_USED_BUCKETS 1024
 #define TOTP_FILE_LINE 512
 #define AUTH_STOP_WAIT_S 2          /* at exit, how long running lookups may hold the daemon up */
+#define AUTH_USER_WAITING_MAX 4     /* logins of one username waiting behind the one being checked */
 
 enum job_result {
 	JOB_OK,
@@ -49,12 +50,23 @@ enum job_result {
 	JOB_ERROR,
 };
 
+/* One login of a username is checked at a time: the next waits until the verdict of the one before is given,
+ * so its delay counts that one's failure. Without that, logins started together (from many addresses) all
+ * reached the directory with the same small delay: hundreds of guesses per delay period for one user. */
+enum job_state {
+	JOB_WAITING,            /* behind an earlier login of the same username: not counted, not queued */
+	JOB_IN_FLIGHT,          /* counted as a failure, queued or on a worker */
+	JOB_ANSWERED,           /* back from the worker, settled, held until not_before_ms */
+};
+
 struct auth_job {
-	struct auth_job *next;
+	struct auth_job *next;       /* in the work queue or the done list (under mu) */
 	/* the event loop's */
+	struct auth_job *live_prev, *live_next; /* every job from auth_start until it is freed */
 	struct auth *auth;
 	struct session *s;           /* NULL once the session ended */
-	bool in_flight;              /* queued or on a worker */
+	enum job_state state;
+	bool counted;                /* backoff_fail'ed at its start, not yet settled */
 	uint64_t started_ms, not_before_ms;
 	char user_key[DIR_USERNAME_MAX + 3], addr_key[INET6_ADDRSTRLEN + 3];
 	/* set by the loop, read by the worker */
@@ -70,7 +82,10 @@ struct auth_job {
 	char conn_id[CONN_ID_LEN], endpoint_id[72], cn[CERT_CN_MAX + 1], platform[16], platform_version[32],
 		public_ip[INET6_ADDRSTRLEN], client_version[32];
 	/* outputs: the worker's until the job is back */
+	bool ran;                          /* false: cancelled before a worker got to it */
 	enum job_result result;
+	char name[DIR_USERNAME_MAX + 1];   /* the directory's name for the user ("" without a directory) */
+	char *dn;                          /* the user's entry: one key for every spelling of the name */
 	char reason[HANDLER_MSG_MAX + 1];  /* for the client */
 	char detail[384];                  /* for the log */
 	char **groups;
@@ -99,6 +114,7 @@ struct auth {
 	pthread_cond_t gone;               /* a worker returned */
 	bool stop;
 	struct backoff *fails;
+	struct auth_job *live, *live_tail; /* the loop's: jobs not yet freed, oldest first */
 	struct totp_used *used[TOTP_USED_BUCKETS];
 	size_t n_used;
 };
@@ -130,6 +146,7 @@ static struct config_directory *dir_copy(const struct config_directory *src)
 	d->service_password_file = dup_or_null(src->service_password_file, &ok);
 	d->ca = dup_or_null(src->ca, &ok);
 	d->group_attribute = dup_or_null(src->group_attribute, &ok);
+	d->username_attribute = dup_or_null(src->username_attribute, &ok);
 	if (!ok) {
 		config_directory_free(d);
 		return NULL;
@@ -154,6 +171,7 @@ static void job_free(struct auth_job *j)
 	free(j->totp_attribute);
 	free(j->totp_file);
 	free(j->handler_path);
+	free(j->dn);
 	free_groups(j->groups, j->n_groups);
 	free(j);
 }
@@ -284,10 +302,17 @@ static void job_run(struct auth_job *j)
 			fail(j, JOB_UNAVAILABLE, "the directory is unavailable; try again later");
 			goto out;
 		}
+		if (r == -EPROTO) { /* only after a right password */
+			fail(j, JOB_ERROR, "your directory entry has no username this endpoint can use");
+			goto out;
+		}
 		if (r < 0) {
 			fail(j, JOB_CREDENTIALS, bad_credentials(j));
 			goto out;
 		}
+		snprintf(j->name, sizeof(j->name), "%s", res.name);
+		j->dn = res.dn;
+		res.dn = NULL;
 		j->groups = res.groups;
 		j->n_groups = res.n_groups;
 		res.groups = NULL;
@@ -296,7 +321,7 @@ static void job_run(struct auth_job *j)
 	if (j->totp == CONFIG_TOTP_ATTRIBUTE)
 		check_totp(j, res.totp_secret);
 	else if (j->totp == CONFIG_TOTP_FILE) {
-		secret = totp_file_secret(j->totp_file, j->username, j->detail, sizeof(j->detail));
+		secret = totp_file_secret(j->totp_file, j->name, j->detail, sizeof(j->detail));
 		check_totp(j, secret);
 	}
 	if (j->result != JOB_OK || atomic_load(&j->cancelled))
@@ -336,8 +361,10 @@ static void *worker_main(void *arg)
 			a->q_tail = NULL;
 		pthread_mutex_unlock(&a->mu);
 
-		if (!atomic_load(&j->cancelled))
+		if (!atomic_load(&j->cancelled)) {
+			j->ran = true;
 			job_run(j);
+		}
 		pthread_mutex_lock(&a->mu);
 		j->next = a->done;
 		a->done = j;
@@ -421,27 +448,157 @@ static bool totp_step_used(struct auth *a, const char *key, uint64_t step)
 	return false;
 }
 
+static void lower_key(char *out, size_t cap, const char *prefix, const char *s)
+{
+	snprintf(out, cap, "%s%s", prefix, s);
+	for (char *p = out; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+static void enqueue(struct auth *a, struct auth_job *j)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->q_tail)
+		a->q_tail->next = j;
+	else
+		a->q_head = j;
+	a->q_tail = j;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- the live list, and one login per username at a time ---- */
+
+static void live_add(struct auth *a, struct auth_job *j)
+{
+	j->live_prev = a->live_tail;
+	j->live_next = NULL;
+	if (a->live_tail)
+		a->live_tail->live_next = j;
+	else
+		a->live = j;
+	a->live_tail = j;
+}
+
+static void live_remove(struct auth *a, struct auth_job *j)
+{
+	if (j->live_prev)
+		j->live_prev->live_next = j->live_next;
+	else
+		a->live = j->live_next;
+	if (j->live_next)
+		j->live_next->live_prev = j->live_prev;
+	else
+		a->live_tail = j->live_prev;
+	j->live_prev = j->live_next = NULL;
+}
+
+static bool per_user(const struct auth_job *j)
+{
+	return j->user_key[2] != '\0';
+}
+
+static size_t logins_of(const struct auth *a, const char *user_key)
+{
+	size_t n = 0;
+
+	for (const struct auth_job *t = a->live; t; t = t->live_next)
+		n += !strcmp(t->user_key, user_key);
+	return n;
+}
+
+/* The login's check starts: its delay comes from the failures counted so far, and it counts as one itself
+ * until its verdict says otherwise (job_settle), so logins from one address started together wait in turn. */
+static void job_begin(struct auth *a, struct auth_job *j, uint64_t now_ms)
+{
+	const struct config_auth *ca = &a->srv->cfg->auth;
+	struct session *s = j->s;
+	unsigned uf = 0, af;
+	uint64_t delay, addr_delay;
+
+	if (per_user(j))
+		uf = backoff_failures(a->fails, j->user_key, now_ms);
+	af = backoff_failures(a->fails, j->addr_key, now_ms);
+	delay = backoff_delay_ms(uf, ca->backoff_base_ms, ca->backoff_max_ms);
+	addr_delay = backoff_delay_ms(af / AUTH_ADDR_SHARE, ca->backoff_base_ms, ca->backoff_max_ms);
+	if (addr_delay > delay)
+		delay = addr_delay;
+	if (per_user(j))
+		backoff_fail(a->fails, j->user_key, now_ms);
+	backoff_fail(a->fails, j->addr_key, now_ms);
+	j->counted = true;
+	j->not_before_ms = now_ms + delay;
+	if (delay)
+		log_info("session %llu: login of %s from %s answered in %llu ms at the earliest (%u recent failed "
+			 "logins of the user, %u from the address)", (unsigned long long)s->id,
+			 j->username[0] ? j->username : s->cn, s->remote_str, (unsigned long long)delay, uf, af);
+	/* Checked at once, answered at not_before_ms. (Holding the check back as well was tried: it adds the
+	 * check's own time to the delay, past the client's 60 s handshake window with a slow directory or
+	 * handler.) */
+	j->state = JOB_IN_FLIGHT;
+	enqueue(a, j);
+}
+
+/* j no longer holds its username's turn (answered, or its session ended): the next login waiting starts. */
+static void job_release(struct auth *a, struct auth_job *j, uint64_t now_ms)
+{
+	bool held = j->state != JOB_WAITING;
+
+	live_remove(a, j);
+	if (!held || !per_user(j))
+		return;
+	for (struct auth_job *t = a->live; t; t = t->live_next)
+		if (t->state == JOB_WAITING && !strcmp(t->user_key, j->user_key)) {
+			job_begin(a, t, now_ms);
+			return;
+		}
+}
+
+/* The counting, once the result is known: a success clears the user's failures and takes back the address's
+ * count; a failure that is not the user's (the directory down, the handler) takes both back; wrong
+ * credentials stay counted. Also for logins whose session ended meanwhile: the directory answered them. */
+static void job_settle(struct auth *a, struct auth_job *j, uint64_t now_ms)
+{
+	char *id_key;
+
+	if (!j->counted)
+		return;
+	j->counted = false;
+	if (j->ran && j->result == JOB_OK && j->totp_checked) {
+		/* per entry, not per spelling: with a filter like (|(uid=%u)(mail=%u)) a code is still used once */
+		if (j->dn && asprintf(&id_key, "d:%s", j->dn) >= 0) {
+			for (char *p = id_key; *p; p++)
+				*p = (char)tolower((unsigned char)*p);
+		} else {
+			id_key = NULL;
+		}
+		if (!id_key || totp_step_used(a, id_key, j->totp_step)) {
+			snprintf(j->detail, sizeof(j->detail), id_key ? "TOTP code of step %llu replayed" :
+				 "out of memory checking the TOTP step", (unsigned long long)j->totp_step);
+			fail(j, id_key ? JOB_CREDENTIALS : JOB_ERROR, id_key ?
+			     "this MFA code was already used; wait for the next one" : "internal error");
+		}
+		free(id_key);
+	}
+	if (j->ran && j->result == JOB_CREDENTIALS)
+		return;
+	if (per_user(j)) {
+		if (j->ran && j->result == JOB_OK)
+			backoff_clear(a->fails, j->user_key);
+		else
+			backoff_unfail(a->fails, j->user_key, now_ms);
+	}
+	backoff_unfail(a->fails, j->addr_key, now_ms);
+}
+
 static void job_finish(struct auth *a, struct auth_job *j, uint64_t now_ms)
 {
 	struct server *srv = a->srv;
 	const char *who = j->username[0] ? j->username : j->cn;
 	struct session *s = j->s;
 
-	if (j->result == JOB_OK && j->totp_checked && totp_step_used(a, j->user_key, j->totp_step)) {
-		snprintf(j->detail, sizeof(j->detail), "TOTP code of step %llu replayed",
-			 (unsigned long long)j->totp_step);
-		fail(j, JOB_CREDENTIALS, "this MFA code was already used; wait for the next one");
-	}
 	switch (j->result) {
 	case JOB_OK:
-		if (j->user_key[2])
-			backoff_clear(a->fails, j->user_key);
-		break;
-	case JOB_CREDENTIALS:
-		if (j->user_key[2])
-			backoff_fail(a->fails, j->user_key, now_ms);
-		backoff_fail(a->fails, j->addr_key, now_ms);
-		srv->stat_auth_failures++;
 		break;
 	case JOB_HANDLER_TIMEOUT:
 		srv->stat_handler_timeouts++;
@@ -462,8 +619,10 @@ static void job_finish(struct auth *a, struct auth_job *j, uint64_t now_ms)
 
 			snprintf(groups + l, sizeof(groups) - l, "%s%s", i ? "," : "", j->groups[i]);
 		}
-		log_info("session %llu: login of %s from %s accepted after %llu ms%s%s%s%s%s%s",
+		log_info("session %llu: login of %s from %s accepted after %llu ms%s%s%s%s%s%s%s%s",
 			 (unsigned long long)s->id, who, s->remote_str, (unsigned long long)(now_ms - j->started_ms),
+			 j->name[0] && strcmp(j->name, j->username) ? ", directory user " : "",
+			 j->name[0] && strcmp(j->name, j->username) ? j->name : "",
 			 j->dir ? ", directory groups " : "", j->dir ? (groups[0] ? groups : "(none)") : "",
 			 j->totp_checked ? ", MFA code accepted" : "", j->handler_path ? ", connect handler allowed" : "",
 			 j->posture[0] ? ", posture " : "", j->posture);
@@ -475,15 +634,19 @@ static void job_finish(struct auth *a, struct auth_job *j, uint64_t now_ms)
 	}
 }
 
-static void deliver(struct auth_job *j, uint64_t now_ms)
+static void deliver(struct auth *a, struct auth_job *j, uint64_t now_ms)
 {
 	struct session *s = j->s;
 	char **groups = j->groups;
 	size_t n = j->n_groups;
 
+	job_release(a, j, now_ms);
 	s->login = NULL;
 	j->groups = NULL;
 	j->n_groups = 0;
+	/* from here on the session is the directory's user, whichever spelling was typed */
+	if (j->result == JOB_OK && j->name[0])
+		snprintf(s->username, sizeof(s->username), "%s", j->name);
 	session_login_done(s, j->result == JOB_OK ? NULL : j->reason, groups, n, now_ms);
 	job_free(j);
 }
@@ -513,14 +676,16 @@ static void on_ready(void *arg)
 
 		rev = j->next;
 		j->next = NULL;
-		j->in_flight = false;
+		job_settle(a, j, now);
+		j->state = JOB_ANSWERED;
 		if (!j->s) {
+			job_release(a, j, now);
 			job_free(j);
 			continue;
 		}
 		job_finish(a, j, now);
 		if (now >= j->not_before_ms)
-			deliver(j, now);
+			deliver(a, j, now);
 	}
 }
 
@@ -610,35 +775,14 @@ bool auth_async(const struct config *cfg)
 	return cfg->auth.directory || cfg->auth.handler_path;
 }
 
-static void lower_key(char *out, size_t cap, const char *prefix, const char *s)
-{
-	snprintf(out, cap, "%s%s", prefix, s);
-	for (char *p = out; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-}
-
-static void enqueue(struct auth *a, struct auth_job *j)
-{
-	j->in_flight = true;
-	pthread_mutex_lock(&a->mu);
-	if (a->q_tail)
-		a->q_tail->next = j;
-	else
-		a->q_head = j;
-	a->q_tail = j;
-	pthread_cond_signal(&a->cv);
-	pthread_mutex_unlock(&a->mu);
-}
-
 int auth_start(struct auth *a, struct session *s, const char *username, const char *password,
 	       const char *peer_info, char *reason, size_t reason_len, uint64_t now_ms)
 {
 	const struct config *cfg = s->srv->cfg;
 	const struct config_auth *ca = &cfg->auth;
 	struct auth_job *j = NULL;
-	unsigned uf = 0, af;
-	uint64_t delay;
 	const char *colon;
+	size_t waiting;
 	bool ok = true;
 	int r;
 
@@ -652,6 +796,7 @@ int auth_start(struct auth *a, struct session *s, const char *username, const ch
 			return -1;
 		}
 		snprintf(s->username, sizeof(s->username), "%s", username);
+		snprintf(s->login_name, sizeof(s->login_name), "%s", username);
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j || start_workers(a) < 0)
@@ -696,25 +841,25 @@ int auth_start(struct auth *a, struct session *s, const char *username, const ch
 	 * successes wait too, or the delay would tell a guesser the answer */
 	lower_key(j->user_key, sizeof(j->user_key), "u:", j->username);
 	lower_key(j->addr_key, sizeof(j->addr_key), "a:", j->public_ip);
-	if (j->username[0])
-		uf = backoff_failures(a->fails, j->user_key, now_ms);
-	af = backoff_failures(a->fails, j->addr_key, now_ms);
-	delay = backoff_delay_ms(uf, ca->backoff_base_ms, ca->backoff_max_ms);
-	if (backoff_delay_ms(af / AUTH_ADDR_SHARE, ca->backoff_base_ms, ca->backoff_max_ms) > delay)
-		delay = backoff_delay_ms(af / AUTH_ADDR_SHARE, ca->backoff_base_ms, ca->backoff_max_ms);
 	j->started_ms = now_ms;
-	j->not_before_ms = now_ms + delay;
-	if (delay)
-		log_info("session %llu: login of %s from %s answered in %llu ms at the earliest (%u recent failed "
-			 "logins of the user, %u from the address)", (unsigned long long)s->id,
-			 j->username[0] ? j->username : s->cn, s->remote_str, (unsigned long long)delay, uf, af);
-
-	/* Checked at once, answered at not_before_ms. (Holding the check back as well was tried: it adds the
-	 * check's own time to the delay, past the client's 60 s handshake window with a slow directory or
-	 * handler, and a burst started together still reaches the directory together.) */
+	waiting = per_user(j) ? logins_of(a, j->user_key) : 0;
+	if (waiting > AUTH_USER_WAITING_MAX) {
+		log_warnx("session %llu: login of %s from %s refused: %zu logins of this username are in progress",
+			  (unsigned long long)s->id, j->username, s->remote_str, waiting);
+		snprintf(reason, reason_len, "too many logins of this user at once; try again later");
+		job_free(j);
+		return -1;
+	}
 	j->s = s;
 	s->login = j;
-	enqueue(a, j);
+	live_add(a, j);
+	if (waiting) {
+		log_info("session %llu: login of %s from %s waits for %zu earlier login%s of that username",
+			 (unsigned long long)s->id, j->username, s->remote_str, waiting, waiting > 1 ? "s" : "");
+		j->state = JOB_WAITING;
+		return 0;
+	}
+	job_begin(a, j, now_ms);
 	return 0;
 oom:
 	job_free(j);
@@ -725,22 +870,28 @@ oom:
 void auth_cancel(struct session *s)
 {
 	struct auth_job *j = s->login;
+	struct auth *a;
 
 	if (!j)
 		return;
+	a = j->auth;
 	s->login = NULL;
 	j->s = NULL;
 	atomic_store(&j->cancelled, true);
-	if (!j->in_flight)
-		job_free(j);
+	/* on a worker's queue or in its hands: on_ready settles and frees it (and only then does the next login
+	 * of the username start: the directory checks one at a time) */
+	if (j->state == JOB_IN_FLIGHT)
+		return;
+	job_release(a, j, server_now_ms());
+	job_free(j);
 }
 
 void auth_tick(struct session *s, uint64_t now_ms)
 {
 	struct auth_job *j = s->login;
 
-	if (j && !j->in_flight && now_ms >= j->not_before_ms)
-		deliver(j, now_ms);
+	if (j && j->state == JOB_ANSWERED && now_ms >= j->not_before_ms)
+		deliver(j->auth, j, now_ms);
 }
 
 int auth_tls_ctx(const struct config *cfg, struct tls_ctx **out, char *err, size_t errlen)

@@ -173,6 +173,21 @@ void backoff_clear(struct backoff *b, const char *key)
 		}
 }
 
+void backoff_unfail(struct backoff *b, const char *key, uint64_t now_ms)
+{
+	struct entry **pp = find(b, key, now_ms), *e = *pp;
+
+	if (!e)
+		return;
+	if (e->failures > 1) {
+		e->failures--;
+		return;
+	}
+	*pp = e->next;
+	free(e);
+	b->n--;
+}
+
 size_t backoff_size(const struct backoff *b) { return b->n; }
 
 uint64_t backoff_delay_ms(unsigned failures, unsigned base_ms, unsigned max_ms)

@@ -179,6 +179,7 @@ out:
 void dir_result_clear(struct dir_result *res)
 {
 	free(res->dn);
+	free(res->name);
 	for (size_t i = 0; i < res->n_groups; i++)
 		free(res->groups[i]);
 	free(res->groups);
@@ -378,16 +379,72 @@ static void expand_nested(struct dir_ctx *c)
 	c->detail[0] = '\0'; /* an unreadable group is not a failed login */
 }
 
+/* The user's name as the directory spells it: the value of username_attribute that is the typed name (in the
+ * directory's case), else its first value. -EPROTO when there is none we can use. */
+static int read_name(struct dir_ctx *c, LDAPMessage *e, const char *typed, struct dir_result *res)
+{
+	const char *attr = c->d->username_attribute;
+	struct berval **vals;
+	const struct berval *pick = NULL;
+	int ret = 0;
+
+	if (!attr) {
+		res->name = strdup(typed);
+		return res->name ? 0 : -ENOMEM;
+	}
+	vals = ldap_get_values_len(c->ld, e, attr);
+	for (size_t i = 0; vals && vals[i]; i++) {
+		if (!pick)
+			pick = vals[i];
+		if (vals[i]->bv_len == strlen(typed) && !strncasecmp(vals[i]->bv_val, typed, vals[i]->bv_len)) {
+			pick = vals[i];
+			break;
+		}
+	}
+	if (!pick || pick->bv_len > DIR_USERNAME_MAX || memchr(pick->bv_val, '\0', pick->bv_len)) {
+		snprintf(c->detail, c->detail_len, "the user's entry has no usable %s (the username-attribute)", attr);
+		ret = -EPROTO;
+	} else if (!(res->name = strndup(pick->bv_val, pick->bv_len))) {
+		ret = -ENOMEM;
+	} else if (directory_username_ok(res->name) < 0) {
+		snprintf(c->detail, c->detail_len, "the user's %s (the username-attribute) is not a name we accept",
+			 attr);
+		ret = -EPROTO;
+	}
+	ldap_value_free_len(vals);
+	return ret;
+}
+
+/* The entry's DN as the directory gives it (the same whichever spelling found it). */
+static int read_dn(struct dir_ctx *c, LDAPMessage *e, struct dir_result *res)
+{
+	char *found = ldap_get_dn(c->ld, e);
+
+	if (!found) {
+		snprintf(c->detail, c->detail_len, "the user's entry has no DN");
+		return -EIO;
+	}
+	res->dn = strdup(found);
+	ldap_memfree(found);
+	return res->dn ? 0 : -ENOMEM;
+}
+
 int directory_login(const struct config_directory *d, const char *username, const char *password,
 		    const char *totp_attribute, struct dir_result *res, char *detail, size_t detail_len)
 {
 	struct dir_ctx c = { .d = d, .detail = detail, .detail_len = detail_len };
 	char esc[3 * DIR_USERNAME_MAX + 1], dn[DN_MAX], filter[FILTER_MAX], pw[SERVICE_PW_MAX];
-	char *attrs[] = { d->group_attribute, (char *)totp_attribute, NULL };
+	char *attrs[4];
+	size_t n_attrs = 0;
 	LDAPMessage *msg = NULL, *e;
-	char *found;
 	int ret;
 
+	attrs[n_attrs++] = d->group_attribute;
+	if (d->username_attribute)
+		attrs[n_attrs++] = d->username_attribute;
+	if (totp_attribute)
+		attrs[n_attrs++] = (char *)totp_attribute;
+	attrs[n_attrs] = NULL;
 	memset(res, 0, sizeof(*res));
 	detail[0] = '\0';
 	if (directory_username_ok(username) < 0) {
@@ -409,9 +466,13 @@ int directory_login(const struct config_directory *d, const char *username, cons
 			goto out;
 		}
 		ret = bind_simple(&c, dn, password, "bind");
-		if (ret < 0)
-			goto out;
-		ret = search_one(&c, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &msg, &e, "reading the user");
+		if (ret == 0)
+			ret = search_one(&c, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &msg, &e,
+					 "reading the user");
+		if (ret == 0)
+			ret = read_dn(&c, e, res);
+		if (ret == 0)
+			ret = read_entry(&c, e, totp_attribute, res);
 	} else {
 		if (d->service_bind_dn) {
 			ret = read_service_password(&c, pw, sizeof(pw));
@@ -431,31 +492,23 @@ int directory_login(const struct config_directory *d, const char *username, cons
 			goto out;
 		}
 		ret = search_one(&c, d->base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, &msg, &e, "search");
-		if (ret < 0)
-			goto out;
-		found = ldap_get_dn(c.ld, e);
-		if (!found) {
-			ret = -EIO;
-			goto out;
-		}
-		snprintf(dn, sizeof(dn), "%s", found);
-		ldap_memfree(found);
-		/* the attributes as the service account read them: the user may not see their own secret */
-		ret = read_entry(&c, e, totp_attribute, res);
 		if (ret == 0)
-			ret = bind_simple(&c, dn, password, "bind");
-		goto groups;
+			ret = read_dn(&c, e, res);
+		/* the attributes as the service account read them: the user may not see their own secret */
+		if (ret == 0)
+			ret = read_entry(&c, e, totp_attribute, res);
+		if (ret == 0)
+			ret = bind_simple(&c, res->dn, password, "bind");
 	}
+	/* after the bind: a refusal for a missing name must not tell a guesser that the user exists */
 	if (ret == 0)
-		ret = read_entry(&c, e, totp_attribute, res);
-groups:
+		ret = read_name(&c, e, username, res);
 	if (ret < 0)
 		goto out;
 	if (d->nested_groups)
 		expand_nested(&c);
-	res->dn = strdup(dn);
 	res->groups = calloc(c.n_dns ? c.n_dns : 1, sizeof(*res->groups));
-	if (!res->dn || !res->groups) {
+	if (!res->groups) {
 		ret = -ENOMEM;
 		goto out;
 	}

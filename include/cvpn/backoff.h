@@ -20,6 +20,9 @@ void backoff_free(struct backoff *b);
 /* Recent failures of key (0 when unknown or forgotten). */
 unsigned backoff_failures(struct backoff *b, const char *key, uint64_t now_ms);
 void backoff_fail(struct backoff *b, const char *key, uint64_t now_ms);
+/* Takes back one backoff_fail: a login is counted as failed when it starts (so logins started together wait
+ * in turn) and taken back when it turns out not to be the user's fault. */
+void backoff_unfail(struct backoff *b, const char *key, uint64_t now_ms);
 /* A success: key starts over. */
 void backoff_clear(struct backoff *b, const char *key);
 /* Keys tracked now (for tests and metrics). */

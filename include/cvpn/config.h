@@ -116,6 +116,7 @@ struct config_directory {
 	char *service_password_file; /* its password, first line; must not be readable by group/other */
 	bool starttls;
 	char *ca;                    /* PEM CA for ldaps:// and StartTLS; NULL = the system's */
+	char *username_attribute;    /* holds the session's username; default: the one %u is matched against */
 	char *group_attribute;       /* on the user's entry, default "memberOf" */
 	enum config_group_name group_name; /* default cn: the group DN's first RDN value */
 	bool nested_groups;          /* follow group_attribute on the groups themselves */
@@ -226,9 +227,13 @@ void config_directory_free(struct config_directory *d);
 
 const char *config_cipher_name(enum cvpn_cipher c);      /* "AES-256-GCM", ...; NULL for NONE */
 enum cvpn_cipher config_cipher_from_name(const char *s); /* case-insensitive; NONE if unknown */
-int config_parse_cidr4(const char *s, struct cidr4 *out);
+int config_parse_cidr4(const char *s, struct cidr4 *out); /* "a.b.c.d/n" or "a.b.c.d"; 0 or -EINVAL */
 /* The identity-groups entry for name, or NULL. */
-const struct config_identity *config_find_identity(const struct config *cfg, const char *name); /* "a.b.c.d/n" or "a.b.c.d"; 0 or -EINVAL */
+const struct config_identity *config_find_identity(const struct config *cfg, const char *name);
+/* The attribute a bind-DN template or search filter compares %u with ("uid" in "uid=%u,ou=people,..." and in
+ * "(&(objectClass=person)(uid=%u))"): 0, or -EINVAL when %u is compared with several attributes, or not
+ * with a plain equality. */
+int config_matched_attribute(const char *template_or_filter, char *out, size_t cap);
 void config_format_ipv4(uint32_t addr, char buf[16]);    /* host order -> dotted quad */
 
 #endif

@@ -14,7 +14,8 @@
 #define DIR_GROUPS_MAX 256   /* groups of one user, nested ones included */
 
 struct dir_result {
-	char *dn;                /* the user's entry */
+	char *dn;                /* the user's entry, as the directory spells its DN */
+	char *name;              /* the user's name: the entry's username-attribute, not the typed spelling */
 	char **groups;           /* names as group-name says (cn or dn) */
 	size_t n_groups;
 	char *totp_secret;       /* value of the TOTP attribute when asked for; secret */
@@ -22,7 +23,8 @@ struct dir_result {
 
 /* Checks username and password; on success fills res (dir_result_clear() frees it). Returns 0, -EACCES
  * (wrong password, unknown or ambiguous user: the client is told only "invalid username or password"),
- * -EINVAL (a username we do not send to a directory), or -EIO (directory unreachable or failing). detail
+ * -EINVAL (a username we do not send to a directory), -EPROTO (the password was right but the entry has no
+ * usable username-attribute), or -EIO (directory unreachable or failing). detail
  * says what happened, for the log; it never contains the password. */
 int directory_login(const struct config_directory *d, const char *username, const char *password,
 		    const char *totp_attribute, struct dir_result *res, char *detail, size_t detail_len);

@@ -72,7 +72,9 @@ struct session {
 	enum session_state state;
 	struct key_state ks[2];            /* [0] current, [1] lame duck */
 	char cn[CERT_CN_MAX + 1];
-	char username[SESSION_USERNAME_MAX + 1]; /* directory login; "" without one */
+	char username[SESSION_USERNAME_MAX + 1]; /* the directory's name for the user (its username-attribute)
+						  * once logged in, the typed one until then; "" without */
+	char login_name[SESSION_USERNAME_MAX + 1]; /* as typed: a renegotiation must send the same */
 	char **dir_groups;                 /* the directory's groups (enforce.c adds identity-groups to them) */
 	size_t n_dir_groups;
 	struct auth_job *login;            /* login waiting for its verdict (ctrl/auth/auth.c), or NULL */
@@ -121,6 +123,9 @@ void session_end(struct session *s, const char *why);
  * none) goes out on the control channel, and the session is freed once the client ACKed it or after a short
  * grace. Returns 0, or -EALREADY when the session is not connected (handshaking or already closing). */
 int session_terminate(struct session *s, const char *why, const char *client_msg, uint64_t now_ms);
+/* Whether name is the session's user: its directory username (compared as directories do, without regard
+ * to case), or without a directory login its certificate's CN. */
+bool session_user_is(const struct session *s, const char *name);
 
 /* A control packet from this session's remote. */
 void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_t now_ms);

@@ -154,9 +154,54 @@ expect_log "$SERVER_LOG" "login of alice from .* accepted .*directory groups (en
 	"nested: alice is in eng and, through it, all-staff"
 assert_eq "$(reachable "$NS_CLI")" "eng finance all" "nested: the all-staff rule lets alice reach the second network"
 client_stop alice
+# the directory's spelling: ALICE is the user alice (the session's username, which terminate and the connect
+# handler see), and a renegotiation, where the client sends ALICE again, keeps her session
+mark=$(log_mark "$SERVER_LOG")
+user_client_start alice "$NS_CLI" ALICE "$PW_ALICE" --reneg-sec 3
+client_wait_up alice
+wait_for_log_since "$SERVER_LOG" "$mark" "login of ALICE from .* accepted .*, directory user alice," 3 ||
+	fail "ALICE: not logged in as the directory's alice"
+ok "ALICE logged in as the directory's user alice"
+assert_eq "$(ctl_json connections | jq -r '[.connections[] | select(.status == "active") | .username] | join(",")')" \
+	alice "connections: ALICE shows as alice"
+wait_for_log_since "$SERVER_LOG" "$mark" "renegotiated key-id 1( |\$)" 10 || fail "ALICE: no renegotiation within 10 s"
+assert_eq "$(reachable "$NS_CLI")" "eng finance all" "ALICE: still reaches her networks after a renegotiation"
+assert_no_log "$SERVER_LOG" "user identity changed" "ALICE: the renegotiation was not refused"
+client_stop alice
 user_client_start bob "$NS_CLI2" bob "$WRONG"
 client_wait_refused bob
 assert_match "$REFUSAL" "AUTH_FAILED,invalid username or password" "template bind: a wrong password is refused"
+
+# --- logins of one user started together are checked one at a time, each after the verdict of the one
+# before and with its failure counted: after one failure, three wrong passwords for sloane at once (from
+# two addresses) wait 1, 2 and 4 s, not 1 s each (which let a burst of guesses through in one delay period).
+# The first one's 1 s holds the others back while they arrive.
+user_client_start sl0 "$NS_CLI3" sloane "bad-$RANDOM"
+client_wait_refused sl0
+user_client_start sl1 "$NS_CLI" sloane "bad-$RANDOM"
+user_client_start sl2 "$NS_CLI3" sloane "bad-$RANDOM"
+user_client_start sl3 "$NS_CLI" sloane "bad-$RANDOM"
+for c in sl1 sl2 sl3; do
+	client_wait_refused "$c" 20
+	assert_match "$REFUSAL" "AUTH_FAILED,invalid username or password" "burst: $c refused"
+done
+assert_log "$SERVER_LOG" "login of sloane from .* waits for 1 earlier login of that username" \
+	"burst: the second login waited for the first"
+assert_log "$SERVER_LOG" "login of sloane from .* waits for 2 earlier logins of that username" \
+	"burst: the third waited for both"
+assert_log "$SERVER_LOG" "login of sloane from .* answered in 1000 ms at the earliest \(1 recent failed logins of the user" \
+	"burst: the first verdict waited 1 s"
+assert_log "$SERVER_LOG" "login of sloane from .* answered in 2000 ms at the earliest \(2 recent failed logins of the user" \
+	"burst: the second verdict waited 2 s"
+assert_log "$SERVER_LOG" "login of sloane from .* answered in 4000 ms at the earliest \(3 recent failed logins of the user" \
+	"burst: the third verdict waited 4 s"
+mark=$(log_mark "$SERVER_LOG")
+user_client_start sloane "$NS_CLI3" sloane "$PW_SLOANE"
+client_wait_up sloane 20
+wait_for_log_since "$SERVER_LOG" "$mark" "login of sloane from .* answered in 4000 ms at the earliest \(4 recent failed" 1 ||
+	fail "burst: sloane's own login was not delayed by the four failures"
+ok "burst: all four failures counted; sloane's right password still logs her in"
+client_stop sloane
 
 server_stop
 summary

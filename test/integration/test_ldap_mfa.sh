@@ -5,7 +5,8 @@
 # computed by oathtool (an independent RFC 6238 implementation). A right code connects, a wrong code or a
 # wrong password with a right code is refused, a code used once is refused the second time, a code of the
 # next 30-s step is accepted (±1 step), a user without a secret and a client without the challenge are
-# refused with their reasons.
+# refused with their reasons. The directory finds users by uid or by mail: a code used under one spelling
+# is refused under the other, and the session is the directory's user (uid) whichever was typed.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -49,24 +50,31 @@ ipv6_off "$NS_CLI"
 res_addresses
 pki_make "$TMPD/pki"
 ldap_start
-CV_TOTP=attr ldap_config "$TMPD/endpoint.yaml"
+CV_TOTP=attr CV_DIR_FILTER='(&(objectClass=inetOrgPerson)(|(uid=%u)(mail=%u)))' CV_USER_ATTR=uid \
+	ldap_config "$TMPD/endpoint.yaml"
 server_start "$TMPD/endpoint.yaml"
 export_user_client "$TMPD/endpoint.yaml"
 assert_log "$TMPD/client.ovpn" '^static-challenge "Enter MFA code " 1$' "client file carries the static challenge"
 
-# --- right code
+# --- right code, typed with her mail address
 code=$(totp_code)
-mfa_client_start alice "$NS_CLI" alice "$PW_ALICE" "$code"
+mfa_client_start alice "$NS_CLI" alice@cvpn.test "$PW_ALICE" "$code"
 client_wait_up alice
-expect_log "$SERVER_LOG" "login of alice from .* accepted .*MFA code accepted" 3 "right code: alice logged in with MFA"
+expect_log "$SERVER_LOG" "login of alice@cvpn.test from .* accepted .*directory user alice,.*MFA code accepted" 3 \
+	"right code: alice logged in with MFA, as the directory's user alice"
 assert_eq "$(reachable "$NS_CLI")" "eng - all" "alice (eng) reaches her networks"
 assert_no_log "$SERVER_LOG" "$code" "the code is not in the daemon's log"
+assert_eq "$(ctl_json connections | jq -r '[.connections[] | select(.status == "active") | .username] | join(",")')" \
+	alice "connections: the directory's name, not the spelling typed"
+# terminate by that name, as directories compare names (without regard to case)
+ctl terminate --username ALICE >"$TMPD/terminate.out" 2>&1 || fail "terminate --username ALICE: $(cat "$TMPD/terminate.out")"
+expect_log "$(client_log alice)" "Halt command was pushed|HALT" 5 "terminate --username ALICE ended alice@cvpn.test's session"
 mfa_client_stop alice
 
-# --- the same code again, within its window
+# --- the same code again, within its window, under her other spelling
 mfa_client_start alice2 "$NS_CLI" alice "$PW_ALICE" "$code"
 client_wait_refused alice2
-assert_match "$REFUSAL" "AUTH_FAILED,this MFA code was already used" "reused code: refused"
+assert_match "$REFUSAL" "AUTH_FAILED,this MFA code was already used" "reused code under another spelling: refused"
 expect_log "$SERVER_LOG" "login of alice from .* failed .*already used.*replayed" 2 "reused code: logged"
 
 # --- wrong code (the one of five minutes from now), right password

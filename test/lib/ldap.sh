@@ -11,7 +11,7 @@
 #   totp_code [OFFSET]    the TOTP code of $TOTP_SECRET now + OFFSET seconds (oathtool, independent of cvpn)
 #
 # The directory (base $LDAP_BASE):
-#   uid=alice    eng            password $PW_ALICE, TOTP secret $TOTP_SECRET
+#   uid=alice    eng            password $PW_ALICE, TOTP secret $TOTP_SECRET, mail alice@cvpn.test
 #   uid=bob      finance        password $PW_BOB
 #   uid=carol    (no group)     password $PW_CAROL
 #   uid=sloane   eng            password $PW_SLOANE (the slow-directory tests delay her binds)
@@ -127,6 +127,7 @@ ldap_start() {
 	uid: alice
 	cn: Alice
 	sn: Engineer
+	mail: alice@cvpn.test
 	userPassword: $PW_ALICE
 	cvpnTotpSecret: $TOTP_SECRET
 
@@ -188,7 +189,8 @@ totp_code() { # [OFFSET seconds]
 }
 
 # The `authentication:` lines for write_endpoint_config's endpoint section (ops_config takes them as extra
-# lines, two spaces deeper). Knobs: CV_AUTH_CERT (false), CV_DIR_MODE (search|template), CV_TOTP (empty|attr),
+# lines, two spaces deeper). Knobs: CV_AUTH_CERT (false), CV_DIR_MODE (search|template), CV_DIR_FILTER (the
+# search filter), CV_USER_ATTR (username-attribute), CV_TOTP (empty|attr),
 # CV_HANDLER (path), CV_HANDLER_TIMEOUT, CV_NESTED (false), CV_LDAP_URI ($LDAP_URI), CV_STARTTLS (true).
 auth_lines() {
 	local uri=${CV_LDAP_URI:-$LDAP_URI}
@@ -206,10 +208,11 @@ auth_lines() {
 	if [ "${CV_DIR_MODE:-search}" = template ]; then
 		AUTH_LINES+=("    bind-dn-template: uid=%u,ou=people,$LDAP_BASE")
 	else
-		AUTH_LINES+=("    search-filter: (&(objectClass=inetOrgPerson)(uid=%u))"
+		AUTH_LINES+=("    search-filter: ${CV_DIR_FILTER:-(&(objectClass=inetOrgPerson)(uid=%u))}"
 			"    service-bind-dn: $LDAP_SVC_DN"
 			"    service-password-file: $LDAP_SVC_PW_FILE")
 	fi
+	[ -n "${CV_USER_ATTR:-}" ] && AUTH_LINES+=("    username-attribute: $CV_USER_ATTR")
 	[ "${CV_TOTP:-}" = attr ] &&
 		AUTH_LINES+=("  mfa: { totp: { secrets: { directory-attribute: cvpnTotpSecret } } }")
 	[ -n "${CV_HANDLER:-}" ] &&

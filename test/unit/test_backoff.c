@@ -27,6 +27,26 @@ START_TEST(count_and_clear)
 }
 END_TEST
 
+/* A login counted at its start and then taken back (not the user's fault) leaves the count it found, and the
+ * last one taken back frees the key; taking back a key never counted does nothing. */
+START_TEST(take_back)
+{
+	struct backoff *b = backoff_new(100);
+
+	backoff_fail(b, "u:dave", 1000);
+	backoff_fail(b, "u:dave", 1000);
+	backoff_unfail(b, "u:dave", 1500);
+	ck_assert_uint_eq(backoff_failures(b, "u:dave", 1500), 1);
+	backoff_unfail(b, "u:dave", 1500);
+	ck_assert_uint_eq(backoff_failures(b, "u:dave", 1500), 0);
+	ck_assert_uint_eq(backoff_size(b), 0);
+	backoff_unfail(b, "u:erin", 1500);
+	ck_assert_uint_eq(backoff_failures(b, "u:erin", 1500), 0);
+	ck_assert_uint_eq(backoff_size(b), 0);
+	backoff_free(b);
+}
+END_TEST
+
 START_TEST(forget_after_quiet_period)
 {
 	struct backoff *b = backoff_new(100);
@@ -89,6 +109,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, count_and_clear);
+	tcase_add_test(tc, take_back);
 	tcase_add_test(tc, forget_after_quiet_period);
 	tcase_add_test(tc, bounded_keys);
 	tcase_add_test(tc, delay_curve);

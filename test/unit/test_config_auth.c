@@ -128,6 +128,7 @@ START_TEST(directory_search_mfa_handler)
 	ck_assert_str_eq(d->search_filter, "(&(objectClass=user)(sAMAccountName=%u))");
 	ck_assert_ptr_null(d->bind_dn_template);
 	ck_assert_str_eq(d->group_attribute, "memberOf");
+	ck_assert_str_eq(d->username_attribute, "sAMAccountName"); /* what %u is compared with */
 	ck_assert_int_eq(d->group_name, CONFIG_GROUP_NAME_DN);
 	ck_assert(d->nested_groups);
 	ck_assert(!d->starttls);
@@ -156,6 +157,7 @@ START_TEST(template_and_attribute)
 	ck_assert_msg(l.ret == 0, "%s", l.errs);
 	ck_assert(l.cfg->auth.certificate); /* both */
 	ck_assert(l.cfg->auth.directory->starttls);
+	ck_assert_str_eq(l.cfg->auth.directory->username_attribute, "uid");
 	ck_assert_int_eq(l.cfg->auth.totp, CONFIG_TOTP_ATTRIBUTE);
 	ck_assert_str_eq(l.cfg->auth.totp_attribute, "cvpnTotpSecret");
 	ck_assert_ptr_nonnull(strstr(l.cfg->auth.handler_path, "/handler"));
@@ -199,6 +201,60 @@ START_TEST(cleartext_directory_warned)
 					    "      starttls: true\n");
 	ck_assert_msg(l.ret == 0, "%s", l.errs);
 	ck_assert_msg(!l.errs || !strstr(l.errs, "in clear"), "%s", l.errs);
+	loaded_free(&l);
+}
+END_TEST
+
+/* The attribute %u is compared with names the user, whichever spelling found the entry. */
+START_TEST(matched_attribute)
+{
+	static const struct {
+		const char *how, *attr;
+	} cases[] = {
+		{ "uid=%u,ou=people,dc=example,dc=org", "uid" },
+		{ "(&(objectClass=person)(uid=%u))", "uid" },
+		{ "(&(objectClass=user)(sAMAccountName=%u))", "sAMAccountName" },
+		{ "(|(uid=%u)(UID=%u))", "uid" },
+		{ "cn=%u+ou=x,dc=example", "cn" },
+		{ "(&(description=%%u)(uid=%u))", "uid" },        /* %%u is a literal */
+		{ "(|(uid=%u)(mail=%u))", NULL },                 /* two attributes: which names the user? */
+		{ "(uid~=%u)", NULL },                            /* not an equality */
+		{ "(uid>=%u)", NULL },
+		{ "(uid=%u*)", NULL },                            /* a substring */
+		{ "(mail=%u@example.org)", NULL },                /* part of the value */
+		{ "(1.2.3=%u)", NULL },
+		{ "%u", NULL },
+		{ "(objectClass=person)", NULL },
+	};
+	char out[64];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = config_matched_attribute(cases[i].how, out, sizeof(out));
+
+		if (cases[i].attr) {
+			ck_assert_msg(r == 0, "%s: %d", cases[i].how, r);
+			ck_assert_str_eq(out, cases[i].attr);
+		} else {
+			ck_assert_msg(r < 0, "%s: found %s", cases[i].how, out);
+		}
+	}
+	/* ... and the config says so, unless username-attribute is given */
+	struct loaded l = load("  client-ca: ca.crt\n",
+			       "  authentication:\n"
+			       "    directory:\n"
+			       "      uri: ldaps://198.18.1.5\n"
+			       "      base-dn: dc=example,dc=org\n"
+			       "      search-filter: (|(uid=%u)(mail=%u)) #!filter\n");
+	expect_error(&l, "filter", "set username-attribute");
+	loaded_free(&l);
+	l = load("  client-ca: ca.crt\n", "  authentication:\n"
+		 "    directory:\n"
+		 "      uri: ldaps://198.18.1.5\n"
+		 "      base-dn: dc=example,dc=org\n"
+		 "      search-filter: (|(uid=%u)(mail=%u))\n"
+		 "      username-attribute: uid\n");
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert_str_eq(l.cfg->auth.directory->username_attribute, "uid");
 	loaded_free(&l);
 }
 END_TEST
@@ -262,6 +318,7 @@ int main(void)
 	tcase_add_test(tc, directory_search_mfa_handler);
 	tcase_add_test(tc, template_and_attribute);
 	tcase_add_test(tc, cleartext_directory_warned);
+	tcase_add_test(tc, matched_attribute);
 	tcase_add_test(tc, mistakes);
 	tcase_add_test(tc, nobody_could_log_in);
 	suite_add_tcase(s, tc);
