@@ -653,18 +653,27 @@ static int compile_rtables(struct policy *p, FILE *errs)
 		t->mark = p->assocs[i].mark;
 		t->priority = POLICY_RULE_PRIO + (uint32_t)i;
 		snprintf(t->ifname, sizeof(t->ifname), "%s", a->ifname);
-		t->entries = calloc(n + 1, sizeof(*t->entries));
+		t->entries = calloc(n + 2, sizeof(*t->entries));
 		if (!t->entries)
 			return -ENOMEM;
-		t->entries[t->n_entries++] = (struct policy_rt_entry){ a->subnet, 0, p->assocs[i].snat_addr };
+		t->entries[t->n_entries++] = (struct policy_rt_entry){ a->subnet, 0, p->assocs[i].snat_addr, false };
 		for (size_t e = 0; e < n; e++) {
 			const struct config_rt_entry *ce = &rt->entries[e];
 
 			/* the subnet's own route is already there, on-link with its source address */
 			if (ce->dst.addr == a->subnet.addr && ce->dst.len == a->subnet.len)
 				continue;
-			t->entries[t->n_entries++] = (struct policy_rt_entry){ ce->dst, ce->via, 0 };
+			if (ce->dst.addr == cfg->client_cidr.addr && ce->dst.len == cfg->client_cidr.len)
+				continue;
+			t->entries[t->n_entries++] = (struct policy_rt_entry){ ce->dst, ce->via, 0, false };
 		}
+		/* The clients, through the tun: with src_valid_mark=1 (wg-quick sets it) the kernel's reverse-path
+		 * check (rp_filter) looks a client packet's source up with its association's mark, in this table;
+		 * without this route it found the table's default route (out of the association's link) or its
+		 * unreachable end and dropped every client packet. Forwarding is unchanged: a marked packet that
+		 * this route sends back into the tun meets the egress chain's drop (client-to-client is only
+		 * allowed by a `local` route, whose mark selects the main table). */
+		t->entries[t->n_entries++] = (struct policy_rt_entry){ cfg->client_cidr, 0, 0, true };
 	}
 	return 0;
 }

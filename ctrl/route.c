@@ -595,7 +595,7 @@ int route_apply_assoc_tables(const struct policy *p)
 		goto out;
 	for (size_t i = 0; i < p->n_rtables; i++) {
 		const struct policy_rtable *t = &p->rtables[i];
-		int ifindex = (int)if_nametoindex(t->ifname);
+		int ifindex = (int)if_nametoindex(t->ifname), tun_ifindex = (int)if_nametoindex(p->tun_ifname);
 
 		if (t->closed) {
 			ret = route_add_unreachable(sk, t);
@@ -613,7 +613,12 @@ int route_apply_assoc_tables(const struct policy *p)
 			have_if[i] = true;
 			/* entries[0], the on-link subnet, goes first: next hops are checked against it */
 			for (size_t k = 0; k < t->n_entries; k++) {
-				ret = route_add_entry(sk, t, ifindex, &t->entries[k]);
+				const struct policy_rt_entry *e = &t->entries[k];
+
+				if (e->to_tun && tun_ifindex == 0)
+					ret = -ENODEV;
+				else
+					ret = route_add_entry(sk, t, e->to_tun ? tun_ifindex : ifindex, e);
 				if (ret < 0 && first == 0)
 					first = ret;
 			}

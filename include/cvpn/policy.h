@@ -182,6 +182,7 @@ struct policy_rt_entry {
 	struct cidr4 dst;
 	uint32_t via;                /* 0: on-link */
 	uint32_t src;                /* preferred source, 0 for none */
+	bool to_tun;                 /* on-link through the tun (the client CIDR), not the association's link */
 };
 
 /* Association i's routing table and the ip rule that selects it. */
@@ -191,7 +192,8 @@ struct policy_rtable {
 	 * type unreachable, last), not looked up in the host's main table */
 	bool closed;
 	char ifname[IF_NAMESIZE];
-	struct policy_rt_entry *entries;   /* [0] is the subnet's on-link route with src = SNAT address */
+	struct policy_rt_entry *entries;   /* [0] is the subnet's on-link route with src = SNAT address, the last
+					    * the client CIDR through the tun */
 	size_t n_entries;
 };
 

@@ -120,8 +120,10 @@ assert_eq "$(ip -n "$NS_GW" route show table 51003)" "" "restarted: the leftover
 assert_eq "$(ip -n "$NS_GW" rule show | grep -cE '^5103:' || true)" 0 "restarted: the leftover ip rule 5103 is gone"
 assert_eq "$(ip -n "$NS_GW" rule show | grep -cE '^5100:' || true)" 1 "restarted: exactly one ip rule at 5100 (rebuilt, not duplicated)"
 assert_match "$(ip -n "$NS_GW" rule show | grep -E '^5100:')" "fwmark 0xc50001 lookup 51000" "restarted: rule 5100 selects table 51000"
-assert_eq "$(ip -n "$NS_GW" route show table 51000)" "$ASSOC_NET dev $ASSOC_IF proto 197 scope link src $ASSOC_IP " \
-	"restarted: table 51000 holds the subnet route once"
+assert_eq "$(ip -n "$NS_GW" route show table 51000 | grep -v ' dev cvpn-tun[0-9]* ')" \
+	"$ASSOC_NET dev $ASSOC_IF proto 197 scope link src $ASSOC_IP " "restarted: table 51000 holds the subnet route once"
+assert_eq "$(ip -n "$NS_GW" route show table 51000 | grep -c ' dev cvpn-tun[0-9]* ' || true)" 1 \
+	"restarted: and the client CIDR's route into the tun once"
 assert_eq "$(n_exec "$NS_GW" nft list tables | grep -c '^table inet cvpn$')" 1 "restarted: one table inet cvpn"
 unrelated_state >"$TMPD/unrelated.after"
 cmp -s "$TMPD/unrelated.before" "$TMPD/unrelated.after" ||

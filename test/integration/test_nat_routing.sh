@@ -7,7 +7,8 @@
 # take client traffic there. The on-premises host has no route to the client CIDR, the internet host no route
 # to anything but its own network: replies only work through SNAT (and the NAT router's own masquerade).
 # Then: a route table without a route for the internet keeps it unreachable even once the gateway's main table
-# has one; and a reload while the association's link is down is applied.
+# has one, and reverse-path filtering with src_valid_mark=1 (as wg-quick leaves a host) still lets clients
+# through such a closed table; and a reload while the association's link is down is applied.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -91,6 +92,8 @@ NS=${POL_NS[alice]}
 assert_match "$(ip -n "$NS_GW" rule show)" "fwmark 0xc50001 lookup 51000" "ip rule: the association's mark selects table 51000"
 assert_match "$(ip -n "$NS_GW" route show table 51000)" "198\.18\.2\.0/24 via 198\.18\.1\.254 dev $ASSOC_IF" \
 	"table 51000 holds rt-a's on-premises route"
+assert_match "$(ip -n "$NS_GW" route show table 51000)" "100\.64\.0\.0/22 dev cvpn-tun[0-9]+ " \
+	"table 51000 routes the client CIDR into the tun (for reverse-path checks)"
 tcp_src_seen snat "$NS_RES" "$RES_IP" 41234 "$(re_quote "$ASSOC_IP") 41234( |\$)" \
 	"SNAT: the resource host sees the association address $ASSOC_IP and the client's source port 41234"
 ping_ok "$NS" "$OP_IP" "route table: the on-premises host two hops away answers a ping"
@@ -123,6 +126,13 @@ assert_match "$(ip -n "$NS_GW" route show table 51000)" "unreachable default .*m
 	"table 51000 ends in an unreachable default route"
 ping_ok "$NS" "$OP_IP" "rt-b: the on-premises host answers"
 ping_denied "$NS" "$INET_IP" "rt-b has no route to the internet: not taken from the gateway's main table"
+# With src_valid_mark=1 the reverse-path check of a client's packet looks its source up with the packet's
+# mark, in table 51000: a closed table without a route back to the clients dropped every client packet.
+n_exec "$NS_GW" sysctl -qw net.ipv4.conf.all.src_valid_mark=1 net.ipv4.conf.all.rp_filter=1
+ping_ok "$NS" "$RES_IP" "rt-b, strict reverse-path filter with src_valid_mark=1: the subnet answers"
+n_exec "$NS_GW" sysctl -qw net.ipv4.conf.all.rp_filter=2
+ping_ok "$NS" "$RES_IP" "rt-b, loose reverse-path filter with src_valid_mark=1: the subnet answers"
+n_exec "$NS_GW" sysctl -qw net.ipv4.conf.all.src_valid_mark=0 net.ipv4.conf.all.rp_filter=0
 natrt_config "$TMPD/nort2.yaml" no
 reload_ok "$TMPD/nort2.yaml" "association without a route table, again"
 assert_no_log <(ip -n "$NS_GW" route show table 51000) "unreachable" "no unreachable route without a route table"

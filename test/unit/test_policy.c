@@ -596,20 +596,26 @@ START_TEST(test_routes_per_association)
 	ck_assert_uint_eq(p->routes[2].iv[0].hi, IP4(100, 64, 1, 255));
 
 	/* routing tables: the subnet on-link first with the SNAT source; the table's own copy of the subnet
-	 * is not repeated */
+	 * is not repeated; the client CIDR through the tun last, in every table (reverse-path checks) */
 	ck_assert_uint_eq(p->n_rtables, 2);
 	ck_assert_uint_eq(p->rtables[0].table, 51000);
 	ck_assert_uint_eq(p->rtables[0].priority, 5100);
 	ck_assert_uint_eq(p->rtables[0].mark, ma);
 	ck_assert_str_eq(p->rtables[0].ifname, "cvpn-a");
-	ck_assert_uint_eq(p->rtables[0].n_entries, 3);
+	ck_assert_uint_eq(p->rtables[0].n_entries, 4);
 	ck_assert_uint_eq(p->rtables[0].entries[0].dst.addr, IP4(198, 18, 1, 0));
 	ck_assert_uint_eq(p->rtables[0].entries[0].src, IP4(198, 18, 1, 1));
 	ck_assert_uint_eq(p->rtables[0].entries[0].via, 0);
 	ck_assert_uint_eq(p->rtables[0].entries[1].via, IP4(198, 18, 1, 254));
 	ck_assert_uint_eq(p->rtables[0].entries[2].dst.len, 0);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert(!p->rtables[0].entries[i].to_tun);
+	ck_assert(p->rtables[0].entries[3].to_tun);
+	ck_assert_uint_eq(p->rtables[0].entries[3].dst.addr, f.cfg->client_cidr.addr);
+	ck_assert_uint_eq(p->rtables[0].entries[3].dst.len, f.cfg->client_cidr.len);
 	ck_assert_uint_eq(p->rtables[1].table, 51001);
-	ck_assert_uint_eq(p->rtables[1].n_entries, 1);
+	ck_assert_uint_eq(p->rtables[1].n_entries, 2);
+	ck_assert(p->rtables[1].entries[1].to_tun);
 	fx_free(&f);
 }
 END_TEST

@@ -601,6 +601,7 @@ START_TEST(test_route_tables)
 
 	make_link("cvpn-a", IP4(198, 18, 1, 1), 24);
 	make_link("cvpn-b", IP4(198, 18, 3, 1), 24);
+	make_link("cvpn-tun0", IP4(100, 64, 0, 1), 22);   /* stands in for the tun */
 	/* things that are not ours: a rule next to our range, a route of another protocol in our table, one
 	 * of our protocol in a table outside our range */
 	free(run("ip rule add priority 5099 fwmark 0x1 lookup 100; ip rule add priority 5356 fwmark 0x2 lookup 101;"
@@ -615,10 +616,13 @@ START_TEST(test_route_tables)
 	ck_assert_msg(strstr(out, "198.18.2.0/24 via 198.18.1.254 dev cvpn-a proto 197"), "%s", out);
 	ck_assert_msg(strstr(out, "203.0.113.0/24 dev cvpn-a proto 197 scope link"), "%s", out);
 	ck_assert_msg(strstr(out, "default via 198.18.1.253 dev cvpn-a proto 197"), "%s", out);
+	/* the way back to the clients, for reverse-path checks that use the mark (src_valid_mark) */
+	ck_assert_msg(strstr(out, "100.64.0.0/22 dev cvpn-tun0 proto 197 scope link"), "%s", out);
 	free(out);
 	out = run("ip -4 route show table 51001", &st);
 	ck_assert_msg(strstr(out, "198.18.3.0/24 dev cvpn-b proto 197 scope link src 198.18.3.1"), "%s", out);
-	ck_assert_int_eq(count(out, "\n"), 1);
+	ck_assert_msg(strstr(out, "100.64.0.0/22 dev cvpn-tun0 proto 197 scope link"), "%s", out);
+	ck_assert_int_eq(count(out, "\n"), 2);
 	free(out);
 	out = run("ip -4 rule show", &st);
 	ck_assert_msg(strstr(out, "5100:\tfrom all fwmark 0xc50001 lookup 51000"), "%s", out);
@@ -641,7 +645,8 @@ START_TEST(test_route_tables)
 	ck_assert_int_eq(route_apply_assoc_tables(g.p), 0);
 	out = run("ip -4 route show table 51000 proto 197", &st);
 	ck_assert_msg(strstr(out, "198.18.1.0/24 dev cvpn-a"), "%s", out);
-	ck_assert_int_eq(count(out, "\n"), 1);
+	ck_assert_msg(strstr(out, "100.64.0.0/22 dev cvpn-tun0"), "%s", out);
+	ck_assert_int_eq(count(out, "\n"), 2);
 	free(out);
 	out = run("ip -4 route show table 51001", &st);
 	ck_assert_str_eq(out, "");
