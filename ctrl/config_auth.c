@@ -85,11 +85,13 @@ int config_matched_attribute(const char *how, char *out, size_t cap)
 {
 	size_t found = 0;
 
-	for (const char *p = strstr(how, "%u"); p; p = strstr(p + 2, "%u")) {
+	for (const char *p = how; (p = strchr(p, '%')); p += 2) {
 		const char *end = p - 1, *start;
 
-		/* "%%u" is a literal "%u", not the placeholder */
-		if (p > how && p[-1] == '%')
+		/* "%%" is a literal '%' (so "%%u" is not the placeholder); check_placeholder refuses the rest */
+		if (p[1] == '\0')
+			break;
+		if (p[1] != 'u')
 			continue;
 		/* an equality match of the whole value: not "uid=%u*" nor "mail=%u@example.org" */
 		if (p == how || *end != '=' || !strchr("),+", p[2]))

@@ -38,7 +38,6 @@
 #define TOTP_USED_BUCKETS 1024
 #define TOTP_FILE_LINE 512
 #define AUTH_STOP_WAIT_S 2          /* at exit, how long running lookups may hold the daemon up */
-#define AUTH_USER_WAITING_MAX 4     /* logins of one username waiting behind the one being checked */
 
 enum job_result {
 	JOB_OK,
@@ -50,23 +49,18 @@ enum job_result {
 	JOB_ERROR,
 };
 
-/* One login of a username is checked at a time: the next waits until the verdict of the one before is given,
- * so its delay counts that one's failure. Without that, logins started together (from many addresses) all
- * reached the directory with the same small delay: hundreds of guesses per delay period for one user. */
 enum job_state {
-	JOB_WAITING,            /* behind an earlier login of the same username: not counted, not queued */
-	JOB_IN_FLIGHT,          /* counted as a failure, queued or on a worker */
+	JOB_IN_FLIGHT,          /* queued or on a worker */
 	JOB_ANSWERED,           /* back from the worker, settled, held until not_before_ms */
 };
 
 struct auth_job {
 	struct auth_job *next;       /* in the work queue or the done list (under mu) */
 	/* the event loop's */
-	struct auth_job *live_prev, *live_next; /* every job from auth_start until it is freed */
 	struct auth *auth;
 	struct session *s;           /* NULL once the session ended */
 	enum job_state state;
-	bool counted;                /* backoff_fail'ed at its start, not yet settled */
+	bool counted;                /* backoff_begin'ed at its start, not yet settled */
 	uint64_t started_ms, not_before_ms;
 	char user_key[DIR_USERNAME_MAX + 3], addr_key[INET6_ADDRSTRLEN + 3];
 	/* set by the loop, read by the worker */
@@ -114,7 +108,6 @@ struct auth {
 	pthread_cond_t gone;               /* a worker returned */
 	bool stop;
 	struct backoff *fails;
-	struct auth_job *live, *live_tail; /* the loop's: jobs not yet freed, oldest first */
 	struct totp_used *used[TOTP_USED_BUCKETS];
 	size_t n_used;
 };
@@ -250,7 +243,7 @@ static void run_handler(struct auth_job *j)
 {
 	struct handler_input in = {
 		.connection_id = j->conn_id, .endpoint_id = j->endpoint_id, .common_name = j->cn,
-		.username = j->username, .platform = j->platform, .platform_version = j->platform_version,
+		.username = j->name[0] ? j->name : j->username, .platform = j->platform, .platform_version = j->platform_version,
 		.public_ip = j->public_ip, .client_version = j->client_version,
 		.groups = (const char *const *)j->groups, .n_groups = j->n_groups,
 	};
@@ -324,8 +317,13 @@ static void job_run(struct auth_job *j)
 		secret = totp_file_secret(j->totp_file, j->name, j->detail, sizeof(j->detail));
 		check_totp(j, secret);
 	}
-	if (j->result != JOB_OK || atomic_load(&j->cancelled))
+	if (j->result != JOB_OK)
 		goto out;
+	/* the session ended: not a success (it would clear the user's failures and use up the TOTP code) */
+	if (atomic_load(&j->cancelled)) {
+		fail(j, JOB_ERROR, "cancelled");
+		goto out;
+	}
 	if (j->handler_path)
 		run_handler(j);
 out:
@@ -467,48 +465,16 @@ static void enqueue(struct auth *a, struct auth_job *j)
 	pthread_mutex_unlock(&a->mu);
 }
 
-/* ---- the live list, and one login per username at a time ---- */
-
-static void live_add(struct auth *a, struct auth_job *j)
-{
-	j->live_prev = a->live_tail;
-	j->live_next = NULL;
-	if (a->live_tail)
-		a->live_tail->live_next = j;
-	else
-		a->live = j;
-	a->live_tail = j;
-}
-
-static void live_remove(struct auth *a, struct auth_job *j)
-{
-	if (j->live_prev)
-		j->live_prev->live_next = j->live_next;
-	else
-		a->live = j->live_next;
-	if (j->live_next)
-		j->live_next->live_prev = j->live_prev;
-	else
-		a->live_tail = j->live_prev;
-	j->live_prev = j->live_next = NULL;
-}
-
 static bool per_user(const struct auth_job *j)
 {
 	return j->user_key[2] != '\0';
 }
 
-static size_t logins_of(const struct auth *a, const char *user_key)
-{
-	size_t n = 0;
-
-	for (const struct auth_job *t = a->live; t; t = t->live_next)
-		n += !strcmp(t->user_key, user_key);
-	return n;
-}
-
-/* The login's check starts: its delay comes from the failures counted so far, and it counts as one itself
- * until its verdict says otherwise (job_settle), so logins from one address started together wait in turn. */
+/* The login's check starts: its delay comes from the failures of the username and the address, and it counts
+ * as a failure of the username until its verdict (job_settle), so logins of one user started together (from
+ * any number of addresses) are answered in turn, 1, 2, 4 ... times the base delay, instead of all after the
+ * delay of the failures before them. (Holding each one's check until the verdict of the one before was tried:
+ * a client that keeps a few wrong logins going then locks the user out, past the 60 s handshake window.) */
 static void job_begin(struct auth *a, struct auth_job *j, uint64_t now_ms)
 {
 	const struct config_auth *ca = &a->srv->cfg->auth;
@@ -524,8 +490,7 @@ static void job_begin(struct auth *a, struct auth_job *j, uint64_t now_ms)
 	if (addr_delay > delay)
 		delay = addr_delay;
 	if (per_user(j))
-		backoff_fail(a->fails, j->user_key, now_ms);
-	backoff_fail(a->fails, j->addr_key, now_ms);
+		backoff_begin(a->fails, j->user_key, now_ms);
 	j->counted = true;
 	j->not_before_ms = now_ms + delay;
 	if (delay)
@@ -539,27 +504,14 @@ static void job_begin(struct auth *a, struct auth_job *j, uint64_t now_ms)
 	enqueue(a, j);
 }
 
-/* j no longer holds its username's turn (answered, or its session ended): the next login waiting starts. */
-static void job_release(struct auth *a, struct auth_job *j, uint64_t now_ms)
-{
-	bool held = j->state != JOB_WAITING;
-
-	live_remove(a, j);
-	if (!held || !per_user(j))
-		return;
-	for (struct auth_job *t = a->live; t; t = t->live_next)
-		if (t->state == JOB_WAITING && !strcmp(t->user_key, j->user_key)) {
-			job_begin(a, t, now_ms);
-			return;
-		}
-}
-
-/* The counting, once the result is known: a success clears the user's failures and takes back the address's
- * count; a failure that is not the user's (the directory down, the handler) takes both back; wrong
- * credentials stay counted. Also for logins whose session ended meanwhile: the directory answered them. */
+/* The counting, once the result is known: wrong credentials are a failure of the username and the address; a
+ * success clears the username's failures; anything else (the directory down, the handler, a login cancelled
+ * before it was checked) only ends the login in progress. Also for logins whose session ended meanwhile:
+ * the directory answered them. */
 static void job_settle(struct auth *a, struct auth_job *j, uint64_t now_ms)
 {
 	char *id_key;
+	bool failed;
 
 	if (!j->counted)
 		return;
@@ -580,15 +532,14 @@ static void job_settle(struct auth *a, struct auth_job *j, uint64_t now_ms)
 		}
 		free(id_key);
 	}
-	if (j->ran && j->result == JOB_CREDENTIALS)
-		return;
+	failed = j->ran && j->result == JOB_CREDENTIALS;
 	if (per_user(j)) {
+		backoff_end(a->fails, j->user_key, failed, now_ms);
 		if (j->ran && j->result == JOB_OK)
 			backoff_clear(a->fails, j->user_key);
-		else
-			backoff_unfail(a->fails, j->user_key, now_ms);
 	}
-	backoff_unfail(a->fails, j->addr_key, now_ms);
+	if (failed)
+		backoff_fail(a->fails, j->addr_key, now_ms);
 }
 
 static void job_finish(struct auth *a, struct auth_job *j, uint64_t now_ms)
@@ -640,7 +591,6 @@ static void deliver(struct auth *a, struct auth_job *j, uint64_t now_ms)
 	char **groups = j->groups;
 	size_t n = j->n_groups;
 
-	job_release(a, j, now_ms);
 	s->login = NULL;
 	j->groups = NULL;
 	j->n_groups = 0;
@@ -679,7 +629,6 @@ static void on_ready(void *arg)
 		job_settle(a, j, now);
 		j->state = JOB_ANSWERED;
 		if (!j->s) {
-			job_release(a, j, now);
 			job_free(j);
 			continue;
 		}
@@ -782,7 +731,6 @@ int auth_start(struct auth *a, struct session *s, const char *username, const ch
 	const struct config_auth *ca = &cfg->auth;
 	struct auth_job *j = NULL;
 	const char *colon;
-	size_t waiting;
 	bool ok = true;
 	int r;
 
@@ -842,23 +790,8 @@ int auth_start(struct auth *a, struct session *s, const char *username, const ch
 	lower_key(j->user_key, sizeof(j->user_key), "u:", j->username);
 	lower_key(j->addr_key, sizeof(j->addr_key), "a:", j->public_ip);
 	j->started_ms = now_ms;
-	waiting = per_user(j) ? logins_of(a, j->user_key) : 0;
-	if (waiting > AUTH_USER_WAITING_MAX) {
-		log_warnx("session %llu: login of %s from %s refused: %zu logins of this username are in progress",
-			  (unsigned long long)s->id, j->username, s->remote_str, waiting);
-		snprintf(reason, reason_len, "too many logins of this user at once; try again later");
-		job_free(j);
-		return -1;
-	}
 	j->s = s;
 	s->login = j;
-	live_add(a, j);
-	if (waiting) {
-		log_info("session %llu: login of %s from %s waits for %zu earlier login%s of that username",
-			 (unsigned long long)s->id, j->username, s->remote_str, waiting, waiting > 1 ? "s" : "");
-		j->state = JOB_WAITING;
-		return 0;
-	}
 	job_begin(a, j, now_ms);
 	return 0;
 oom:
@@ -870,19 +803,15 @@ oom:
 void auth_cancel(struct session *s)
 {
 	struct auth_job *j = s->login;
-	struct auth *a;
 
 	if (!j)
 		return;
-	a = j->auth;
 	s->login = NULL;
 	j->s = NULL;
 	atomic_store(&j->cancelled, true);
-	/* on a worker's queue or in its hands: on_ready settles and frees it (and only then does the next login
-	 * of the username start: the directory checks one at a time) */
+	/* on a worker's queue or in its hands: on_ready settles and frees it */
 	if (j->state == JOB_IN_FLIGHT)
 		return;
-	job_release(a, j, server_now_ms());
 	job_free(j);
 }
 

@@ -12,8 +12,9 @@
 
 struct entry {
 	struct entry *next;
-	uint64_t last_ms;
+	uint64_t last_ms;            /* of the last failure (or of the first login in progress) */
 	unsigned failures;
+	unsigned pending;            /* logins in progress: they count as failures until they end */
 	char key[];
 };
 
@@ -63,7 +64,7 @@ void backoff_free(struct backoff *b)
 
 static bool expired(const struct entry *e, uint64_t now_ms)
 {
-	return now_ms >= e->last_ms + BACKOFF_FORGET_MS;
+	return e->pending == 0 && now_ms >= e->last_ms + BACKOFF_FORGET_MS;
 }
 
 /* Finds key in its chain, dropping the forgotten entries met on the way. */
@@ -127,20 +128,17 @@ unsigned backoff_failures(struct backoff *b, const char *key, uint64_t now_ms)
 {
 	struct entry **pp = find(b, key, now_ms);
 
-	return *pp ? (*pp)->failures : 0;
+	return *pp ? (*pp)->failures + (*pp)->pending : 0;
 }
 
-void backoff_fail(struct backoff *b, const char *key, uint64_t now_ms)
+/* key's entry, made when missing (NULL only when out of memory). */
+static struct entry *get(struct backoff *b, const char *key, uint64_t now_ms)
 {
 	struct entry **pp = find(b, key, now_ms), *e;
 	size_t len;
 
-	if (*pp) {
-		if ((*pp)->failures < 64)
-			(*pp)->failures++;
-		(*pp)->last_ms = now_ms;
-		return;
-	}
+	if (*pp)
+		return *pp;
 	if (b->n >= b->max) {
 		prune(b, now_ms);
 		if (b->n >= b->max)
@@ -150,12 +148,54 @@ void backoff_fail(struct backoff *b, const char *key, uint64_t now_ms)
 	len = strlen(key);
 	e = calloc(1, sizeof(*e) + len + 1);
 	if (!e)
-		return;
+		return NULL;
 	memcpy(e->key, key, len + 1);
-	e->failures = 1;
 	e->last_ms = now_ms;
 	*pp = e;
 	b->n++;
+	return e;
+}
+
+static void drop_if_empty(struct backoff *b, const char *key, uint64_t now_ms)
+{
+	struct entry **pp = find(b, key, now_ms), *e = *pp;
+
+	if (e && e->failures == 0 && e->pending == 0) {
+		*pp = e->next;
+		free(e);
+		b->n--;
+	}
+}
+
+void backoff_fail(struct backoff *b, const char *key, uint64_t now_ms)
+{
+	struct entry *e = get(b, key, now_ms);
+
+	if (!e)
+		return;
+	if (e->failures < 64)
+		e->failures++;
+	e->last_ms = now_ms;
+}
+
+void backoff_begin(struct backoff *b, const char *key, uint64_t now_ms)
+{
+	struct entry *e = get(b, key, now_ms);
+
+	if (e && e->pending < 1024)
+		e->pending++;
+}
+
+void backoff_end(struct backoff *b, const char *key, bool failed, uint64_t now_ms)
+{
+	struct entry **pp = find(b, key, now_ms);
+
+	if (*pp && (*pp)->pending)
+		(*pp)->pending--;
+	if (failed)
+		backoff_fail(b, key, now_ms);
+	else
+		drop_if_empty(b, key, now_ms);
 }
 
 void backoff_clear(struct backoff *b, const char *key)
@@ -166,26 +206,15 @@ void backoff_clear(struct backoff *b, const char *key)
 		if (!strcmp((*pp)->key, key)) {
 			struct entry *e = *pp;
 
+			/* logins still in progress keep counting until they end */
+			e->failures = 0;
+			if (e->pending)
+				return;
 			*pp = e->next;
 			free(e);
 			b->n--;
 			return;
 		}
-}
-
-void backoff_unfail(struct backoff *b, const char *key, uint64_t now_ms)
-{
-	struct entry **pp = find(b, key, now_ms), *e = *pp;
-
-	if (!e)
-		return;
-	if (e->failures > 1) {
-		e->failures--;
-		return;
-	}
-	*pp = e->next;
-	free(e);
-	b->n--;
 }
 
 size_t backoff_size(const struct backoff *b) { return b->n; }

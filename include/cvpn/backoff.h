@@ -2,6 +2,7 @@
 #ifndef CVPN_BACKOFF_H
 #define CVPN_BACKOFF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,13 +18,15 @@ struct backoff;
  * (a full table never leaves a new key uncounted). */
 struct backoff *backoff_new(size_t max_keys);
 void backoff_free(struct backoff *b);
-/* Recent failures of key (0 when unknown or forgotten). */
+/* Recent failures of key plus its logins in progress (0 when unknown or forgotten). */
 unsigned backoff_failures(struct backoff *b, const char *key, uint64_t now_ms);
 void backoff_fail(struct backoff *b, const char *key, uint64_t now_ms);
-/* Takes back one backoff_fail: a login is counted as failed when it starts (so logins started together wait
- * in turn) and taken back when it turns out not to be the user's fault. */
-void backoff_unfail(struct backoff *b, const char *key, uint64_t now_ms);
-/* A success: key starts over. */
+/* A login in progress counts as a failure until it ends (backoff_end, failed or not), so logins started
+ * together are delayed in turn (1, 2, 4 ... times the base), not all by the failures before them. Neither
+ * call makes old failures recent: only a failure does. */
+void backoff_begin(struct backoff *b, const char *key, uint64_t now_ms);
+void backoff_end(struct backoff *b, const char *key, bool failed, uint64_t now_ms);
+/* A success: key's failures start over (logins still in progress keep counting). */
 void backoff_clear(struct backoff *b, const char *key);
 /* Keys tracked now (for tests and metrics). */
 size_t backoff_size(const struct backoff *b);

@@ -50,8 +50,12 @@ ipv6_off "$NS_CLI"
 res_addresses
 pki_make "$TMPD/pki"
 ldap_start
+# a connect handler that records the username it is given, and allows
+HANDLER="$TMPD/connect-handler"
+printf '#!/bin/sh\njq -r .username >>"%s"\necho %s\n' "$TMPD/handler-usernames" "'{\"allow\": true}'" >"$HANDLER"
+chmod 700 "$HANDLER"
 CV_TOTP=attr CV_DIR_FILTER='(&(objectClass=inetOrgPerson)(|(uid=%u)(mail=%u)))' CV_USER_ATTR=uid \
-	ldap_config "$TMPD/endpoint.yaml"
+	CV_HANDLER="$HANDLER" ldap_config "$TMPD/endpoint.yaml"
 server_start "$TMPD/endpoint.yaml"
 export_user_client "$TMPD/endpoint.yaml"
 assert_log "$TMPD/client.ovpn" '^static-challenge "Enter MFA code " 1$' "client file carries the static challenge"
@@ -66,6 +70,7 @@ assert_eq "$(reachable "$NS_CLI")" "eng - all" "alice (eng) reaches her networks
 assert_no_log "$SERVER_LOG" "$code" "the code is not in the daemon's log"
 assert_eq "$(ctl_json connections | jq -r '[.connections[] | select(.status == "active") | .username] | join(",")')" \
 	alice "connections: the directory's name, not the spelling typed"
+assert_eq "$(cat "$TMPD/handler-usernames")" alice "the connect handler was given the directory's name"
 # terminate by that name, as directories compare names (without regard to case)
 ctl terminate --username ALICE >"$TMPD/terminate.out" 2>&1 || fail "terminate --username ALICE: $(cat "$TMPD/terminate.out")"
 expect_log "$(client_log alice)" "Halt command was pushed|HALT" 5 "terminate --username ALICE ended alice@cvpn.test's session"

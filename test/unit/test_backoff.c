@@ -27,21 +27,42 @@ START_TEST(count_and_clear)
 }
 END_TEST
 
-/* A login counted at its start and then taken back (not the user's fault) leaves the count it found, and the
- * last one taken back frees the key; taking back a key never counted does nothing. */
-START_TEST(take_back)
+/* Logins in progress count until they end: three started together see 1, 2 and 3 failures (so their delays
+ * grow) though none has failed yet; ending them takes them back unless they failed, and neither starting
+ * nor ending makes an old failure recent again. */
+START_TEST(logins_in_progress)
 {
 	struct backoff *b = backoff_new(100);
 
 	backoff_fail(b, "u:dave", 1000);
-	backoff_fail(b, "u:dave", 1000);
-	backoff_unfail(b, "u:dave", 1500);
-	ck_assert_uint_eq(backoff_failures(b, "u:dave", 1500), 1);
-	backoff_unfail(b, "u:dave", 1500);
-	ck_assert_uint_eq(backoff_failures(b, "u:dave", 1500), 0);
+	for (unsigned i = 1; i <= 3; i++) {
+		ck_assert_uint_eq(backoff_failures(b, "u:dave", 2000), i);
+		backoff_begin(b, "u:dave", 2000);
+	}
+	ck_assert_uint_eq(backoff_failures(b, "u:dave", 2000), 4);
+	backoff_end(b, "u:dave", true, 3000);   /* a wrong password */
+	backoff_end(b, "u:dave", false, 3000);  /* the directory was down */
+	ck_assert_uint_eq(backoff_failures(b, "u:dave", 3000), 3);
+	/* a success clears the failures, not the login still in progress */
+	backoff_clear(b, "u:dave");
+	ck_assert_uint_eq(backoff_failures(b, "u:dave", 3000), 1);
+	/* in progress: never forgotten */
+	ck_assert_uint_eq(backoff_failures(b, "u:dave", 3000 + 2 * BACKOFF_FORGET_MS), 1);
+	backoff_end(b, "u:dave", false, 3000 + 2 * BACKOFF_FORGET_MS);
+	ck_assert_uint_eq(backoff_failures(b, "u:dave", 3000 + 2 * BACKOFF_FORGET_MS), 0);
 	ck_assert_uint_eq(backoff_size(b), 0);
-	backoff_unfail(b, "u:erin", 1500);
-	ck_assert_uint_eq(backoff_failures(b, "u:erin", 1500), 0);
+
+	/* logins that keep coming and going do not keep an old failure alive */
+	backoff_fail(b, "u:erin", 0);
+	for (uint64_t t = 60000; t < BACKOFF_FORGET_MS; t += 60000) {
+		backoff_begin(b, "u:erin", t);
+		backoff_end(b, "u:erin", false, t);
+		ck_assert_uint_eq(backoff_failures(b, "u:erin", t), 1);
+	}
+	ck_assert_uint_eq(backoff_failures(b, "u:erin", BACKOFF_FORGET_MS), 0);
+	ck_assert_uint_eq(backoff_size(b), 0);
+	/* ending a login of a key never seen does nothing */
+	backoff_end(b, "u:frank", false, 1000);
 	ck_assert_uint_eq(backoff_size(b), 0);
 	backoff_free(b);
 }
@@ -109,7 +130,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, count_and_clear);
-	tcase_add_test(tc, take_back);
+	tcase_add_test(tc, logins_in_progress);
 	tcase_add_test(tc, forget_after_quiet_period);
 	tcase_add_test(tc, bounded_keys);
 	tcase_add_test(tc, delay_curve);

@@ -217,6 +217,8 @@ START_TEST(matched_attribute)
 		{ "(|(uid=%u)(UID=%u))", "uid" },
 		{ "cn=%u+ou=x,dc=example", "cn" },
 		{ "(&(description=%%u)(uid=%u))", "uid" },        /* %%u is a literal */
+		{ "(|(uid=%u)(description=%%%u))", NULL },        /* ... but %%%u a literal % and the placeholder */
+		{ "uid=%u,dc=x%", "uid" },                        /* a stray % at the end (check_placeholder says) */
 		{ "(|(uid=%u)(mail=%u))", NULL },                 /* two attributes: which names the user? */
 		{ "(uid~=%u)", NULL },                            /* not an equality */
 		{ "(uid>=%u)", NULL },
