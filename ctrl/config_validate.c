@@ -118,6 +118,30 @@ static void check_client_cidr(struct cfg_ctx *ctx)
 			    "are reused only after a connection ends", buf, pool, cfg->max_connections);
 }
 
+/* A DNS server in the client CIDR is the gateway's own tunnel address or a client's: clients reach neither
+ * (the input chain keeps them off the gateway host; client-to-client needs a local route, and a client's
+ * address changes). The endpoint still works: a warning. (One of the associations' own addresses is the
+ * same case, checked at start and reload: the config does not know them.) */
+static void warn_dns_servers(struct cfg_ctx *ctx)
+{
+	struct config *cfg = ctx->cfg;
+	uint32_t mask;
+
+	if (!cfg_cidr_ok(cfg->client_cidr) || cfg->client_cidr.len < 8 || cfg->client_cidr.len > 30)
+		return;
+	mask = ~0u << (32 - cfg->client_cidr.len);
+	for (size_t i = 0; i < cfg->n_dns_servers; i++) {
+		char a[16], c[CFG_CIDR_STRLEN];
+
+		if ((cfg->dns_servers[i] & mask) != cfg->client_cidr.addr)
+			continue;
+		config_format_ipv4(cfg->dns_servers[i], a);
+		cfg_format_cidr(cfg->client_cidr, c);
+		cfg_warning(ctx, ep_node(ctx, "dns-servers"), "dns-servers: %s is in client-cidr %s (the gateway's "
+			    "tunnel address or a client's): clients cannot reach it", a, c);
+	}
+}
+
 /* Duplicate names within one section. */
 static void check_unique(struct cfg_ctx *ctx, enum cfg_section sec, const char *what, size_t n,
 			 const char *(*name_of)(const struct config *, size_t), int (*line_of)(const struct config *,
@@ -393,6 +417,7 @@ void cfg_validate(struct cfg_ctx *ctx)
 	fill_defaults(ctx);
 	check_files(ctx);
 	check_client_cidr(ctx);
+	warn_dns_servers(ctx);
 	check_unique(ctx, CFG_SEC_ASSOC, "association", cfg->n_associations, assoc_name, assoc_line);
 	check_unique(ctx, CFG_SEC_SG, "security group", cfg->n_security_groups, sg_name, sg_line);
 	check_unique(ctx, CFG_SEC_ACL, "network ACL", cfg->n_network_acls, acl_name, acl_line);

@@ -38,6 +38,15 @@ static int read_assoc_state(const struct config *cfg, uint32_t *snat, bool *up, 
 		}
 		if (route_iface_running(a->ifname, &up[i]) < 0)
 			up[i] = false;
+		/* the config check cannot know this one (config_validate.c warns about the client CIDR) */
+		for (size_t k = 0; k < cfg->n_dns_servers; k++)
+			if (cfg->dns_servers[k] == snat[i]) {
+				char ip[16];
+
+				config_format_ipv4(snat[i], ip);
+				log_warnx("dns-servers: %s is association %s's own address, the gateway host's: clients "
+					  "cannot reach it", ip, a->name);
+			}
 	}
 	return 0;
 }

@@ -12,8 +12,11 @@ set -euo pipefail
 CV_TRANSPORT=udp
 topo_basic
 pki_make "$TMPD/pki"
-write_endpoint_config "$TMPD/endpoint.yaml"
+# the second DNS server is the gateway's own association address, which no client reaches: said at start
+CV_DNS="198.18.1.53, $ASSOC_IP" write_endpoint_config "$TMPD/endpoint.yaml"
 server_start "$TMPD/endpoint.yaml"
+assert_log "$SERVER_LOG" "dns-servers: $(re_quote "$ASSOC_IP") is association subnet-a's own address, the gateway host's" \
+	"a DNS server at the gateway's association address is warned about"
 export_client "$TMPD/endpoint.yaml"
 assert_log "$TMPD/client.ovpn" '^proto udp' "exported file says proto udp"
 assert_log "$TMPD/client.ovpn" '^explicit-exit-notify' "exported file has explicit-exit-notify (udp)"

@@ -361,7 +361,7 @@ write_endpoint_config() { # FILE
 		  tls-ekm: ${CV_TLS_EKM:-true}
 		  client-cidr: ${CV_CLIENT_CIDR:-100.64.0.0/22}
 		  split-tunnel: ${CV_SPLIT:-true}
-		  dns-servers: [198.18.1.53]
+		  dns-servers: [${CV_DNS:-198.18.1.53}]
 		  data-ciphers: [${CV_CIPHERS:-AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305}]
 		EOF
 		[ -n "${CV_RENEG:-}" ] && echo "  renegotiate-after: $CV_RENEG"

@@ -618,6 +618,25 @@ START_TEST(test_route_coverage_warning)
 }
 END_TEST
 
+/* A DNS server the clients cannot reach: the gateway's own tunnel address. */
+START_TEST(test_dns_server_in_client_cidr)
+{
+	static const char yaml[] =
+		"endpoint:\n  server-certificate: pki/server.crt\n  server-key: pki/server.key\n"
+		"  client-ca: pki/ca.crt\n  client-cidr: 100.64.0.0/22\n"
+		"  dns-servers: [198.18.0.53, 100.64.0.1] #!\n"
+		"associations:\n"
+		"  - { name: subnet-a, interface: eth-a, subnet: 198.18.1.0/24 }\n";
+	struct loaded l = load_text("dns.yaml", yaml);
+
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert_msg(has_error(l.errs, l.path, line_of(yaml, "#!"), "warning: dns-servers: 100.64.0.1 is in "
+		      "client-cidr 100.64.0.0/22"), "%s", l.errs);
+	ck_assert_uint_eq(count_lines(l.errs), 1);
+	loaded_free(&l);
+}
+END_TEST
+
 /* ---- durations ---- */
 
 static const struct {
@@ -1012,6 +1031,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_many_errors);
 	tcase_add_test(tc, test_association_routes);
 	tcase_add_test(tc, test_route_coverage_warning);
+	tcase_add_test(tc, test_dns_server_in_client_cidr);
 	tcase_add_loop_test(tc, test_durations, 0, (int)(sizeof(durations) / sizeof(durations[0])));
 	tcase_add_test(tc, test_renegotiate_zero);
 	tcase_add_test(tc, test_banner);
