@@ -670,9 +670,10 @@ static int compile_rtables(struct policy *p, FILE *errs)
 		/* The clients, through the tun: with src_valid_mark=1 (wg-quick sets it) the kernel's reverse-path
 		 * check (rp_filter) looks a client packet's source up with its association's mark, in this table;
 		 * without this route it found the table's default route (out of the association's link) or its
-		 * unreachable end and dropped every client packet. Forwarding is unchanged: a marked packet that
-		 * this route sends back into the tun meets the egress chain's drop (client-to-client is only
-		 * allowed by a `local` route, whose mark selects the main table). */
+		 * unreachable end and dropped every client packet. Forwarding is unchanged: no marked packet
+		 * for the client CIDR is routed here, as the association's @routes never hold the client CIDR
+		 * (compile_routes cuts it out; from_client_pre drops the packet), and the egress chain drops
+		 * what leaves through the tun without the `local` mark. */
 		t->entries[t->n_entries++] = (struct policy_rt_entry){ cfg->client_cidr, 0, 0, true };
 	}
 	return 0;

@@ -60,7 +60,7 @@ struct auth_job {
 	struct auth *auth;
 	struct session *s;           /* NULL once the session ended */
 	enum job_state state;
-	bool counted;                /* backoff_begin'ed at its start, not yet settled */
+	bool pending_counted;        /* backoff_begin counted it for the username: job_settle ends that */
 	uint64_t started_ms, not_before_ms;
 	char user_key[DIR_USERNAME_MAX + 3], addr_key[INET6_ADDRSTRLEN + 3];
 	/* set by the loop, read by the worker */
@@ -489,9 +489,7 @@ static void job_begin(struct auth *a, struct auth_job *j, uint64_t now_ms)
 	addr_delay = backoff_delay_ms(af / AUTH_ADDR_SHARE, ca->backoff_base_ms, ca->backoff_max_ms);
 	if (addr_delay > delay)
 		delay = addr_delay;
-	if (per_user(j))
-		backoff_begin(a->fails, j->user_key, now_ms);
-	j->counted = true;
+	j->pending_counted = per_user(j) && backoff_begin(a->fails, j->user_key, now_ms);
 	j->not_before_ms = now_ms + delay;
 	if (delay)
 		log_info("session %llu: login of %s from %s answered in %llu ms at the earliest (%u recent failed "
@@ -513,9 +511,10 @@ static void job_settle(struct auth *a, struct auth_job *j, uint64_t now_ms)
 	char *id_key;
 	bool failed;
 
-	if (!j->counted)
-		return;
-	j->counted = false;
+	/* a session that ended before its verdict was not logged in: not a success (which would clear the
+	 * user's failures and use up the TOTP code) */
+	if (!j->s && j->result == JOB_OK)
+		fail(j, JOB_ERROR, "cancelled");
 	if (j->ran && j->result == JOB_OK && j->totp_checked) {
 		/* per entry, not per spelling: with a filter like (|(uid=%u)(mail=%u)) a code is still used once */
 		if (j->dn && asprintf(&id_key, "d:%s", j->dn) >= 0) {
@@ -533,11 +532,13 @@ static void job_settle(struct auth *a, struct auth_job *j, uint64_t now_ms)
 		free(id_key);
 	}
 	failed = j->ran && j->result == JOB_CREDENTIALS;
-	if (per_user(j)) {
+	if (j->pending_counted)
 		backoff_end(a->fails, j->user_key, failed, now_ms);
-		if (j->ran && j->result == JOB_OK)
-			backoff_clear(a->fails, j->user_key);
-	}
+	else if (failed && per_user(j))
+		backoff_fail(a->fails, j->user_key, now_ms);
+	j->pending_counted = false;
+	if (per_user(j) && j->ran && j->result == JOB_OK)
+		backoff_clear(a->fails, j->user_key);
 	if (failed)
 		backoff_fail(a->fails, j->addr_key, now_ms);
 }
@@ -585,7 +586,7 @@ static void job_finish(struct auth *a, struct auth_job *j, uint64_t now_ms)
 	}
 }
 
-static void deliver(struct auth *a, struct auth_job *j, uint64_t now_ms)
+static void deliver(struct auth_job *j, uint64_t now_ms)
 {
 	struct session *s = j->s;
 	char **groups = j->groups;
@@ -634,7 +635,7 @@ static void on_ready(void *arg)
 		}
 		job_finish(a, j, now);
 		if (now >= j->not_before_ms)
-			deliver(a, j, now);
+			deliver(j, now);
 	}
 }
 
@@ -820,7 +821,7 @@ void auth_tick(struct session *s, uint64_t now_ms)
 	struct auth_job *j = s->login;
 
 	if (j && j->state == JOB_ANSWERED && now_ms >= j->not_before_ms)
-		deliver(j->auth, j, now_ms);
+		deliver(j, now_ms);
 }
 
 int auth_tls_ctx(const struct config *cfg, struct tls_ctx **out, char *err, size_t errlen)

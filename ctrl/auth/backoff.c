@@ -111,10 +111,12 @@ static void evict_oldest(struct backoff *b)
 {
 	struct entry **oldest = NULL;
 
-	for (size_t i = 0; i < BACKOFF_BUCKETS; i++)
-		for (struct entry **pp = &b->bucket[i]; *pp; pp = &(*pp)->next)
-			if (!oldest || (*pp)->last_ms < (*oldest)->last_ms)
-				oldest = pp;
+	/* not one with logins in progress (their counts would be lost), unless every one has them */
+	for (int pass = 0; pass < 2 && !oldest; pass++)
+		for (size_t i = 0; i < BACKOFF_BUCKETS; i++)
+			for (struct entry **pp = &b->bucket[i]; *pp; pp = &(*pp)->next)
+				if ((pass || !(*pp)->pending) && (!oldest || (*pp)->last_ms < (*oldest)->last_ms))
+					oldest = pp;
 	if (oldest) {
 		struct entry *e = *oldest;
 
@@ -178,12 +180,14 @@ void backoff_fail(struct backoff *b, const char *key, uint64_t now_ms)
 	e->last_ms = now_ms;
 }
 
-void backoff_begin(struct backoff *b, const char *key, uint64_t now_ms)
+bool backoff_begin(struct backoff *b, const char *key, uint64_t now_ms)
 {
 	struct entry *e = get(b, key, now_ms);
 
-	if (e && e->pending < 1024)
-		e->pending++;
+	if (!e || e->pending >= 1024)
+		return false;
+	e->pending++;
+	return true;
 }
 
 void backoff_end(struct backoff *b, const char *key, bool failed, uint64_t now_ms)

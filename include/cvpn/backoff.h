@@ -24,7 +24,7 @@ void backoff_fail(struct backoff *b, const char *key, uint64_t now_ms);
 /* A login in progress counts as a failure until it ends (backoff_end, failed or not), so logins started
  * together are delayed in turn (1, 2, 4 ... times the base), not all by the failures before them. Neither
  * call makes old failures recent: only a failure does. */
-void backoff_begin(struct backoff *b, const char *key, uint64_t now_ms);
+bool backoff_begin(struct backoff *b, const char *key, uint64_t now_ms); /* false: not counted (no memory) */
 void backoff_end(struct backoff *b, const char *key, bool failed, uint64_t now_ms);
 /* A success: key's failures start over (logins still in progress keep counting). */
 void backoff_clear(struct backoff *b, const char *key);

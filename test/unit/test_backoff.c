@@ -65,6 +65,16 @@ START_TEST(logins_in_progress)
 	backoff_end(b, "u:frank", false, 1000);
 	ck_assert_uint_eq(backoff_size(b), 0);
 	backoff_free(b);
+
+	/* a full table makes room with a counter that has no login in progress, though it is older */
+	b = backoff_new(2);
+	ck_assert(backoff_begin(b, "u:gina", 1000));
+	backoff_fail(b, "u:hal", 2000);
+	backoff_fail(b, "u:ivy", 3000);
+	ck_assert_uint_eq(backoff_size(b), 2);
+	ck_assert_uint_eq(backoff_failures(b, "u:gina", 3000), 1);
+	ck_assert_uint_eq(backoff_failures(b, "u:hal", 3000), 0);
+	backoff_free(b);
 }
 END_TEST
 
