@@ -243,8 +243,8 @@ static void run_handler(struct auth_job *j)
 {
 	struct handler_input in = {
 		.connection_id = j->conn_id, .endpoint_id = j->endpoint_id, .common_name = j->cn,
-		.username = j->name[0] ? j->name : j->username, .platform = j->platform, .platform_version = j->platform_version,
-		.public_ip = j->public_ip, .client_version = j->client_version,
+		.username = j->name[0] ? j->name : j->username, .platform = j->platform,
+		.platform_version = j->platform_version, .public_ip = j->public_ip, .client_version = j->client_version,
 		.groups = (const char *const *)j->groups, .n_groups = j->n_groups,
 	};
 	struct handler_output out;
