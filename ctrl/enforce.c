@@ -16,6 +16,7 @@
 #include "cvpn/policy.h"
 #include "cvpn/pool.h"
 #include "cvpn/route.h"
+#include "cvpn/rpfilter.h"
 #include "cvpn/server.h"
 #include "cvpn/session.h"
 
@@ -49,6 +50,46 @@ static int read_assoc_state(const struct config *cfg, uint32_t *snat, bool *up, 
 			}
 	}
 	return 0;
+}
+
+/* Replies from a network that only an association's route table reaches come back in through its link. The
+ * reverse-path filter checks them with their association mark only when src_valid_mark is on (they pass);
+ * without it, as the host routes, and drops them unless the host's main table routes that network out of
+ * the same link (strict) or at all (loose). Said at start and at every reload, once per association. */
+static void warn_reverse_path(const struct policy *p)
+{
+	for (size_t i = 0; i < p->n_rtables && i < p->n_assocs; i++) {
+		const struct policy_rtable *t = &p->rtables[i];
+		const struct policy_rt_entry *first = NULL;
+		struct rpf_conf conf;
+		size_t n_dropped = 0;
+		char net[16];
+
+		if (rpf_read_conf(t->ifname, &conf) < 0 || conf.rp_filter == 0 || conf.src_valid_mark)
+			continue;
+		for (size_t e = 0; e < t->n_entries; e++) {
+			const struct policy_rt_entry *re = &t->entries[e];
+			/* one address of the network: its first host (0.0.0.1 for a default route) */
+			uint32_t probe = re->dst.len < 32 ? re->dst.addr | 1 : re->dst.addr;
+			bool passes;
+
+			if (!re->via || re->to_tun || rpf_unmarked_passes(&conf, t->ifname, probe, &passes) < 0 ||
+			    passes)
+				continue;
+			if (!first)
+				first = re;
+			n_dropped++;
+		}
+		if (!first)
+			continue;
+		config_format_ipv4(first->dst.addr, net);
+		log_warnx("association %s: the reverse-path filter (rp_filter=%d on %s, src_valid_mark off) drops "
+			  "replies from %s/%u%s: the host's main table does not route it %s; set "
+			  "net.ipv4.conf.%s.src_valid_mark=1 (the check then uses the association's table)",
+			  p->assocs[i].cfg->name, conf.rp_filter, t->ifname, net, (unsigned)first->dst.len,
+			  n_dropped > 1 ? " and others of its route table" : "",
+			  conf.rp_filter == 1 ? "out of that link" : "at all", t->ifname);
+	}
 }
 
 static int compile(struct server *srv, const struct config *cfg, const uint32_t *snat, struct policy **out,
@@ -98,6 +139,7 @@ int enforce_init(struct server *srv)
 		log_warnx("cannot install table inet %s: %s", NFT_TABLE_NAME, strerror(-err));
 		return -1;
 	}
+	warn_reverse_path(srv->policy);
 	srv->nft_installed = true;
 	/* the connections a killed run's clients had: the next holder of each address must not inherit them */
 	err = ct_flush_source_net(cfg->client_cidr.addr, cfg->client_cidr.len);
@@ -382,6 +424,7 @@ int enforce_reload(struct server *srv, const struct config *ncfg, FILE *errs)
 	policy_free(srv->policy);
 	srv->policy = np;
 	np = NULL;
+	warn_reverse_path(srv->policy);
 	free(srv->assoc_snat);
 	free(srv->assoc_sessions);
 	free(srv->assoc_up);

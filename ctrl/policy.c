@@ -670,8 +670,9 @@ static int compile_rtables(struct policy *p, FILE *errs)
 		/* The clients, through the tun: with src_valid_mark=1 (wg-quick sets it) the kernel's reverse-path
 		 * check (rp_filter) looks a client packet's source up with its association's mark, in this table;
 		 * without this route it found the table's default route (out of the association's link) or its
-		 * unreachable end and dropped every client packet. Forwarding is unchanged: no marked packet
-		 * for the client CIDR is routed here, as the association's @routes never hold the client CIDR
+		 * unreachable end and dropped every client packet. The replies to clients, marked in prerouting
+		 * for the same check, are routed by it into the tun as the main table would. No client's packet
+		 * for the client CIDR is routed here: the association's @routes never hold the client CIDR
 		 * (compile_routes cuts it out; from_client_pre drops the packet), and the egress chain drops
 		 * what leaves through the tun without the `local` mark. */
 		t->entries[t->n_entries++] = (struct policy_rt_entry){ cfg->client_cidr, 0, 0, true };
@@ -721,6 +722,18 @@ static int compile_chains(struct policy *p)
 	m_ifname(r, POLICY_M_IIF, tun);
 	r_verdict(r, POLICY_V_ACCEPT, NULL);
 	comment_set(r->comment, "clients' packets: checked in from_client_pre");
+	/* A reply to a client carries its session's association mark, as the client's packets do: with
+	 * src_valid_mark=1 the kernel's reverse-path check (rp_filter) then looks its source up in the
+	 * association's table, which routes it back out of the link it came in on. Unmarked, it was looked up
+	 * in the main table, which need not know a network only the association's route table reaches, and
+	 * every reply from there was dropped. Routing is unchanged: the table sends the client CIDR into the
+	 * tun as the main table does. */
+	RULE(pre);
+	match_add(r, POLICY_M_CT_REPLY);
+	match_add(r, POLICY_M_CT_ORIG_SADDR)->cidr = cfg->client_cidr;
+	r->stmt = POLICY_S_MARK_FROM_MAP_ORIG;
+	r->map = "sess_assoc";
+	comment_set(r->comment, "replies to clients: the session's association (for the reverse-path check)");
 	for (size_t i = 0; i < p->n_assocs; i++) {
 		const struct policy_assoc *a = &p->assocs[i];
 

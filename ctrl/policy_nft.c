@@ -491,6 +491,11 @@ static bool build_rule(struct nftnl_rule *r, const struct policy_rule *pr)
 							  : x_ct(r, NFT_CT_MARK, -1, true)))
 			return false;
 		break;
+	case POLICY_S_MARK_FROM_MAP_ORIG:
+		if (!x_ct(r, NFT_CT_SRC_IP, IP_CT_DIR_ORIGINAL, false) ||
+		    !x_lookup(r, pr->map, set_id_of(pr->map), false, true) || !nft_meta_set(r, NFT_META_MARK))
+			return false;
+		break;
 	case POLICY_S_MARK_SET:
 		if (!x_imm_u32(r, pr->stmt_value) || !nft_meta_set(r, NFT_META_MARK))
 			return false;

@@ -147,6 +147,9 @@ static void put_rule(FILE *f, const struct policy_rule *r)
 	case POLICY_S_CTMARK_FROM_MAP:
 		fprintf(f, "ct mark set ip saddr map @%s ", r->map);
 		break;
+	case POLICY_S_MARK_FROM_MAP_ORIG:
+		fprintf(f, "meta mark set ct original ip saddr map @%s ", r->map);
+		break;
 	case POLICY_S_MARK_SET:
 		fprintf(f, "meta mark set 0x%08x ", r->stmt_value);
 		break;

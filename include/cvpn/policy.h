@@ -90,6 +90,7 @@ enum policy_stmt_type {
 	POLICY_S_NONE,
 	POLICY_S_MARK_FROM_MAP,      /* meta mark set ip saddr map @map */
 	POLICY_S_CTMARK_FROM_MAP,    /* ct mark set ip saddr map @map */
+	POLICY_S_MARK_FROM_MAP_ORIG, /* meta mark set ct original ip saddr map @map */
 	POLICY_S_MARK_SET,           /* meta mark set value */
 	POLICY_S_SNAT,               /* snat ip to value (after the counter) */
 };

@@ -130,8 +130,28 @@ ping_denied "$NS" "$INET_IP" "rt-b has no route to the internet: not taken from 
 # mark, in table 51000: a closed table without a route back to the clients dropped every client packet.
 n_exec "$NS_GW" sysctl -qw net.ipv4.conf.all.src_valid_mark=1 net.ipv4.conf.all.rp_filter=1
 ping_ok "$NS" "$RES_IP" "rt-b, strict reverse-path filter with src_valid_mark=1: the subnet answers"
+# The replies carry the association's mark too: their source, a network that only the association's table
+# reaches (the main table has no route to it at all), was looked up in the main table and dropped.
+ping_ok "$NS" "$OP_IP" "rt-b, strict reverse-path filter with src_valid_mark=1: the on-premises host answers"
+tcp_src_seen rpf "$NS_OP" "$OP_IP" 41237 "$(re_quote "$ASSOC_IP") 41237( |\$)" \
+	"rt-b, strict reverse-path filter with src_valid_mark=1: TCP to the on-premises host"
 n_exec "$NS_GW" sysctl -qw net.ipv4.conf.all.rp_filter=2
 ping_ok "$NS" "$RES_IP" "rt-b, loose reverse-path filter with src_valid_mark=1: the subnet answers"
+ping_ok "$NS" "$OP_IP" "rt-b, loose reverse-path filter with src_valid_mark=1: the on-premises host answers"
+# Without src_valid_mark the check looks a reply's source up as the host routes (no mark): the on-premises
+# network, unknown to the main table, fails it; cvpnd says so at every start and reload.
+n_exec "$NS_GW" sysctl -qw net.ipv4.conf.all.src_valid_mark=0 net.ipv4.conf.all.rp_filter=1
+reload_ok "$TMPD/onprem.yaml" "rt-b, strict reverse-path filter without src_valid_mark"
+expect_log "$SERVER_LOG" "association subnet-a: the reverse-path filter \(rp_filter=1 on $ASSOC_IF, src_valid_mark off\) drops replies from 198\.18\.2\.0/24: .*net\.ipv4\.conf\.$ASSOC_IF\.src_valid_mark=1" \
+	5 "rt-b, strict rp_filter without src_valid_mark: the reload warns that the on-premises replies are dropped"
+ping_denied "$NS" "$OP_IP" "rt-b, strict rp_filter without src_valid_mark: the on-premises host's replies are dropped, as warned"
+n_exec "$NS_GW" sysctl -qw "net.ipv4.conf.$ASSOC_IF.src_valid_mark=1"
+ping_ok "$NS" "$OP_IP" "rt-b, src_valid_mark=1 on $ASSOC_IF as the warning advises: the on-premises host answers"
+n_warn=$(grep -c "reverse-path filter" "$SERVER_LOG")
+reload_ok "$TMPD/onprem.yaml" "rt-b, src_valid_mark=1 on $ASSOC_IF"
+sleep 0.5
+assert_eq "$(grep -c "reverse-path filter" "$SERVER_LOG")" "$n_warn" "no reverse-path warning once src_valid_mark is on"
+n_exec "$NS_GW" sysctl -qw "net.ipv4.conf.$ASSOC_IF.src_valid_mark=0"
 n_exec "$NS_GW" sysctl -qw net.ipv4.conf.all.src_valid_mark=0 net.ipv4.conf.all.rp_filter=0
 natrt_config "$TMPD/nort2.yaml" no
 reload_ok "$TMPD/nort2.yaml" "association without a route table, again"
