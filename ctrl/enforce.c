@@ -479,10 +479,22 @@ void enforce_on_link_events(struct server *srv)
 void enforce_check_links(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
-	bool changed = false, came_up = false, was_unsure = srv->links_unsure;
+	bool changed = false, came_up = false, was_unsure = srv->links_unsure, tun_up = false;
 	struct session *s;
 
 	srv->links_unsure = false;
+	/* The tun set down takes the client CIDR's route out of every association's table with it, and the
+	 * kernel puts back only the main table's when it comes up: replies to clients (which carry their
+	 * association's mark) would follow the table's default route or its unreachable end. */
+	if (route_iface_running(srv->tun_ifname, &tun_up) == 0 && tun_up != srv->tun_up) {
+		if (tun_up)
+			log_info("%s is up again: its routes in the associations' tables go back", srv->tun_ifname);
+		else
+			log_warnx("%s is down: no client traffic passes until it is up again", srv->tun_ifname);
+		srv->tun_up = tun_up;
+		changed = true;
+		came_up |= tun_up;
+	}
 	for (size_t i = 0; i < srv->n_assoc; i++) {
 		bool up = false;
 		int err = route_iface_running(cfg->associations[i].ifname, &up);

@@ -578,7 +578,7 @@ int route_apply_assoc_tables(const struct policy *p)
 {
 	struct nl_cache *rules = NULL;
 	struct nl_sock *sk = NULL;
-	bool *have_if = NULL;
+	bool *have_if = NULL, tun_up;
 	int ret, first = 0;
 
 	if (!p)
@@ -593,6 +593,8 @@ int route_apply_assoc_tables(const struct policy *p)
 	ret = route_err(rtnl_rule_alloc_cache(sk, AF_INET, &rules));
 	if (ret < 0)
 		goto out;
+	/* the tun set down by hand: its routes come when it is set up again (enforce_check_links) */
+	tun_up = link_admin_up(sk, p->tun_ifname);
 	for (size_t i = 0; i < p->n_rtables; i++) {
 		const struct policy_rtable *t = &p->rtables[i];
 		int ifindex = (int)if_nametoindex(t->ifname), tun_ifindex = (int)if_nametoindex(p->tun_ifname);
@@ -615,6 +617,8 @@ int route_apply_assoc_tables(const struct policy *p)
 			for (size_t k = 0; k < t->n_entries; k++) {
 				const struct policy_rt_entry *e = &t->entries[k];
 
+				if (e->to_tun && !tun_up)
+					continue;
 				if (e->to_tun && tun_ifindex == 0)
 					ret = -ENODEV;
 				else

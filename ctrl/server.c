@@ -1021,6 +1021,7 @@ static int install_kernel_objects(struct server *srv)
 		log_warnx("cannot configure %s: %s", srv->tun_ifname, strerror(-err));
 		return -1;
 	}
+	srv->tun_up = true;
 	err = route_enable_forwarding(&srv->forwarding_was_on);
 	if (err < 0) {
 		log_warnx("cannot enable IPv4 forwarding: %s", strerror(-err));

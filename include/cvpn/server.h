@@ -54,6 +54,7 @@ struct server {
 	uint32_t *assoc_sessions;          /* [n_associations] sessions placed on it */
 	bool *assoc_up;                    /* [n_associations] link up and running */
 	bool links_unsure;                 /* a link state could not be read: the next tick reads them again */
+	bool tun_up;                       /* the tun is up: its routes in the associations' tables are there */
 	/* addresses of ended sessions, back to the pool once the kernel forgot their connections (enforce.h) */
 	uint32_t *addr_quarantine;
 	size_t n_addr_quarantine, addr_quarantine_cap;

@@ -8,7 +8,8 @@
 # to anything but its own network: replies only work through SNAT (and the NAT router's own masquerade).
 # Then: a route table without a route for the internet keeps it unreachable even once the gateway's main table
 # has one, and reverse-path filtering with src_valid_mark=1 (as wg-quick leaves a host) still lets clients
-# through such a closed table; and a reload while the association's link is down is applied.
+# through such a closed table, and replies back (cvpnd warns when without src_valid_mark it cannot); the tun
+# set down and up gets its routes back; and a reload while the association's link is down is applied.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -116,6 +117,19 @@ natrt_config "$TMPD/rt.yaml" yes
 reload_ok "$TMPD/rt.yaml" "route table back"
 ping_ok "$NS" "$OP_IP" "with rt-a back, live session: the on-premises host answers again"
 ping_ok "$NS" "$INET_IP" "with rt-a back, live session: the internet host answers again"
+
+# The tun set down and up by hand: the kernel takes the client CIDR's route out of table 51000 with it and
+# puts back only the main table's. cvpnd puts its own back: the replies, which carry the association's mark,
+# would otherwise follow rt-a's default route to the NAT router.
+TUN=$(ip -n "$NS_GW" -o link show | grep -Eo 'cvpn-tun[0-9]+' | head -1)
+ip -n "$NS_GW" link set "$TUN" down
+expect_log "$SERVER_LOG" "$TUN is down: no client traffic passes" 5 "tun set down: cvpnd says so"
+reload_ok "$TMPD/rt.yaml" "reload while the tun is down"
+ip -n "$NS_GW" link set "$TUN" up
+expect_log "$SERVER_LOG" "$TUN is up again" 5 "tun set up again: cvpnd says so"
+assert_match "$(ip -n "$NS_GW" route show table 51000)" "100\.64\.0\.0/22 dev $TUN " \
+	"tun up again: table 51000 routes the client CIDR into it again"
+ping_ok "$NS" "$OP_IP" "tun down and up: the on-premises host answers again"
 
 # A route table that does not route a destination does not route it, whatever the gateway's own main table
 # knows: a miss in table 51000 used to fall through to main (the next ip rule).
