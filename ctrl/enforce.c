@@ -3,6 +3,7 @@
  * in it as two map elements. A failure to install a session fails its login: nothing is admitted that the
  * kernel was not told about, and the kernel admits nothing it was not told about. */
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,14 +64,16 @@ static void warn_reverse_path(const struct policy *p)
 		const struct policy_rt_entry *first = NULL;
 		struct rpf_conf conf;
 		size_t n_dropped = 0;
-		char net[16];
+		char net[16], key[IF_NAMESIZE];
 
 		if (rpf_read_conf(t->ifname, &conf) < 0 || conf.rp_filter == 0 || conf.src_valid_mark)
 			continue;
 		for (size_t e = 0; e < t->n_entries; e++) {
 			const struct policy_rt_entry *re = &t->entries[e];
-			/* one address of the network: its first host (0.0.0.1 for a default route) */
-			uint32_t probe = re->dst.len < 32 ? re->dst.addr | 1 : re->dst.addr;
+			/* one address of the network: the first host of its upper half (128.0.0.1 for a default
+			 * route, far from 0.0.0.0/8, which the kernel treats apart) */
+			uint32_t probe = re->dst.len >= 31 ? re->dst.addr | (re->dst.len == 31) :
+							     re->dst.addr | (1u << (31 - re->dst.len)) | 1;
 			bool passes;
 
 			if (!re->via || re->to_tun || rpf_unmarked_passes(&conf, t->ifname, probe, &passes) < 0 ||
@@ -83,12 +86,17 @@ static void warn_reverse_path(const struct policy *p)
 		if (!first)
 			continue;
 		config_format_ipv4(first->dst.addr, net);
+		/* sysctl's key spells a dot of the name as a slash (eth0.100: net.ipv4.conf.eth0/100) */
+		snprintf(key, sizeof(key), "%s", t->ifname);
+		for (char *c = key; *c; c++)
+			if (*c == '.')
+				*c = '/';
 		log_warnx("association %s: the reverse-path filter (rp_filter=%d on %s, src_valid_mark off) drops "
-			  "replies from %s/%u%s: the host's main table does not route it %s; set "
+			  "replies from %s/%u%s: the host's own routing does not route it %s; set "
 			  "net.ipv4.conf.%s.src_valid_mark=1 (the check then uses the association's table)",
 			  p->assocs[i].cfg->name, conf.rp_filter, t->ifname, net, (unsigned)first->dst.len,
 			  n_dropped > 1 ? " and others of its route table" : "",
-			  conf.rp_filter == 1 ? "out of that link" : "at all", t->ifname);
+			  conf.rp_filter == 1 ? "out of that link" : "at all", key);
 	}
 }
 
@@ -470,35 +478,33 @@ static void move_session(struct server *srv, struct session *s, long to, const c
 	s->assoc_cur = to;
 }
 
-void enforce_on_link_events(struct server *srv)
-{
-	if (route_link_monitor_drain(srv->rtnl_fd) > 0)
-		enforce_check_links(srv);
-}
-
-void enforce_check_links(struct server *srv)
+/* reinstall: the tables go back in any case. A link set down takes its routes with it, from table 51000+i
+ * too, and the kernel puts back only the main table's when it is up again; set down and up between two
+ * reads of its state, it looks unchanged. Installing is idempotent (replace), so after any link event
+ * the tables are simply installed again. */
+static void check_links(struct server *srv, bool reinstall)
 {
 	const struct config *cfg = srv->cfg;
-	bool changed = false, came_up = false, was_unsure = srv->links_unsure, tun_up = false;
+	bool changed = false, came_up = false, was_unsure = srv->links_unsure, tun_up = false, tun_back = false;
 	struct session *s;
+	int err;
 
 	srv->links_unsure = false;
-	/* The tun set down takes the client CIDR's route out of every association's table with it, and the
-	 * kernel puts back only the main table's when it comes up: replies to clients (which carry their
-	 * association's mark) would follow the table's default route or its unreachable end. */
-	if (route_iface_running(srv->tun_ifname, &tun_up) == 0 && tun_up != srv->tun_up) {
-		if (tun_up)
-			log_info("%s is up again: its routes in the associations' tables go back", srv->tun_ifname);
-		else
+	/* Without the tun's route in the association tables, replies to clients (which carry their
+	 * association's mark) follow the table's default route or its unreachable end. */
+	err = route_iface_running(srv->tun_ifname, &tun_up);
+	if (err < 0) {
+		srv->links_unsure = true;
+	} else if (tun_up != srv->tun_up) {
+		if (!tun_up)
 			log_warnx("%s is down: no client traffic passes until it is up again", srv->tun_ifname);
 		srv->tun_up = tun_up;
-		changed = true;
-		came_up |= tun_up;
+		tun_back = tun_up;
 	}
 	for (size_t i = 0; i < srv->n_assoc; i++) {
 		bool up = false;
-		int err = route_iface_running(cfg->associations[i].ifname, &up);
 
+		err = route_iface_running(cfg->associations[i].ifname, &up);
 		if (err == -ENODEV) {
 			up = false; /* deleted: as down as it gets */
 		} else if (err < 0) {
@@ -518,12 +524,16 @@ void enforce_check_links(struct server *srv)
 			came_up |= up;
 		}
 	}
+	/* before any session returns to a link that came back; a missing interface was said above */
+	if (reinstall || came_up || tun_back) {
+		err = route_apply_assoc_tables(srv->policy);
+		if (err < 0 && err != -ENODEV)
+			log_warnx("cannot reinstall the associations' routing tables: %s", strerror(-err));
+	}
+	if (tun_back)
+		log_info("%s is up again: its routes in the associations' tables are back", srv->tun_ifname);
 	if (!changed)
 		return;
-	/* a link going down takes its routes with it, table 51000+i included: put them back before any
-	 * session returns to it */
-	if (came_up && route_apply_assoc_tables(srv->policy) < 0)
-		log_warnx("cannot reinstall the associations' routing tables after a link came back");
 	FOR_EACH_ENFORCED(srv, s) {
 		long to = place(srv, s->assoc_home);
 
@@ -531,6 +541,17 @@ void enforce_check_links(struct server *srv)
 			move_session(srv, s, to, to == s->assoc_home ? "its association is back" :
 									"its association is down");
 	}
+}
+
+void enforce_on_link_events(struct server *srv)
+{
+	if (route_link_monitor_drain(srv->rtnl_fd) > 0)
+		check_links(srv, true);
+}
+
+void enforce_check_links(struct server *srv)
+{
+	check_links(srv, false);
 }
 
 int enforce_explain(struct server *srv, const char *user, const char *group, uint32_t dst, int proto,

@@ -593,7 +593,7 @@ int route_apply_assoc_tables(const struct policy *p)
 	ret = route_err(rtnl_rule_alloc_cache(sk, AF_INET, &rules));
 	if (ret < 0)
 		goto out;
-	/* the tun set down by hand: its routes come when it is set up again (enforce_check_links) */
+	/* the tun set down by hand: its routes come when it is set up again (check_links in enforce.c) */
 	tun_up = link_admin_up(sk, p->tun_ifname);
 	for (size_t i = 0; i < p->n_rtables; i++) {
 		const struct policy_rtable *t = &p->rtables[i];

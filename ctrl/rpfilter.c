@@ -80,8 +80,12 @@ static int main_route_ifindex(struct nl_sock *sk, uint32_t addr, int *ifindex)
 	err = rtnl_route_lookup(sk, dst, &route);
 	nl_addr_put(dst);
 	*ifindex = 0;
+	/* libnl folds the kernel's ENETUNREACH and EHOSTUNREACH (no route, an unreachable one) into
+	 * NLE_FAILURE; anything else is no answer, and the caller says nothing */
+	if (err == -NLE_FAILURE)
+		return 0;
 	if (err < 0)
-		return 0; /* the kernel's answer for no route (ENETUNREACH, EHOSTUNREACH) */
+		return -EIO;
 	if (rtnl_route_get_type(route) == RTN_UNICAST && rtnl_route_get_nnexthops(route) > 0) {
 		nh = rtnl_route_nexthop_n(route, 0);
 		*ifindex = nh ? rtnl_route_nh_get_ifindex(nh) : 0;

@@ -130,6 +130,15 @@ expect_log "$SERVER_LOG" "$TUN is up again" 5 "tun set up again: cvpnd says so"
 assert_match "$(ip -n "$NS_GW" route show table 51000)" "100\.64\.0\.0/22 dev $TUN " \
 	"tun up again: table 51000 routes the client CIDR into it again"
 ping_ok "$NS" "$OP_IP" "tun down and up: the on-premises host answers again"
+# down and up at once, before cvpnd reads the link's state: any link event puts the tables back
+printf "link set %s down\nlink set %s up\n" "$TUN" "$TUN" | ip -n "$NS_GW" -batch -
+for _ in $(seq 50); do
+	ip -n "$NS_GW" route show table 51000 | grep -q "dev $TUN " && break
+	sleep 0.1
+done
+assert_match "$(ip -n "$NS_GW" route show table 51000)" "100\.64\.0\.0/22 dev $TUN " \
+	"tun down and up at once: table 51000 routes the client CIDR into it again"
+ping_ok "$NS" "$OP_IP" "tun down and up at once: the on-premises host answers again"
 
 # A route table that does not route a destination does not route it, whatever the gateway's own main table
 # knows: a miss in table 51000 used to fall through to main (the next ip rule).
@@ -159,12 +168,34 @@ reload_ok "$TMPD/onprem.yaml" "rt-b, strict reverse-path filter without src_vali
 expect_log "$SERVER_LOG" "association subnet-a: the reverse-path filter \(rp_filter=1 on $ASSOC_IF, src_valid_mark off\) drops replies from 198\.18\.2\.0/24: .*net\.ipv4\.conf\.$ASSOC_IF\.src_valid_mark=1" \
 	5 "rt-b, strict rp_filter without src_valid_mark: the reload warns that the on-premises replies are dropped"
 ping_denied "$NS" "$OP_IP" "rt-b, strict rp_filter without src_valid_mark: the on-premises host's replies are dropped, as warned"
-n_exec "$NS_GW" sysctl -qw "net.ipv4.conf.$ASSOC_IF.src_valid_mark=1"
-ping_ok "$NS" "$OP_IP" "rt-b, src_valid_mark=1 on $ASSOC_IF as the warning advises: the on-premises host answers"
-n_warn=$(grep -c "reverse-path filter" "$SERVER_LOG")
-reload_ok "$TMPD/onprem.yaml" "rt-b, src_valid_mark=1 on $ASSOC_IF"
+# A route table's default route is judged by the host's own default route: no warning when it leaves through
+# the association's link, a warning when the host has none.
+rpf_warnings() { grep -c "reverse-path filter" "$SERVER_LOG" || true; }
+rpf_warning_since() { # COUNT: waits for a reverse-path warning after the first COUNT, prints it
+	for _ in $(seq 50); do
+		[ "$(rpf_warnings)" -gt "$1" ] && break
+		sleep 0.1
+	done
+	grep "reverse-path filter" "$SERVER_LOG" | tail -n +"$(($1 + 1))" | tail -n 1
+}
+gw_default=$(ip -n "$NS_GW" route show default)
+ip -n "$NS_GW" route replace default via 198.18.1.253 dev "$ASSOC_IF"
+n_warn=$(rpf_warnings)
+reload_ok "$TMPD/rt.yaml" "rt-a, the host's own default route out of $ASSOC_IF"
 sleep 0.5
-assert_eq "$(grep -c "reverse-path filter" "$SERVER_LOG")" "$n_warn" "no reverse-path warning once src_valid_mark is on"
+assert_eq "$(rpf_warnings)" "$n_warn" "rt-a, host default route out of $ASSOC_IF: no warning (the host routes all of rt-a out of it)"
+ip -n "$NS_GW" route del default
+n_warn=$(rpf_warnings)
+reload_ok "$TMPD/rt.yaml" "rt-a, no default route on the host"
+assert_match "$(rpf_warning_since "$n_warn")" "drops replies from 198\.18\.2\.0/24 and others of its route table" \
+	"rt-a, no default route on the host: rt-a's default route is warned about too"
+[ -z "$gw_default" ] || ip -n "$NS_GW" route replace $gw_default
+n_exec "$NS_GW" sysctl -qw "net.ipv4.conf.$ASSOC_IF.src_valid_mark=1"
+n_warn=$(rpf_warnings)
+reload_ok "$TMPD/onprem.yaml" "rt-b again, src_valid_mark=1 on $ASSOC_IF as the warning advises"
+ping_ok "$NS" "$OP_IP" "rt-b, src_valid_mark=1 on $ASSOC_IF: the on-premises host answers"
+sleep 0.5
+assert_eq "$(rpf_warnings)" "$n_warn" "rt-b, src_valid_mark=1 on $ASSOC_IF: the reload did not warn"
 n_exec "$NS_GW" sysctl -qw "net.ipv4.conf.$ASSOC_IF.src_valid_mark=0"
 n_exec "$NS_GW" sysctl -qw net.ipv4.conf.all.src_valid_mark=0 net.ipv4.conf.all.rp_filter=0
 natrt_config "$TMPD/nort2.yaml" no
