@@ -80,6 +80,7 @@ struct auth_job {
 	enum job_result result;
 	char name[DIR_USERNAME_MAX + 1];   /* the directory's name for the user ("" without a directory) */
 	char *dn;                          /* the user's entry: one key for every spelling of the name */
+	char pw_note[64];                  /* the password policy's warning (expiry, grace logins), for the log */
 	char reason[HANDLER_MSG_MAX + 1];  /* for the client */
 	char detail[384];                  /* for the log */
 	char **groups;
@@ -299,11 +300,23 @@ static void job_run(struct auth_job *j)
 			fail(j, JOB_ERROR, "your directory entry has no username this endpoint can use");
 			goto out;
 		}
+		/* only after a right password; with MFA the code was not checked yet: say no more than for a
+		 * wrong password (the log has it) */
+		if (r == -EKEYEXPIRED) {
+			fail(j, JOB_CREDENTIALS, j->totp != CONFIG_TOTP_OFF ? bad_credentials(j) :
+			     "your directory password has expired or must be changed; change it, then connect again");
+			goto out;
+		}
 		if (r < 0) {
 			fail(j, JOB_CREDENTIALS, bad_credentials(j));
 			goto out;
 		}
 		snprintf(j->name, sizeof(j->name), "%s", res.name);
+		if (res.pw_grace_left >= 0)
+			snprintf(j->pw_note, sizeof(j->pw_note), ", password expired: %d grace logins left",
+				 res.pw_grace_left);
+		else if (res.pw_expires_s >= 0)
+			snprintf(j->pw_note, sizeof(j->pw_note), ", password expires in %ld s", res.pw_expires_s);
 		j->dn = res.dn;
 		res.dn = NULL;
 		j->groups = res.groups;
@@ -571,11 +584,11 @@ static void job_finish(struct auth *a, struct auth_job *j, uint64_t now_ms)
 
 			snprintf(groups + l, sizeof(groups) - l, "%s%s", i ? "," : "", j->groups[i]);
 		}
-		log_info("session %llu: login of %s from %s accepted after %llu ms%s%s%s%s%s%s%s%s",
+		log_info("session %llu: login of %s from %s accepted after %llu ms%s%s%s%s%s%s%s%s%s",
 			 (unsigned long long)s->id, who, s->remote_str, (unsigned long long)(now_ms - j->started_ms),
 			 j->name[0] && strcmp(j->name, j->username) ? ", directory user " : "",
 			 j->name[0] && strcmp(j->name, j->username) ? j->name : "",
-			 j->dir ? ", directory groups " : "", j->dir ? (groups[0] ? groups : "(none)") : "",
+			 j->dir ? ", directory groups " : "", j->dir ? (groups[0] ? groups : "(none)") : "", j->pw_note,
 			 j->totp_checked ? ", MFA code accepted" : "", j->handler_path ? ", connect handler allowed" : "",
 			 j->posture[0] ? ", posture " : "", j->posture);
 	} else {

@@ -188,6 +188,8 @@ void dir_result_clear(struct dir_result *res)
 		free(res->totp_secret);
 	}
 	memset(res, 0, sizeof(*res));
+	res->pw_expires_s = -1;
+	res->pw_grace_left = -1;
 }
 
 /* ---- talking to the directory ---- */
@@ -228,18 +230,73 @@ static int map_error(struct dir_ctx *c, int rc, const char *what)
 	}
 }
 
-static int bind_simple(struct dir_ctx *c, const char *dn, const char *password, const char *what)
+/* What the directory's password policy (draft-behera-ldap-password-policy: OpenLDAP's ppolicy overlay,
+ * 389-ds and others) said about a user's bind, when it answered the request control. */
+static int bind_policy(struct dir_ctx *c, LDAPControl **ctrls, int rc, const char *what, struct dir_result *res)
+{
+	LDAPControl *pp = ldap_control_find(LDAP_CONTROL_PASSWORDPOLICYRESPONSE, ctrls, NULL);
+	LDAPPasswordPolicyError err = PP_noError;
+	ber_int_t expire = -1, grace = -1;
+
+	if (!pp || ldap_parse_passwordpolicy_control(c->ld, pp, &expire, &grace, &err) != LDAP_SUCCESS)
+		return rc == LDAP_SUCCESS ? 0 : map_error(c, rc, what);
+	switch (err) {
+	case PP_accountLocked:
+		/* answered for any password: a failed login like the others, counted as one */
+		snprintf(c->detail, c->detail_len, "%s: the directory's password policy has locked the account", what);
+		return -EACCES;
+	case PP_passwordExpired:
+		snprintf(c->detail, c->detail_len, "%s: the password has expired (the directory's password policy)",
+			 what);
+		return -EKEYEXPIRED;
+	case PP_changeAfterReset:
+		/* the bind succeeded, but the directory lets such a user do nothing but change the password */
+		snprintf(c->detail, c->detail_len, "%s: the password was reset and must be changed first (the "
+			 "directory's password policy)", what);
+		return -EKEYEXPIRED;
+	default:
+		break;
+	}
+	if (rc != LDAP_SUCCESS)
+		return map_error(c, rc, what);
+	res->pw_expires_s = expire;
+	res->pw_grace_left = grace;
+	return 0;
+}
+
+/* A simple bind. res: the user's bind, which asks for the password policy's verdict (a control servers
+ * without a policy ignore); NULL for the service account's. */
+static int bind_simple(struct dir_ctx *c, const char *dn, const char *password, const char *what,
+		       struct dir_result *res)
 {
 	struct berval cred = { .bv_val = (char *)password, .bv_len = strlen(password) };
-	int rc;
+	struct timeval tv = { .tv_sec = c->d->timeout };
+	LDAPControl *req = NULL, *sctrls[2] = { NULL, NULL }, **rctrls = NULL;
+	LDAPMessage *msg = NULL;
+	int rc, msgid, err;
 
 	/* an empty password is an unauthenticated bind (RFC 4513 §5.1.2), which succeeds for any DN */
 	if (cred.bv_len == 0) {
 		snprintf(c->detail, c->detail_len, "%s: empty password", what);
 		return -EACCES;
 	}
-	rc = ldap_sasl_bind_s(c->ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
-	return rc == LDAP_SUCCESS ? 0 : map_error(c, rc, what);
+	if (res && ldap_create_passwordpolicy_control(c->ld, &req) == LDAP_SUCCESS)
+		sctrls[0] = req;
+	rc = ldap_sasl_bind(c->ld, dn, LDAP_SASL_SIMPLE, &cred, sctrls, NULL, &msgid);
+	ldap_control_free(req);
+	if (rc != LDAP_SUCCESS)
+		return map_error(c, rc, what);
+	rc = ldap_result(c->ld, msgid, LDAP_MSG_ALL, &tv, &msg);
+	if (rc <= 0) {
+		ldap_msgfree(msg);
+		return map_error(c, rc == 0 ? LDAP_TIMEOUT : LDAP_SERVER_DOWN, what);
+	}
+	err = ldap_parse_result(c->ld, msg, &rc, NULL, NULL, NULL, &rctrls, 1);
+	if (err != LDAP_SUCCESS)
+		return map_error(c, err, what);
+	err = res ? bind_policy(c, rctrls, rc, what, res) : rc == LDAP_SUCCESS ? 0 : map_error(c, rc, what);
+	ldap_controls_free(rctrls);
+	return err;
 }
 
 static int open_conn(struct dir_ctx *c)
@@ -446,6 +503,8 @@ int directory_login(const struct config_directory *d, const char *username, cons
 		attrs[n_attrs++] = (char *)totp_attribute;
 	attrs[n_attrs] = NULL;
 	memset(res, 0, sizeof(*res));
+	res->pw_expires_s = -1;
+	res->pw_grace_left = -1;
 	detail[0] = '\0';
 	if (directory_username_ok(username) < 0) {
 		snprintf(detail, detail_len, "username is empty, too long or has control characters");
@@ -465,7 +524,7 @@ int directory_login(const struct config_directory *d, const char *username, cons
 			ret = -EINVAL;
 			goto out;
 		}
-		ret = bind_simple(&c, dn, password, "bind");
+		ret = bind_simple(&c, dn, password, "bind", res);
 		if (ret == 0)
 			ret = search_one(&c, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &msg, &e,
 					 "reading the user");
@@ -477,7 +536,7 @@ int directory_login(const struct config_directory *d, const char *username, cons
 		if (d->service_bind_dn) {
 			ret = read_service_password(&c, pw, sizeof(pw));
 			if (ret == 0) {
-				ret = bind_simple(&c, d->service_bind_dn, pw, "service bind");
+				ret = bind_simple(&c, d->service_bind_dn, pw, "service bind", NULL);
 				if (ret == -EACCES)
 					ret = -EIO; /* our account, not the user's fault: do not count it against them */
 			}
@@ -498,7 +557,7 @@ int directory_login(const struct config_directory *d, const char *username, cons
 		if (ret == 0)
 			ret = read_entry(&c, e, totp_attribute, res);
 		if (ret == 0)
-			ret = bind_simple(&c, res->dn, password, "bind");
+			ret = bind_simple(&c, res->dn, password, "bind", res);
 	}
 	/* after the bind: a refusal for a missing name must not tell a guesser that the user exists */
 	if (ret == 0)

@@ -19,12 +19,15 @@ struct dir_result {
 	char **groups;           /* names as group-name says (cn or dn) */
 	size_t n_groups;
 	char *totp_secret;       /* value of the TOTP attribute when asked for; secret */
+	long pw_expires_s;       /* the password policy's warning: seconds until the password expires, or -1 */
+	int pw_grace_left;       /* logins left after it expired (grace logins), or -1 */
 };
 
 /* Checks username and password; on success fills res (dir_result_clear() frees it). Returns 0, -EACCES
  * (wrong password, unknown or ambiguous user: the client is told only "invalid username or password"),
  * -EINVAL (a username we do not send to a directory), -EPROTO (the password was right but the entry has no
- * usable username-attribute), or -EIO (directory unreachable or failing). detail
+ * usable username-attribute), -EKEYEXPIRED (the password was right, but the directory's password policy
+ * says it has expired or must be changed first), or -EIO (directory unreachable or failing). detail
  * says what happened, for the log; it never contains the password. */
 int directory_login(const struct config_directory *d, const char *username, const char *password,
 		    const char *totp_attribute, struct dir_result *res, char *detail, size_t detail_len);

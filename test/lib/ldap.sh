@@ -15,6 +15,9 @@
 #   uid=bob      finance        password $PW_BOB
 #   uid=carol    (no group)     password $PW_CAROL
 #   uid=sloane   eng            password $PW_SLOANE (the slow-directory tests delay her binds)
+#   uid=lee, eve, ezra (no group), each under a password policy (ppolicy overlay; nobody else has one):
+#                lee: locked after 3 failed binds, must change a password an admin set ($PW_LEE);
+#                eve: expires in a day, warned from the start ($PW_EVE); ezra: expired after 1 s ($PW_EZRA)
 #   cn=eng, cn=finance: groupOfNames; cn=all-staff has both groups as members (nested)
 #   cn=cvpn-svc,ou=services: the service account cvpnd searches with (password in $LDAP_SVC_PW_FILE)
 # memberOf is kept by slapd's memberof overlay, as Active Directory keeps it.
@@ -34,6 +37,9 @@ PW_ALICE="alice-pw-$RANDOM$RANDOM"
 PW_BOB="bob-pw-$RANDOM$RANDOM"
 PW_CAROL="carol-pw-$RANDOM$RANDOM"
 PW_SLOANE="sloane-pw-$RANDOM$RANDOM"
+PW_LEE="lee-pw-$RANDOM$RANDOM"
+PW_EVE="eve-pw-$RANDOM$RANDOM"
+PW_EZRA="ezra-pw-$RANDOM$RANDOM"
 # 20 random bytes in base32, as an authenticator app would be given them
 TOTP_SECRET=$(head -c 20 /dev/urandom | base32 | tr -d '=\n')
 
@@ -68,6 +74,7 @@ ldap_start() {
 	modulepath /usr/lib/ldap
 	moduleload back_mdb
 	moduleload memberof
+	moduleload ppolicy
 	pidfile $LDAP_DIR/slapd.pid
 	argsfile $LDAP_DIR/slapd.args
 	TLSCACertificateFile $PKI/ca.crt
@@ -81,6 +88,10 @@ ldap_start() {
 	directory $LDAP_DIR/db
 	overlay memberof
 	memberof-refint TRUE
+	# password policies (draft-behera): only entries naming one in pwdPolicySubentry have one (no default);
+	# a bind to a locked account answers the policy control with accountLocked
+	overlay ppolicy
+	ppolicy_use_lockout
 	# the TOTP secret: the service account and its owner only; passwords: bind only
 	access to attrs=cvpnTotpSecret by dn.exact="$LDAP_SVC_DN" read by self read by * none
 	access to attrs=userPassword by anonymous auth by self write by * none
@@ -152,6 +163,58 @@ ldap_start() {
 	sn: Slow
 	userPassword: $PW_SLOANE
 
+	dn: ou=policies,$LDAP_BASE
+	objectClass: organizationalUnit
+	ou: policies
+
+	dn: cn=lockout,ou=policies,$LDAP_BASE
+	objectClass: organizationalRole
+	objectClass: pwdPolicy
+	cn: lockout
+	pwdAttribute: userPassword
+	pwdLockout: TRUE
+	pwdMaxFailure: 3
+	pwdMustChange: TRUE
+
+	dn: cn=expiring,ou=policies,$LDAP_BASE
+	objectClass: organizationalRole
+	objectClass: pwdPolicy
+	cn: expiring
+	pwdAttribute: userPassword
+	pwdMaxAge: 86400
+	pwdExpireWarning: 172800
+
+	dn: cn=expired,ou=policies,$LDAP_BASE
+	objectClass: organizationalRole
+	objectClass: pwdPolicy
+	cn: expired
+	pwdAttribute: userPassword
+	pwdMaxAge: 1
+
+	dn: uid=lee,ou=people,$LDAP_BASE
+	objectClass: inetOrgPerson
+	uid: lee
+	cn: Lee
+	sn: Lockout
+	userPassword: $PW_LEE
+	pwdPolicySubentry: cn=lockout,ou=policies,$LDAP_BASE
+
+	dn: uid=eve,ou=people,$LDAP_BASE
+	objectClass: inetOrgPerson
+	uid: eve
+	cn: Eve
+	sn: Expiring
+	userPassword: $PW_EVE
+	pwdPolicySubentry: cn=expiring,ou=policies,$LDAP_BASE
+
+	dn: uid=ezra,ou=people,$LDAP_BASE
+	objectClass: inetOrgPerson
+	uid: ezra
+	cn: Ezra
+	sn: Expired
+	userPassword: $PW_EZRA
+	pwdPolicySubentry: cn=expired,ou=policies,$LDAP_BASE
+
 	dn: cn=eng,ou=groups,$LDAP_BASE
 	objectClass: groupOfNames
 	cn: eng
@@ -172,7 +235,7 @@ ldap_start() {
 	# the overlay did its job: alice's entry carries memberOf eng (what cvpnd reads)
 	ldap_admin ldapsearch -LLL -b "uid=alice,ou=people,$LDAP_BASE" -s base memberOf 2>/dev/null |
 		grep -qi "^memberOf: cn=eng,ou=groups,$LDAP_BASE" || fail "ldap: memberOf not maintained by slapd"
-	ok "slapd started with users alice, bob, carol, sloane and groups eng, finance, all-staff"
+	ok "slapd started with users alice, bob, carol, sloane, lee, eve, ezra and groups eng, finance, all-staff"
 }
 
 ldap_passwd() { # USER PW
