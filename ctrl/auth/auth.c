@@ -300,11 +300,11 @@ static void job_run(struct auth_job *j)
 			fail(j, JOB_ERROR, "your directory entry has no username this endpoint can use");
 			goto out;
 		}
-		/* only after a right password; with MFA the code was not checked yet: say no more than for a
-		 * wrong password (the log has it) */
+		/* Only after a right password, but the client is told no more than for a wrong one (the log
+		 * says why): telling would confirm a guessed password, and an expired or administrator-set one
+		 * may still be changed (self-service pages ask for nothing else) or let in elsewhere. */
 		if (r == -EKEYEXPIRED) {
-			fail(j, JOB_CREDENTIALS, j->totp != CONFIG_TOTP_OFF ? bad_credentials(j) :
-			     "your directory password has expired or must be changed; change it, then connect again");
+			fail(j, JOB_CREDENTIALS, bad_credentials(j));
 			goto out;
 		}
 		if (r < 0) {

@@ -238,6 +238,7 @@ static int bind_policy(struct dir_ctx *c, LDAPControl **ctrls, int rc, const cha
 	LDAPPasswordPolicyError err = PP_noError;
 	ber_int_t expire = -1, grace = -1;
 
+	/* no answer (no policy, or a server without the control), or one we cannot read: the result code alone */
 	if (!pp || ldap_parse_passwordpolicy_control(c->ld, pp, &expire, &grace, &err) != LDAP_SUCCESS)
 		return rc == LDAP_SUCCESS ? 0 : map_error(c, rc, what);
 	switch (err) {
@@ -289,11 +290,17 @@ static int bind_simple(struct dir_ctx *c, const char *dn, const char *password, 
 	rc = ldap_result(c->ld, msgid, LDAP_MSG_ALL, &tv, &msg);
 	if (rc <= 0) {
 		ldap_msgfree(msg);
-		return map_error(c, rc == 0 ? LDAP_TIMEOUT : LDAP_SERVER_DOWN, what);
+		err = LDAP_TIMEOUT;
+		if (rc < 0 && (ldap_get_option(c->ld, LDAP_OPT_RESULT_CODE, &err) != LDAP_OPT_SUCCESS ||
+			       err == LDAP_SUCCESS))
+			err = LDAP_SERVER_DOWN;
+		return map_error(c, err, what);
 	}
 	err = ldap_parse_result(c->ld, msg, &rc, NULL, NULL, NULL, &rctrls, 1);
-	if (err != LDAP_SUCCESS)
+	if (err != LDAP_SUCCESS) {
+		ldap_controls_free(rctrls);
 		return map_error(c, err, what);
+	}
 	err = res ? bind_policy(c, rctrls, rc, what, res) : rc == LDAP_SUCCESS ? 0 : map_error(c, rc, what);
 	ldap_controls_free(rctrls);
 	return err;
