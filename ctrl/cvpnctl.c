@@ -381,7 +381,7 @@ usage:
 
 static int reload_main(int argc, char *argv[])
 {
-	struct json_object *r, *cfg;
+	struct json_object *r, *cfg, *warnings;
 	int ret = simple_args(argc, argv, "reload [--json] [--socket PATH]");
 
 	if (ret >= 0)
@@ -395,6 +395,10 @@ static int reload_main(int argc, char *argv[])
 		else
 			printf("configuration reloaded: version %llu, sha256 %s\n",
 			       (unsigned long long)get_u64(cfg, "version"), get_str(cfg, "sha256"));
+		if (!json_out && json_object_object_get_ex(r, "warnings", &warnings) &&
+		    json_object_is_type(warnings, json_type_array))
+			for (size_t i = 0; i < json_object_array_length(warnings); i++)
+				fprintf(stderr, "%s\n", json_object_get_string(json_object_array_get_idx(warnings, i)));
 	}
 	json_object_put(r);
 	return ret;

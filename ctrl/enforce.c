@@ -46,8 +46,12 @@ static int read_assoc_state(const struct config *cfg, uint32_t *snat, bool *up, 
 				char ip[16];
 
 				config_format_ipv4(snat[i], ip);
-				log_warnx("dns-servers: %s is association %s's own address, the gateway host's: clients "
-					  "cannot reach it", ip, a->name);
+				if (errs)
+					fprintf(errs, "%s: warning: dns-servers: %s is association %s's own address, the "
+						"gateway host's: clients cannot reach it\n", cfg->path, ip, a->name);
+				else
+					log_warnx("dns-servers: %s is association %s's own address, the gateway host's: "
+						  "clients cannot reach it", ip, a->name);
 			}
 	}
 	return 0;
@@ -56,15 +60,16 @@ static int read_assoc_state(const struct config *cfg, uint32_t *snat, bool *up, 
 /* Replies from a network that only an association's route table reaches come back in through its link. The
  * reverse-path filter checks them with their association mark only when src_valid_mark is on (they pass);
  * without it, as the host routes, and drops them unless the host's main table routes that network out of
- * the same link (strict) or at all (loose). Said at start and at every reload, once per association. */
-static void warn_reverse_path(const struct policy *p)
+ * the same link (strict) or at all (loose). Said at start (the log) and at every reload (errs: the reload's
+ * warnings, which the caller logs and cvpnctl shows), once per association. */
+static void warn_reverse_path(const struct policy *p, const char *path, FILE *errs)
 {
 	for (size_t i = 0; i < p->n_rtables && i < p->n_assocs; i++) {
 		const struct policy_rtable *t = &p->rtables[i];
 		const struct policy_rt_entry *first = NULL;
 		struct rpf_conf conf;
 		size_t n_dropped = 0;
-		char net[16], key[IF_NAMESIZE];
+		char net[16], key[IF_NAMESIZE], msg[512];
 
 		if (rpf_read_conf(t->ifname, &conf) < 0 || conf.rp_filter == 0 || conf.src_valid_mark)
 			continue;
@@ -91,12 +96,16 @@ static void warn_reverse_path(const struct policy *p)
 		for (char *c = key; *c; c++)
 			if (*c == '.')
 				*c = '/';
-		log_warnx("association %s: the reverse-path filter (rp_filter=%d on %s, src_valid_mark off) drops "
-			  "replies from %s/%u%s: the host's own routing does not route it %s; set "
-			  "net.ipv4.conf.%s.src_valid_mark=1 (the check then uses the association's table)",
-			  p->assocs[i].cfg->name, conf.rp_filter, t->ifname, net, (unsigned)first->dst.len,
-			  n_dropped > 1 ? " and others of its route table" : "",
-			  conf.rp_filter == 1 ? "out of that link" : "at all", key);
+		snprintf(msg, sizeof(msg), "association %s: the reverse-path filter (rp_filter=%d on %s, "
+			 "src_valid_mark off) drops replies from %s/%u%s: the host's own routing does not route it %s; "
+			 "set net.ipv4.conf.%s.src_valid_mark=1 (the check then uses the association's table)",
+			 p->assocs[i].cfg->name, conf.rp_filter, t->ifname, net, (unsigned)first->dst.len,
+			 n_dropped > 1 ? " and others of its route table" : "",
+			 conf.rp_filter == 1 ? "out of that link" : "at all", key);
+		if (errs)
+			fprintf(errs, "%s: warning: %s\n", path, msg);
+		else
+			log_warnx("%s", msg);
 	}
 }
 
@@ -147,7 +156,7 @@ int enforce_init(struct server *srv)
 		log_warnx("cannot install table inet %s: %s", NFT_TABLE_NAME, strerror(-err));
 		return -1;
 	}
-	warn_reverse_path(srv->policy);
+	warn_reverse_path(srv->policy, cfg->path, NULL);
 	srv->nft_installed = true;
 	/* the connections a killed run's clients had: the next holder of each address must not inherit them */
 	err = ct_flush_source_net(cfg->client_cidr.addr, cfg->client_cidr.len);
@@ -432,7 +441,7 @@ int enforce_reload(struct server *srv, const struct config *ncfg, FILE *errs)
 	policy_free(srv->policy);
 	srv->policy = np;
 	np = NULL;
-	warn_reverse_path(srv->policy);
+	warn_reverse_path(srv->policy, ncfg->path, errs);
 	free(srv->assoc_snat);
 	free(srv->assoc_sessions);
 	free(srv->assoc_up);

@@ -308,11 +308,18 @@ static struct json_object *cmd_reload(struct mgmt *m, const struct mgmt_request 
 	} else {
 		o = reply_error("configuration not reloaded; the running configuration (version %llu) stays",
 				(unsigned long long)m->srv->cfg_version);
-		errs = json_object_new_array();
-		for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-			json_object_array_add(errs, json_object_new_string(line));
-		json_object_object_add(o, "errors", errs);
 	}
+	/* a refusal's reasons, or an accepted file's warnings: for whoever reloaded, and the log's */
+	errs = json_object_new_array();
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_object_array_add(errs, json_object_new_string(line));
+		if (r == 0)
+			log_warnx("reload: %s", line);
+	}
+	if (r != 0 || json_object_array_length(errs) > 0)
+		json_object_object_add(o, r == 0 ? "warnings" : "errors", errs);
+	else
+		json_object_put(errs);
 	free(buf);
 	return o;
 }

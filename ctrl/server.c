@@ -839,6 +839,8 @@ static void reload_on_signal(struct server *srv)
 			log_warnx("  %s", line);
 	} else {
 		fclose(f);
+		for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			log_warnx("SIGHUP: %s", line);
 	}
 	free(buf);
 }

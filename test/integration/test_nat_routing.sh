@@ -167,6 +167,8 @@ n_exec "$NS_GW" sysctl -qw net.ipv4.conf.all.src_valid_mark=0 net.ipv4.conf.all.
 reload_ok "$TMPD/onprem.yaml" "rt-b, strict reverse-path filter without src_valid_mark"
 expect_log "$SERVER_LOG" "association subnet-a: the reverse-path filter \(rp_filter=1 on $ASSOC_IF, src_valid_mark off\) drops replies from 198\.18\.2\.0/24: .*net\.ipv4\.conf\.$ASSOC_IF\.src_valid_mark=1" \
 	5 "rt-b, strict rp_filter without src_valid_mark: the reload warns that the on-premises replies are dropped"
+assert_log "$TMPD/reload.log" "warning: association subnet-a: the reverse-path filter .* drops replies from 198\.18\.2\.0/24" \
+	"rt-b, strict rp_filter without src_valid_mark: cvpnctl reload shows the warning too"
 ping_denied "$NS" "$OP_IP" "rt-b, strict rp_filter without src_valid_mark: the on-premises host's replies are dropped, as warned"
 # A route table's default route is judged by the host's own default route: no warning when it leaves through
 # the association's link, a warning when the host has none.
