@@ -69,25 +69,34 @@ static void warn_reverse_path(const struct policy *p, const char *path, FILE *er
 		const struct policy_rt_entry *first = NULL;
 		struct rpf_conf conf;
 		size_t n_dropped = 0;
+		uint32_t *probes;
+		bool *passes;
 		char net[16], key[IF_NAMESIZE], msg[512];
 
 		if (rpf_read_conf(t->ifname, &conf) < 0 || conf.rp_filter == 0 || conf.src_valid_mark)
 			continue;
-		for (size_t e = 0; e < t->n_entries; e++) {
-			const struct policy_rt_entry *re = &t->entries[e];
-			/* one address of the network: the first host of its upper half (128.0.0.1 for a default
-			 * route, far from 0.0.0.0/8, which the kernel treats apart) */
-			uint32_t probe = re->dst.len >= 31 ? re->dst.addr | (re->dst.len == 31) :
-							     re->dst.addr | (1u << (31 - re->dst.len)) | 1;
-			bool passes;
+		probes = calloc(t->n_entries ? t->n_entries : 1, sizeof(*probes));
+		passes = calloc(t->n_entries ? t->n_entries : 1, sizeof(*passes));
+		/* one address of each network: the first host of its upper half (128.0.0.1 for a default
+		 * route, far from 0.0.0.0/8, which the kernel treats apart) */
+		for (size_t e = 0; probes && e < t->n_entries; e++) {
+			const struct cidr4 *d = &t->entries[e].dst;
 
-			if (!re->via || re->to_tun || rpf_unmarked_passes(&conf, t->ifname, probe, &passes) < 0 ||
-			    passes)
-				continue;
-			if (!first)
-				first = re;
-			n_dropped++;
+			probes[e] = d->len >= 31 ? d->addr | (d->len == 31) : d->addr | (1u << (31 - d->len)) | 1;
 		}
+		if (probes && passes && rpf_unmarked_passes(&conf, t->ifname, probes, t->n_entries, passes) == 0)
+			for (size_t e = 0; e < t->n_entries; e++) {
+				const struct policy_rt_entry *re = &t->entries[e];
+
+				/* next-hop networks only: the subnet is the link's own, the client CIDR the tun's */
+				if (!re->via || re->to_tun || passes[e])
+					continue;
+				if (!first)
+					first = re;
+				n_dropped++;
+			}
+		free(probes);
+		free(passes);
 		if (!first)
 			continue;
 		config_format_ipv4(first->dst.addr, net);

@@ -94,16 +94,18 @@ static int main_route_ifindex(struct nl_sock *sk, uint32_t addr, int *ifindex)
 	return 0;
 }
 
-int rpf_unmarked_passes(const struct rpf_conf *conf, const char *ifname, uint32_t addr, bool *passes)
+int rpf_unmarked_passes(const struct rpf_conf *conf, const char *ifname, const uint32_t *addrs, size_t n,
+			bool *passes)
 {
 	struct nl_sock *sk;
 	unsigned want;
-	int got = 0, err;
+	int got, err;
 
-	if (!conf || !ifname || !passes)
+	if (!conf || !ifname || (n && (!addrs || !passes)))
 		return -EINVAL;
-	*passes = true;
-	if (conf->rp_filter == 0)
+	for (size_t i = 0; i < n; i++)
+		passes[i] = true;
+	if (conf->rp_filter == 0 || n == 0)
 		return 0;
 	want = if_nametoindex(ifname);
 	if (!want)
@@ -112,11 +114,11 @@ int rpf_unmarked_passes(const struct rpf_conf *conf, const char *ifname, uint32_
 	if (!sk)
 		return -ENOMEM;
 	err = nl_connect(sk, NETLINK_ROUTE);
-	if (err == 0)
-		err = main_route_ifindex(sk, addr, &got);
+	for (size_t i = 0; err == 0 && i < n; i++) {
+		/* an address the kernel gave no answer for stays "passes": nothing is said about it */
+		if (main_route_ifindex(sk, addrs[i], &got) == 0)
+			passes[i] = conf->rp_filter == 1 ? got == (int)want : got != 0;
+	}
 	nl_socket_free(sk);
-	if (err < 0)
-		return err == -ENOMEM ? err : -EIO;
-	*passes = conf->rp_filter == 1 ? got == (int)want : got != 0;
-	return 0;
+	return err < 0 ? -EIO : 0;
 }

@@ -176,6 +176,14 @@ out:
 	return ret;
 }
 
+/* Nothing read yet: no policy warning either. */
+static void dir_result_empty(struct dir_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->pw_expires_s = -1;
+	res->pw_grace_left = -1;
+}
+
 void dir_result_clear(struct dir_result *res)
 {
 	free(res->dn);
@@ -187,9 +195,7 @@ void dir_result_clear(struct dir_result *res)
 		explicit_bzero(res->totp_secret, strlen(res->totp_secret));
 		free(res->totp_secret);
 	}
-	memset(res, 0, sizeof(*res));
-	res->pw_expires_s = -1;
-	res->pw_grace_left = -1;
+	dir_result_empty(res);
 }
 
 /* ---- talking to the directory ---- */
@@ -509,9 +515,7 @@ int directory_login(const struct config_directory *d, const char *username, cons
 	if (totp_attribute)
 		attrs[n_attrs++] = (char *)totp_attribute;
 	attrs[n_attrs] = NULL;
-	memset(res, 0, sizeof(*res));
-	res->pw_expires_s = -1;
-	res->pw_grace_left = -1;
+	dir_result_empty(res);
 	detail[0] = '\0';
 	if (directory_username_ok(username) < 0) {
 		snprintf(detail, detail_len, "username is empty, too long or has control characters");

@@ -15,9 +15,11 @@ struct rpf_conf {
 
 int rpf_read_conf(const char *ifname, struct rpf_conf *out);
 
-/* Whether an unmarked packet from addr (host order) arriving on ifname passes the check conf describes, the
- * source looked up as the host's own routing would (its main table): strict (1) wants the route out of
- * ifname, loose (2) any route. *passes true when conf has no check. */
-int rpf_unmarked_passes(const struct rpf_conf *conf, const char *ifname, uint32_t addr, bool *passes);
+/* For each of n addresses (host order): whether an unmarked packet from it arriving on ifname passes the
+ * check conf describes, the source looked up as the host's own routing would (its main table): strict (1)
+ * wants the route out of ifname, loose (2) any route. passes[i] is true when conf has no check or the kernel
+ * gave no answer for that address. One netlink socket for all of them. */
+int rpf_unmarked_passes(const struct rpf_conf *conf, const char *ifname, const uint32_t *addrs, size_t n,
+			bool *passes);
 
 #endif
