@@ -116,7 +116,7 @@ static void parse_ciphers(struct cfg_ctx *ctx, yaml_node_t *n)
 enum {
 	E_ID, E_LISTEN, E_REMOTE, E_CERT, E_KEY, E_CLIENT_CA, E_SERVER_CA, E_CRL, E_EKM, E_CIDR, E_SPLIT, E_DNS,
 	E_SEARCH, E_CIPHERS, E_KEEPALIVE, E_RENEG, E_HANDSHAKE, E_TRANSITION, E_SESSION, E_MAXCONN, E_BANNER,
-	E_DISC_TIMEOUT, E_CTL_SOCKET, E_CONNLOG, E_AUTH, E_WORKERS, E_HS_THREADS, E_N
+	E_DISC_TIMEOUT, E_CTL_SOCKET, E_CONNLOG, E_AUTH, E_WORKERS, E_HS_THREADS, E_DATA_CHANNEL, E_N
 };
 static const char *const endpoint_keys[E_N] = {
 	[E_ID] = "id", [E_LISTEN] = "listen", [E_REMOTE] = "remote", [E_CERT] = "server-certificate",
@@ -127,7 +127,7 @@ static const char *const endpoint_keys[E_N] = {
 	[E_SESSION] = "session-timeout", [E_MAXCONN] = "max-connections", [E_BANNER] = "banner",
 	[E_DISC_TIMEOUT] = "disconnect-on-session-timeout", [E_CTL_SOCKET] = "control-socket",
 	[E_CONNLOG] = "connection-log", [E_AUTH] = "authentication", [E_WORKERS] = "data-workers",
-	[E_HS_THREADS] = "handshake-threads",
+	[E_HS_THREADS] = "handshake-threads", [E_DATA_CHANNEL] = "data-channel",
 };
 
 enum { CS_PATH, CS_GROUP, CS_N };
@@ -178,6 +178,7 @@ static void parse_endpoint(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_t *key
 	struct config *cfg = ctx->cfg;
 	yaml_node_t *v[E_N];
 	unsigned long long u;
+	const char *str;
 	size_t count;
 	void *arr;
 
@@ -254,6 +255,16 @@ static void parse_endpoint(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_t *key
 	if (v[E_HS_THREADS] &&
 	    cfg_get_uint(ctx, v[E_HS_THREADS], "handshake-threads", 0, CONFIG_MAX_DATA_WORKERS, &u))
 		cfg->handshake_threads = (int)u;
+	if (v[E_DATA_CHANNEL] && (str = cfg_scalar(ctx, v[E_DATA_CHANNEL], "data-channel"))) {
+		if (!strcmp(str, "userspace"))
+			cfg->data_channel_kernel = false;
+		else if (!strcmp(str, "kernel"))
+			cfg->data_channel_kernel = true;
+		else
+			cfg_error(ctx, v[E_DATA_CHANNEL], "data-channel: expected userspace or kernel, not '%.64s'", str);
+		if (cfg->data_channel_kernel && cfg->transport == CONFIG_TRANSPORT_TCP)
+			cfg_error(ctx, v[E_DATA_CHANNEL], "data-channel: kernel needs transport udp");
+	}
 	if (v[E_DISC_TIMEOUT])
 		cfg_get_bool(ctx, v[E_DISC_TIMEOUT], "disconnect-on-session-timeout", &cfg->disconnect_on_session_timeout);
 	if (v[E_CTL_SOCKET])

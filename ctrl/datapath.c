@@ -7,11 +7,232 @@
 
 #include "cvpn/aead.h"
 #include "cvpn/datapath.h"
+#include "cvpn/dco.h"
 #include "cvpn/log.h"
 #include "cvpn/pool.h"
 #include "cvpn/server.h"
 #include "cvpn/session.h"
 #include "cvpn/steer.h"
+
+/* ---- the kernel's data channel (srv->dco) ----
+ * The session is handed to the kernel as a peer instead of to a worker: s->dp then holds only the counters
+ * (the kernel's, read back in datapath_pull_all), and s->dco_slot_key tells which key id sits in which of
+ * the kernel's two slots. The kernel sends with its primary slot. */
+
+static void dco_warn(const struct session *s, const char *what, int err)
+{
+	log_warnx("session %llu %s: kernel data channel: %s: %s", (unsigned long long)s->id, s->cn, what,
+		  strerror(-err));
+}
+
+int datapath_keep_block(struct session *s, struct key_state *ks, const uint8_t block[256])
+{
+	if (!s->srv->dco)
+		return 0;
+	datapath_forget_block(ks);
+	ks->dco_block = malloc(256);
+	if (!ks->dco_block)
+		return -ENOMEM;
+	memcpy(ks->dco_block, block, 256);
+	return 0;
+}
+
+void datapath_forget_block(struct key_state *ks)
+{
+	if (!ks->dco_block)
+		return;
+	explicit_bzero(ks->dco_block, 256);
+	free(ks->dco_block);
+	ks->dco_block = NULL;
+}
+
+/* ks's key into a free slot (the secondary when both are taken: the primary is what data leaves with);
+ * the block is wiped either way, and the userspace copy of the key too, which nothing here uses now. */
+static int dco_install_key(struct session *s, struct key_state *ks)
+{
+	struct dco *d = s->srv->dco;
+	enum dco_slot slot = DCO_SLOT_PRIMARY;
+	int err = 0;
+
+	if (!ks->dco_block)
+		return -ENOKEY;
+	if (s->dco_slot_key[DCO_SLOT_PRIMARY] >= 0) {
+		slot = DCO_SLOT_SECONDARY;
+		if (s->dco_slot_key[slot] >= 0 && (err = dco_del_key(d, s->peer_id, slot)) == 0)
+			s->dco_slot_key[slot] = -1;
+	}
+	if (err == 0)
+		err = dco_new_key(d, s->peer_id, slot, ks->key_id, s->cipher, ks->dco_block);
+	datapath_forget_block(ks);
+	aead_key_clear(&ks->data);
+	if (err == 0)
+		s->dco_slot_key[slot] = (int8_t)ks->key_id;
+	return err;
+}
+
+static int dco_slot_of(const struct session *s, uint8_t key_id)
+{
+	for (int i = 0; i < 2; i++)
+		if (s->dco_slot_key[i] == (int8_t)key_id)
+			return i;
+	return -1;
+}
+
+/* After the push: the kernel takes the session's data. A client the kernel cannot serve is told to reconnect
+ * (its packets would go nowhere). */
+static void dco_adopt(struct session *s)
+{
+	struct server *srv = s->srv;
+	const struct config *cfg = srv->cfg;
+	struct key_state *first = NULL, *second = NULL;
+	struct dp_peer *p;
+	int err;
+
+	if (s->dp || s->transport != SESSION_UDP || !s->peer_id_on || !s->pushed || s->state != SESSION_CONNECTED ||
+	    !s->vaddr)
+		return;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		err = -ENOMEM;
+		goto refuse;
+	}
+	s->dco_slot_key[0] = s->dco_slot_key[1] = -1;
+	err = dco_new_peer(srv->dco, s->peer_id, srv->udp_fd, (const struct sockaddr *)&s->remote, s->remote_len,
+			   s->vaddr);
+	if (err < 0) {
+		free(p);
+		goto refuse;
+	}
+	/* the server's half of ping/ping-restart: the kernel pings when idle and ends the peer after twice the
+	 * pushed timeout without a packet, as session_tick does for the userspace data path */
+	err = dco_set_keepalive(srv->dco, s->peer_id, cfg->keepalive_interval, cfg->keepalive_timeout * 2);
+	/* what session.c's send_key would pick goes first, into the primary slot: the active key, else the
+	 * lame duck; a first key whose reply is not yet acknowledged goes there too (the client has derived it
+	 * once it has the reply: it is what the kernel is to send with), and the other ready key after it */
+	if (s->ks[0].keys_ready && (s->ks[0].state == KS_ACTIVE || !s->ks[1].keys_ready)) {
+		first = &s->ks[0];
+		second = s->ks[1].keys_ready ? &s->ks[1] : NULL;
+	} else if (s->ks[1].keys_ready) {
+		first = &s->ks[1];
+		second = s->ks[0].keys_ready ? &s->ks[0] : NULL;
+	}
+	if (err == 0 && first)
+		err = dco_install_key(s, first);
+	if (err == 0 && second)
+		err = dco_install_key(s, second);
+	if (err < 0) {
+		dco_del_peer(srv->dco, s->peer_id);
+		free(p);
+		goto refuse;
+	}
+	s->dp_base_bytes_in = s->bytes_in;
+	s->dp_base_bytes_out = s->bytes_out;
+	s->dp_base_pkts_in = s->pkts_in;
+	s->dp_base_pkts_out = s->pkts_out;
+	s->dp_base_spoofed = s->spoofed_drops;
+	s->dp = p;
+	return;
+refuse:
+	dco_warn(s, "cannot add the peer", err);
+	session_terminate(s, "the kernel data channel refused the session", "RESTART,internal error",
+			  server_now_ms());
+}
+
+static void dco_counters(struct session *s, const struct dco_peer_stats *st)
+{
+	s->bytes_in = s->dp_base_bytes_in + st->rx_bytes;
+	s->bytes_out = s->dp_base_bytes_out + st->tx_bytes;
+	s->pkts_in = s->dp_base_pkts_in + st->rx_packets;
+	s->pkts_out = s->dp_base_pkts_out + st->tx_packets;
+}
+
+static void on_dumped_peer(void *arg, uint32_t peer_id, const struct dco_peer_stats *st)
+{
+	struct server *srv = arg;
+	struct session *s = peer_id < srv->table_size ? srv->by_peer_id[peer_id] : NULL;
+
+	if (s && s->dp)
+		dco_counters(s, st);
+}
+
+/* The kernel removed a peer: it heard nothing within the keepalive timeout, or its socket failed. A
+ * notification of our own removal, or of a peer-id a new session holds again by now, changes nothing. */
+static void on_peer_removed(void *arg, uint32_t peer_id, enum dco_del_reason reason)
+{
+	struct server *srv = arg;
+	struct session *s = peer_id < srv->table_size ? srv->by_peer_id[peer_id] : NULL;
+	struct dco_peer_stats st;
+
+	if (!s || !s->dp || reason == DCO_DEL_USERSPACE || dco_get_peer(srv->dco, peer_id, &st) != -ENOENT)
+		return;
+	free(s->dp); /* the kernel has nothing left to delete, nor counters to read */
+	s->dp = NULL;
+	session_end(s, reason == DCO_DEL_EXPIRED ? "no packet from the client within twice the keepalive timeout"
+						  : "the kernel data channel lost the client's transport");
+}
+
+static void on_dco_events(void *arg)
+{
+	struct server *srv = arg;
+	bool lost = false;
+	int n = dco_read_events(srv->dco, on_peer_removed, srv, &lost);
+
+	if (n < 0)
+		log_warnx("kernel data channel notifications: %s", strerror(-n));
+	if (!lost)
+		return;
+	/* notifications overflowed: ask after every session's peer */
+	log_warnx("kernel data channel notifications were lost; checking every peer");
+	for (uint32_t id = 0; id < srv->table_size; id++) {
+		struct session *s = srv->by_peer_id[id];
+
+		if (s && s->dp)
+			on_peer_removed(srv, id, DCO_DEL_EXPIRED);
+	}
+}
+
+static void dco_release(struct session *s)
+{
+	struct dco_peer_stats st;
+	int err;
+
+	if (dco_get_peer(s->srv->dco, s->peer_id, &st) == 0)
+		dco_counters(s, &st);
+	if ((err = dco_del_peer(s->srv->dco, s->peer_id)) < 0 && err != -ENOENT)
+		dco_warn(s, "cannot remove the peer", err);
+	free(s->dp);
+	s->dp = NULL;
+}
+
+static void dco_key_tx(struct session *s, uint8_t key_id)
+{
+	int slot = dco_slot_of(s, key_id), err;
+
+	if (slot != DCO_SLOT_SECONDARY)
+		return; /* in the primary already, or not in the kernel (then nothing to send with) */
+	if ((err = dco_swap_keys(s->srv->dco, s->peer_id)) < 0) {
+		dco_warn(s, "cannot switch keys", err);
+		return;
+	}
+	s->dco_slot_key[DCO_SLOT_SECONDARY] = s->dco_slot_key[DCO_SLOT_PRIMARY];
+	s->dco_slot_key[DCO_SLOT_PRIMARY] = (int8_t)key_id;
+}
+
+static void dco_key_del(struct session *s, uint8_t key_id)
+{
+	int slot = dco_slot_of(s, key_id), err;
+
+	if (slot < 0)
+		return;
+	if ((err = dco_del_key(s->srv->dco, s->peer_id, (enum dco_slot)slot)) < 0)
+		dco_warn(s, "cannot remove a key", err);
+	s->dco_slot_key[slot] = -1;
+}
+
+bool datapath_keeps_alive(const struct session *s)
+{
+	return s->dp && s->srv->dco;
+}
 
 static void post(struct session *s, enum dp_cmd_kind kind, uint8_t key_id)
 {
@@ -92,6 +313,14 @@ int datapath_start(struct server *srv)
 	for (unsigned i = 0; i < CONFIG_MAX_DATA_WORKERS; i++)
 		srv->worker_udp_fds[i] = -1;
 	atomic_store_explicit(&srv->peer_id_limit, srv->table_size, memory_order_relaxed);
+	if (srv->dco) {
+		if (server_watch_fd(srv, dco_event_fd(srv->dco), on_dco_events, srv) < 0) {
+			log_warn("epoll");
+			return -1;
+		}
+		log_info("data channel in the kernel (ovpn-dco) on %s", srv->tun_ifname);
+		return 0;
+	}
 	if (srv->n_workers) {
 		srv->peer_id_live = calloc(srv->table_size, sizeof(*srv->peer_id_live));
 		if (!srv->peer_id_live) {
@@ -221,6 +450,10 @@ void datapath_adopt(struct session *s)
 	struct dp_peer *p;
 	struct dp_cmd c = { .kind = DP_PEER_ADD };
 
+	if (srv->dco) {
+		dco_adopt(s);
+		return;
+	}
 	if (!adoptable(s) || !(p = calloc(1, sizeof(*p))))
 		return;
 	p->session_id = s->id;
@@ -276,6 +509,13 @@ void datapath_key_added(struct session *s, struct key_state *ks)
 
 	if (!s->dp)
 		return;
+	if (s->srv->dco) {
+		int err = dco_install_key(s, ks);
+
+		if (err < 0) /* the client's packets with it are dropped; the session ends by its keepalive */
+			dco_warn(s, "cannot add a key", err);
+		return;
+	}
 	c.peer_id = s->peer_id;
 	c.key = take_key(ks);
 	if (!c.key) {
@@ -289,19 +529,23 @@ void datapath_key_added(struct session *s, struct key_state *ks)
 
 void datapath_key_tx(struct session *s, uint8_t key_id)
 {
-	if (s->dp)
+	if (s->dp && s->srv->dco)
+		dco_key_tx(s, key_id);
+	else if (s->dp)
 		post(s, DP_KEY_TX, key_id);
 }
 
 void datapath_key_del(struct session *s, uint8_t key_id)
 {
-	if (s->dp)
+	if (s->dp && s->srv->dco)
+		dco_key_del(s, key_id);
+	else if (s->dp)
 		post(s, DP_KEY_DEL, key_id);
 }
 
 void datapath_ping(struct session *s)
 {
-	if (s->dp)
+	if (s->dp && !s->srv->dco) /* the kernel pings its peers itself */
 		post(s, DP_PING, 0);
 }
 
@@ -315,8 +559,8 @@ void datapath_pull(struct session *s)
 	struct dp_peer *p = s->dp;
 	uint64_t rx, tx;
 
-	if (!p)
-		return;
+	if (!p || s->srv->dco)
+		return; /* the kernel's counters cost a netlink request: datapath_pull_all and the release read them */
 	s->bytes_in = s->dp_base_bytes_in + load(&p->bytes_in);
 	s->bytes_out = s->dp_base_bytes_out + load(&p->bytes_out);
 	s->pkts_in = s->dp_base_pkts_in + load(&p->pkts_in);
@@ -332,11 +576,18 @@ void datapath_pull(struct session *s)
 
 bool datapath_exit_seen(const struct session *s)
 {
-	return s->dp && atomic_load_explicit(&s->dp->exit_seen, memory_order_relaxed);
+	return s->dp && !s->srv->dco && atomic_load_explicit(&s->dp->exit_seen, memory_order_relaxed);
 }
 
 void datapath_pull_all(struct server *srv)
 {
+	if (srv->dco) {
+		int err = dco_dump_peers(srv->dco, on_dumped_peer, srv);
+
+		if (err < 0)
+			log_warnx("kernel data channel: cannot read the peers' counters: %s", strerror(-err));
+		return;
+	}
 	for (uint32_t i = 0; i < srv->table_size; i++)
 		if (srv->by_peer_id[i] && srv->by_peer_id[i]->dp)
 			datapath_pull(srv->by_peer_id[i]);
@@ -346,6 +597,10 @@ void datapath_release(struct session *s)
 {
 	if (!s->dp)
 		return;
+	if (s->srv->dco) {
+		dco_release(s);
+		return;
+	}
 	datapath_pull(s);
 	post(s, DP_PEER_DEL, 0);
 	s->dp = NULL; /* the worker frees it */

@@ -246,7 +246,9 @@ static struct json_object *cmd_connections(struct mgmt *m, const struct mgmt_req
 		c = connlog_connection(&ci);
 		/* which thread carries its packets: a data worker (datapath.h), or this one (TCP, a client without
 		 * peer-id, a session that found no slot of its worker) */
-		if (s->dp)
+		if (s->dp && srv->dco)
+			snprintf(where, sizeof(where), "kernel");
+		else if (s->dp)
 			snprintf(where, sizeof(where), "worker-%u", s->dp_worker);
 		else
 			snprintf(where, sizeof(where), "control-thread");

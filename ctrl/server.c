@@ -25,6 +25,7 @@
 #include "cvpn/auth.h"
 #include "cvpn/connlog.h"
 #include "cvpn/datapath.h"
+#include "cvpn/dco.h"
 #include "cvpn/enforce.h"
 #include "cvpn/handshake.h"
 #include "cvpn/log.h"
@@ -1137,6 +1138,32 @@ static int start_handshake_threads(struct server *srv)
 	return 0;
 }
 
+/* data-channel: kernel: the kernel's OpenVPN interface instead of the tun, and no data workers. One that a
+ * crashed cvpnd left goes first: its peers would otherwise go on forwarding for sessions nobody controls. */
+static int open_dco(struct server *srv)
+{
+	int err = dco_remove_stale(DCO_IFNAME_PREFIX);
+
+	if (err > 0)
+		log_warnx("removed %d kernel data channel interface%s left by an earlier cvpnd", err, err == 1 ? "" : "s");
+	else if (err < 0)
+		log_warnx("cannot look for kernel data channel interfaces left by an earlier cvpnd: %s", strerror(-err));
+	err = dco_open(&srv->dco, DCO_IFNAME_PREFIX, srv->tun_ifname);
+	if (err == -ENOTSUP) {
+		log_warnx("data-channel: kernel, but this kernel has no OpenVPN data channel module (ovpn-dco-v2: "
+			  "Debian's openvpn-dco-dkms); use data-channel: userspace");
+		return -1;
+	}
+	if (err < 0) {
+		log_warnx("cannot create the kernel data channel interface: %s", strerror(-err));
+		return -1;
+	}
+	srv->n_workers = 0;
+	srv->tun_fd = -1;
+	srv->tun_offload = false;
+	return 0;
+}
+
 /* The tun, one queue per worker, steered by client address; without the steering program (no BPF here)
  * one worker does it all, as a flow hash would otherwise hand a session's packets to the wrong one. */
 static int open_tun(struct server *srv)
@@ -1145,6 +1172,8 @@ static int open_tun(struct server *srv)
 	unsigned n = tcp ? 1 : worker_count(srv->cfg);
 	int err;
 
+	if (srv->cfg->data_channel_kernel)
+		return open_dco(srv);
 	snprintf(srv->tun_ifname, sizeof(srv->tun_ifname), "cvpn-tun%%d");
 	srv->tun_offload = true;
 	if (tun_open_queues(srv->tun_ifname, &srv->tun_offload, srv->tun_fds, n) < 0) {
@@ -1238,7 +1267,7 @@ int server_init(struct server *srv, struct config *cfg)
 	    epoll_add(srv, srv->timer_fd, &ev_timer) < 0 || epoll_add(srv, srv->rtnl_fd, &ev_link) < 0 ||
 	    (srv->udp_fd >= 0 && epoll_add(srv, srv->udp_fd, &ev_udp) < 0) ||
 	    (srv->tcp_listen_fd >= 0 && epoll_add(srv, srv->tcp_listen_fd, &ev_listen) < 0) ||
-	    (srv->n_workers == 0 && epoll_add(srv, srv->tun_fd, &ev_tun) < 0) ||
+	    (srv->n_workers == 0 && srv->tun_fd >= 0 && epoll_add(srv, srv->tun_fd, &ev_tun) < 0) ||
 	    epoll_add(srv, mgmt_fd(srv->mgmt), &ev_mgmt) < 0) {
 		log_warn("epoll");
 		return -1;
@@ -1384,6 +1413,8 @@ void server_cleanup(struct server *srv)
 		if (srv->tun_fds[i] >= 0)
 			close(srv->tun_fds[i]);
 	srv->tun_fd = -1;
+	dco_close(srv->dco); /* the kernel's interface is: it goes with its peers */
+	srv->dco = NULL;
 	udptx_free(srv->udptx);
 	srv->udptx = NULL;
 	tuntx_free(srv->tuntx);
@@ -1430,6 +1461,10 @@ static int check_immutable(const struct config *old, const struct config *new, F
 	if (!same_str(old->listen_address, new->listen_address)) {
 		fprintf(errs, "%s: listen address cannot change on reload (%s -> %s); restart cvpnd to apply it\n",
 			new->path, old->listen_address, new->listen_address);
+		bad = -1;
+	}
+	if (old->data_channel_kernel != new->data_channel_kernel) {
+		fprintf(errs, "%s: data-channel cannot change on reload; restart cvpnd to apply it\n", new->path);
 		bad = -1;
 	}
 	if (old->data_workers != new->data_workers || old->handshake_threads != new->handshake_threads) {

@@ -71,6 +71,7 @@ static void ks_free(struct session *s, struct key_state *ks)
 	reliable_free(&ks->rel);
 	tls_conn_free(ks->tls);
 	aead_key_clear(&ks->data);
+	datapath_forget_block(ks);
 	memset(ks, 0, sizeof(*ks));
 }
 
@@ -336,6 +337,8 @@ static int derive_keys(struct session *s, struct key_state *ks, const struct km2
 				      s->own_sid, block);
 	if (ret == 0)
 		ret = aead_key_init(&ks->data, s->cipher, ks->key_id, block);
+	if (ret == 0)
+		ret = datapath_keep_block(s, ks, block);
 	explicit_bzero(block, sizeof(block));
 	if (ret == 0) {
 		ks->keys_ready = true;
@@ -503,6 +506,9 @@ static void handle_km2(struct session *s, struct key_state *ks, struct km2_clien
 		snprintf(reason, sizeof(reason), "user identity changed on renegotiation");
 	if (reason[0])
 		s->srv->stat_auth_failures++;
+	if (!reason[0] && initial && s->srv->dco && !s->peer_id_on)
+		snprintf(reason, sizeof(reason),
+			 "the client cannot use a peer-id (OpenVPN 2.3 or older), which the kernel data channel needs");
 	if (!reason[0] && initial && s->cipher == CVPN_CIPHER_NONE)
 		snprintf(reason, sizeof(reason), "no common data cipher (the endpoint offers %s)",
 			 config_cipher_name(cfg->data_ciphers[0]));
@@ -967,7 +973,7 @@ void session_tick(struct session *s, uint64_t now_ms)
 			  cur->key_id);
 		cur->state = KS_FAILED;
 	}
-	if (elapsed(now_ms, s->last_rx_ms) > (uint64_t)cfg->keepalive_timeout * 2000) {
+	if (!datapath_keeps_alive(s) && elapsed(now_ms, s->last_rx_ms) > (uint64_t)cfg->keepalive_timeout * 2000) {
 		session_end(s, "no packet from the client within twice the keepalive timeout");
 		return;
 	}

@@ -190,6 +190,8 @@ struct config {
 	unsigned data_workers;        /* data-plane threads; 0 (default): one per online CPU */
 	int handshake_threads;        /* TLS handshake threads; -1 (default): one per online CPU; 0: none, the
 				       * control thread does them */
+	bool data_channel_kernel;     /* data-channel: kernel (dco.h: Linux's ovpn-dco module does the data
+				       * channel); default userspace (the data workers) */
 	char *banner;                 /* optional, <= 1400 chars */
 	bool disconnect_on_session_timeout; /* default true: HALT the client; false: tell it to reconnect */
 

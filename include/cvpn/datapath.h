@@ -6,7 +6,8 @@
 
 #include "cvpn/worker.h"
 
-/* The control thread's side of the data workers (worker.h): it starts them with their sockets and tun queues,
+/* The control thread's side of the data path: the data workers (worker.h), or the kernel's data channel
+ * (dco.h) when the endpoint says data-channel: kernel. For the workers: it starts them with their sockets and tun queues,
  * hands a UDP session to its worker once the session is pushed (its keys move there; the control thread
  * keeps none of them), tells the worker of every key change after that, takes back what the workers pass up,
  * and reads their counters. A session the workers cannot take (TCP, a client without peer-id) stays with the
@@ -44,6 +45,12 @@ bool datapath_exit_seen(const struct session *s);
 void datapath_pull_all(struct server *srv);
 /* The session stops taking data: a last pull, and the worker frees its part. */
 void datapath_release(struct session *s);
+/* Kernel data channel (srv->dco): derive_keys keeps the key block for the kernel (0, or -ENOMEM), until the
+ * kernel has it or the key state goes. No-op in userspace mode. */
+int datapath_keep_block(struct session *s, struct key_state *ks, const uint8_t block[256]);
+void datapath_forget_block(struct key_state *ks);
+/* Whether the data path keeps the session's keepalive (the kernel pings and times it out itself). */
+bool datapath_keeps_alive(const struct session *s);
 /* Every worker's counters added up. */
 void datapath_stats(const struct server *srv, struct dp_worker_stats *sum);
 

@@ -35,6 +35,7 @@ struct track;
 
 struct udptx;
 struct tuntx;
+struct dco;
 struct dp_worker;
 struct hs_pool;
 
@@ -101,6 +102,9 @@ struct server {
 	 * control thread itself decrypts (sessions it keeps) */
 	bool tun_offload;
 	struct tuntx *tuntx;
+	/* data-channel: kernel (dco.h): the kernel's interface does every session's data instead of the tun
+	 * and the workers (then n_workers is 0 and tun_fd -1) */
+	struct dco *dco;
 	/* the data workers (datapath.h): worker i reads tun queue i and, for UDP, its own socket of the port */
 	unsigned n_workers;
 	int tun_fds[CONFIG_MAX_DATA_WORKERS];  /* tun_fd is tun_fds[0] */

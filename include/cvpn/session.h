@@ -41,6 +41,7 @@ struct key_state {
 	bool km2_done;          /* client's key-method-2 read and answered */
 	bool keys_ready;        /* data keys installed: packets with this key_id are accepted */
 	struct aead_key data;
+	uint8_t *dco_block;     /* the kernel data channel's key material until the kernel has it (dco.h) */
 	uint64_t started_ms;
 	uint64_t deadline_ms;   /* handshake window */
 	uint64_t expire_ms;     /* lame duck: key deleted then */
@@ -106,6 +107,7 @@ struct session {
 	/* handed to a data worker (datapath.h): its part, and the counters from before the hand-over */
 	struct dp_peer *dp;
 	unsigned dp_worker;
+	int8_t dco_slot_key[2];            /* kernel data channel: key id in its primary, secondary slot; -1 */
 	uint64_t dp_base_bytes_in, dp_base_bytes_out, dp_base_pkts_in, dp_base_pkts_out, dp_base_spoofed;
 };
 

@@ -344,7 +344,8 @@ topo_second_client() {
 # CV_SPLIT=true CV_TLS_EKM=true CV_CIPHERS="AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305" CV_RENEG=""
 # (e.g. "5s"; empty = daemon default) CV_WORKERS="" (data-workers; empty = one per CPU) CV_HS_THREADS=""
 # (handshake-threads; empty = one per CPU, 0 = on the control thread; `make integration` runs the suite with
-# 2 and 2, and its data-path tests again with 1 and 0). PKI paths come from $PKI (see pki.sh).
+# 2 and 2, and its data-path tests again with 1 and 0) CV_DATA_CHANNEL="" (data-channel: userspace or kernel;
+# empty = the default). PKI paths come from $PKI (see pki.sh).
 write_endpoint_config() { # FILE
 	{
 		cat <<-EOF
@@ -368,6 +369,7 @@ write_endpoint_config() { # FILE
 		[ -n "${CV_KEEPALIVE:-}" ] && echo "  keepalive: $CV_KEEPALIVE"
 		[ -n "${CV_WORKERS:-}" ] && echo "  data-workers: $CV_WORKERS"
 		[ -n "${CV_HS_THREADS:-}" ] && echo "  handshake-threads: $CV_HS_THREADS"
+		[ -n "${CV_DATA_CHANNEL:-}" ] && echo "  data-channel: $CV_DATA_CHANNEL"
 		cat <<-EOF
 
 		associations:

@@ -109,6 +109,7 @@ pol_config() { # FILE (policy YAML on stdin)
 		EOF
 		[ -n "${CV_WORKERS:-}" ] && echo "  data-workers: $CV_WORKERS"
 		[ -n "${CV_HS_THREADS:-}" ] && echo "  handshake-threads: $CV_HS_THREADS"
+		[ -n "${CV_DATA_CHANNEL:-}" ] && echo "  data-channel: $CV_DATA_CHANNEL"
 		echo
 		cat
 	} >"$1"
