@@ -37,7 +37,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
 
-.PHONY: all deps demo test check integration clean install
+.PHONY: all deps demo test check integration dco-test bench-dco clean install
 all: $(BUILD)/cvpnd $(BUILD)/cvpnctl
 
 $(BUILD)/obj/%.o: %.c
@@ -99,9 +99,20 @@ integration: deps all $(BUILD)/loadgen $(BUILD)/flood
 	@CVPN_BUILD=$(BUILD) CV_WORKERS=1 CV_HS_THREADS=0 $(INTEGRATION_ENV) test/integration/run-all.sh \
 		$(WORKERS1_TESTS)
 
+# data-channel: kernel needs the kernel's OpenVPN module, which this host's kernel may not have: these run
+# inside a virtual machine with Debian 12's kernel and the module (test/dco/vm.sh), with stock clients on
+# their userspace data path.
+DCO_TESTS ?= kernel_dco.sh test_two_clients.sh test_renegotiate.sh test_keepalive.sh test_ciphers.sh \
+	test_antispoof.sh test_ctl.sh
+dco-test: deps all
+	@echo "== data-channel: kernel, in a virtual machine with the ovpn-dco module: $(DCO_TESTS)"
+	@test/dco/vm.sh env CVPN_BUILD=$(BUILD) CV_DATA_CHANNEL=kernel CV_CLIENT_OPTS=--disable-dco CV_WORKERS=1 \
+		CV_HS_THREADS=0 CVPN_TEST_TIMEOUT=300 test/integration/run-all.sh $(DCO_TESTS)
+
 test: deps
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory dco-test
 
 # Benchmarks (not tests): figures printed and merged into bench-results.json; see README "Performance".
 $(BUILD)/bench_policy: $(BUILD)/obj/test/bench/bench_policy.o $(BUILD)/libcvpn.a
@@ -111,6 +122,13 @@ $(BUILD)/bench_policy: $(BUILD)/obj/test/bench/bench_policy.o $(BUILD)/libcvpn.a
 bench: deps all $(BUILD)/loadgen $(BUILD)/bench_policy
 	@scripts/install-deps.sh bench
 	@test/bench/run-all.sh
+
+# The tunnel benchmark with both gateways' data channel in the kernel, inside test/dco/vm.sh's machine (under
+# emulation when the host cannot run it with KVM: compare the columns, not the absolute figures).
+bench-dco: deps all
+	@scripts/install-deps.sh bench
+	@test/dco/vm.sh env CVPN_BUILD=$(BUILD) BENCH_DATA_CHANNEL=kernel CV_CLIENT_OPTS=--disable-dco \
+		test/bench/tunnel.sh
 
 demo: deps all
 	@examples/demo.sh

@@ -4,6 +4,13 @@
 # openvpn client, topology and iperf3 traffic (TCP upload, TCP download, UDP). Prints throughput, the
 # gateway process's CPU-seconds per GB (from /proc/PID/stat), and cvpnd/OpenVPN ratios; merges the figures
 # into bench-results.json as tunnel.{cvpnd,openvpn}.*. Bounded: each iperf3 run lasts BENCH_SECONDS.
+#
+# BENCH_DATA_CHANNEL=kernel (`make bench-dco`, inside test/dco/vm.sh's machine, whose kernel has ovpn-dco):
+# both gateways keep their data channel in the kernel (cvpnd with data-channel: kernel, OpenVPN with its
+# default DCO), the client stays on its userspace data path, and the figures go to tunnel_kernel.*. A
+# gateway's own process then does almost none of the work, so its CPU is the machine's busy time during the
+# run less the client's process and iperf3's own (what iperf3 reports for both ends); the kernel's share of
+# the client's and the receiver's network stack still counts against the gateway, the same for both.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -14,9 +21,15 @@ SECS=${BENCH_SECONDS:-8}
 UDP_RATE=${BENCH_UDP_RATE:-2G}
 RESULTS=${BENCH_RESULTS:-$(cd "$(dirname "$0")/../.." && pwd)/bench-results.json}
 TICKS=$(getconf CLK_TCK)
+KERNEL_DC=0
+[ "${BENCH_DATA_CHANNEL:-userspace}" = kernel ] && KERNEL_DC=1
 
 cpu_ticks() { # PID -> utime+stime in clock ticks
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+machine_busy_ticks() { # every CPU's user, nice, system, irq and softirq time
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
 }
 
 # iperf3 from the client namespace to the resource host; prints "bytes seconds" as the receiver counted them.
@@ -27,23 +40,33 @@ run_iperf() { # MODE(up|down|udp)
 	udp) args+=(-u -b "$UDP_RATE" -l 1300) ;;
 	esac
 	out=$(n_exec "$NS_CLI" timeout $((SECS + 15)) iperf3 "${args[@]}") || fail "iperf3 $1 failed"
+	# last: iperf3's own CPU-seconds, both ends (its percentages are of the run's wall time)
 	if [ "$1" = udp ]; then
-		jq -r '.end.sum | "\(.bytes * (1 - .lost_percent / 100) | floor) \(.seconds) \(.lost_percent)"' <<<"$out"
+		jq -r '.end as $e | $e.sum | "\(.bytes * (1 - .lost_percent / 100) | floor) \(.seconds) \(.lost_percent) \(($e.cpu_utilization_percent.host_total + $e.cpu_utilization_percent.remote_total) / 100 * .seconds)"' <<<"$out"
 	else
-		jq -r '.end.sum_received | "\(.bytes) \(.seconds) 0"' <<<"$out"
+		jq -r '.end as $e | $e.sum_received | "\(.bytes) \(.seconds) 0 \(($e.cpu_utilization_percent.host_total + $e.cpu_utilization_percent.remote_total) / 100 * .seconds)"' <<<"$out"
 	fi
 }
 
 declare -A R
-measure() { # GATEWAY-NAME PID
-	local gw=$1 pid=$2 mode t0 t1 bytes secs loss
+measure() { # GATEWAY-NAME PID CLIENT-PID
+	local gw=$1 pid=$2 cli=$3 mode t0 t1 m0 m1 c0 c1 bytes secs loss iperf_cpu gw_s
 	for mode in up down udp; do
 		t0=$(cpu_ticks "$pid")
-		read -r bytes secs loss < <(run_iperf "$mode")
+		m0=$(machine_busy_ticks)
+		c0=$(cpu_ticks "$cli")
+		read -r bytes secs loss iperf_cpu < <(run_iperf "$mode")
 		t1=$(cpu_ticks "$pid")
+		m1=$(machine_busy_ticks)
+		c1=$(cpu_ticks "$cli")
+		if [ "$KERNEL_DC" = 1 ]; then
+			gw_s=$(awk -v m=$((m1 - m0)) -v c=$((c1 - c0)) -v t="$TICKS" -v i="$iperf_cpu" \
+				'BEGIN { s = (m - c) / t - i; printf "%.3f", s > 0 ? s : 0 }')
+		else
+			gw_s=$(awk -v c=$((t1 - t0)) -v t="$TICKS" 'BEGIN { printf "%.3f", c / t }')
+		fi
 		R[$gw.$mode.gbps]=$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.3f", b * 8 / s / 1e9 }')
-		R[$gw.$mode.cpu]=$(awk -v c=$((t1 - t0)) -v t="$TICKS" -v b="$bytes" \
-			'BEGIN { printf "%.2f", (c / t) / (b / 1e9) }')
+		R[$gw.$mode.cpu]=$(awk -v g="$gw_s" -v b="$bytes" 'BEGIN { printf "%.2f", g / (b / 1e9) }')
 		R[$gw.$mode.loss]=$loss
 		log "$gw $mode: ${R[$gw.$mode.gbps]} Gbit/s, ${R[$gw.$mode.cpu]} CPU-s/GB (loss $loss %)"
 	done
@@ -55,12 +78,17 @@ bg_start iperf3-server n_exec "$NS_RES" iperf3 -s -B "$RES_IP"
 sleep 0.3
 
 # 1. the stock OpenVPN 2.6 server, the peer we compare against
+[ "$KERNEL_DC" = 1 ] && CV_DATA_CHANNEL=kernel # cvpnd's, for step 2 (the file is written once)
 write_endpoint_config "$TMPD/endpoint.yaml"
 export_client "$TMPD/endpoint.yaml"
 start_stock_openvpn_server udp
 client_start c-openvpn "$NS_CLI" alice
 client_wait_up c-openvpn
-measure openvpn "$(bg_pid openvpn-server)"
+if [ "$KERNEL_DC" = 1 ]; then
+	grep -q "DCO device" "$TMPD/openvpn-server.log" || fail "the stock server did not take the kernel data channel"
+	ok "the stock server runs its data channel in the kernel (DCO)"
+fi
+measure openvpn "$(bg_pid openvpn-server)" "$(bg_pid c-openvpn)"
 client_stop c-openvpn
 bg_stop openvpn-server >/dev/null 2>&1 || true
 n_exec "$NS_GW" nft delete table ip cvpnstock
@@ -69,7 +97,7 @@ n_exec "$NS_GW" nft delete table ip cvpnstock
 server_start "$TMPD/endpoint.yaml"
 client_start c-cvpnd "$NS_CLI" alice
 client_wait_up c-cvpnd
-measure cvpnd "$(bg_pid cvpnd)"
+measure cvpnd "$(bg_pid cvpnd)" "$(bg_pid c-cvpnd)"
 client_stop c-cvpnd
 server_stop
 
@@ -97,6 +125,7 @@ jq --argjson t "$(
 			'{($gw): {cpu_s_per_gb: $cpu, gbps_up: $up, gbps_down: $down, gbps_udp: $udp,
 			  cpu_s_per_gb_up: $cu, cpu_s_per_gb_down: $cd, cpu_s_per_gb_udp: $cudp}}'
 	done | jq -s 'add'
-)" '.tunnel = $t' "$RESULTS" >"$tmp" && mv "$tmp" "$RESULTS"
+)" --arg key "$([ "$KERNEL_DC" = 1 ] && echo tunnel_kernel || echo tunnel)" '.[$key] = $t' "$RESULTS" >"$tmp" &&
+	mv "$tmp" "$RESULTS"
 log "figures merged into $RESULTS"
 summary

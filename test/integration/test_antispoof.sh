@@ -45,13 +45,19 @@ fi
 ok "alice's ping from bob's address $addr_bob gets no reply"
 assert_cmd "bob is not disturbed: he pings $RES_IP" n_exec "$NS_CLI2" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
 CTL() { "$CVPNCTL" --socket "$CTL_SOCK" "$@"; }
-assert_eq "$(CTL metrics | awk '$1 == "cvpn_spoofed_packets_total" { print $2 }')" 10 \
-	"cvpn_spoofed_packets_total counts the 6 + 4 spoofed packets"
-
-client_stop alice
-expect_log "$SERVER_LOG" "session [^ ]+ alice .*ended: .*spoofed 10\)" 8 \
-	"gateway dropped and counted exactly alice's 10 spoofed packets, against alice"
-client_stop bob
-expect_log "$SERVER_LOG" "session [^ ]+ bob .*ended: .*spoofed 0\)" 8 "nothing counted against bob"
+if [ "${CV_DATA_CHANNEL:-}" = kernel ]; then
+	# the kernel's data channel drops them itself (its reverse-path check) and has no counter to read back
+	log "data-channel: kernel: spoofed packets dropped as above; the kernel does not count them for us"
+	client_stop alice
+	client_stop bob
+else
+	assert_eq "$(CTL metrics | awk '$1 == "cvpn_spoofed_packets_total" { print $2 }')" 10 \
+		"cvpn_spoofed_packets_total counts the 6 + 4 spoofed packets"
+	client_stop alice
+	expect_log "$SERVER_LOG" "session [^ ]+ alice .*ended: .*spoofed 10\)" 8 \
+		"gateway dropped and counted exactly alice's 10 spoofed packets, against alice"
+	client_stop bob
+	expect_log "$SERVER_LOG" "session [^ ]+ bob .*ended: .*spoofed 0\)" 8 "nothing counted against bob"
+fi
 server_stop
 summary

@@ -71,7 +71,9 @@ for c in "alice1 $NS_CLI alice $CLI_IP" "alice2 $NS_CLI2 alice $CLI2_IP" "bob $N
 	# its data path is on the worker whose tun queue gets its address: (address mod workers), steer.c; with
 	# one or two workers the last octet's remainder is the address's
 	n_workers=$(ctl_json status | jq '.["data-workers"] | length')
-	if [ "$n_workers" -gt 0 ]; then
+	if [ "${CV_DATA_CHANNEL:-}" = kernel ]; then
+		assert_eq "$(jq -r '.["data-path"]' <<<"$e")" kernel "$name: data path in the kernel"
+	elif [ "$n_workers" -gt 0 ]; then
 		assert_eq "$(jq -r '.["data-path"]' <<<"$e")" "worker-$(( ${addr##*.} % n_workers ))" \
 			"$name: data path on the worker of its address (${addr##*.} mod $n_workers)"
 	else
@@ -84,10 +86,22 @@ alice1_pkts=$(jq -r --arg a "$(client_tun "$NS_CLI" | cut -d/ -f1)" \
 ok "alice1: her 5 pings were counted"
 assert_match "$(ctl connections)" "cvpn-conn-[0-9a-f]{16} +active +alice " "connections: human form"
 
+# A total read after $conns equals the sum over it. The kernel's data channel (data-channel: kernel) counts the
+# clients' keepalive pings too (16 bytes each, on their own schedule), so there a later total may exceed the
+# sum by a few of them.
+assert_total() { # ACTUAL SUM PING-SIZE WHAT
+	local extra=$(($1 - $2))
+	if [ "${CV_DATA_CHANNEL:-}" = kernel ] && [ "$extra" -ge 0 ] && [ "$extra" -le $((6 * $3)) ] &&
+		[ $((extra % $3)) = 0 ]; then
+		ok "$4 (+$extra: keepalive pings the kernel counted since)"
+	else
+		assert_eq "$1" "$2" "$4"
+	fi
+}
 st=$(ctl_json status)
 assert_eq "$(jq -r .sessions.active <<<"$st")" 3 "status: 3 active sessions"
 total_in=$(jq '[.connections[] | .["ingress-bytes"]] | add' <<<"$conns")
-assert_eq "$(jq -r '.totals["ingress-bytes"]' <<<"$st")" "$total_in" "status: ingress total = sum over connections"
+assert_total "$(jq -r '.totals["ingress-bytes"]' <<<"$st")" "$total_in" 16 "status: ingress total = sum over connections"
 # the /22 client CIDR: 1021 addresses for clients, 3 held
 assert_eq "$(jq -r '.totals["free-addresses"]' <<<"$st")" 1018 "status: free addresses = pool size - addresses held"
 
@@ -95,8 +109,8 @@ assert_eq "$(jq -r '.totals["free-addresses"]' <<<"$st")" 1018 "status: free add
 m=$(ctl metrics)
 assert_match "$m" '^# TYPE cvpn_active_connections gauge$' "metrics: TYPE line"
 assert_eq "$(awk '$1 == "cvpn_active_connections" { print $2 }' <<<"$m")" 3 "metrics: active connections 3"
-assert_eq "$(awk '$1 == "cvpn_ingress_packets_total" { print $2 }' <<<"$m")" \
-	"$(jq '[.connections[] | .["ingress-packets"]] | add' <<<"$conns")" "metrics: ingress packets = sum"
+assert_total "$(awk '$1 == "cvpn_ingress_packets_total" { print $2 }' <<<"$m")" \
+	"$(jq '[.connections[] | .["ingress-packets"]] | add' <<<"$conns")" 1 "metrics: ingress packets = sum"
 assert_eq "$(awk '$1 == "cvpn_authentication_failures_total" { print $2 }' <<<"$m")" 0 "metrics: no auth failure yet"
 assert_eq "$(ctl_json metrics | jq .metrics.active_connections)" 3 "metrics --json: active connections"
 

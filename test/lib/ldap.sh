@@ -298,7 +298,7 @@ user_client_start() { # NAME NS USER PASSWORD [openvpn options...]
 	shift 4
 	: >"$TMPD/$name.log"
 	bg_start "$name" n_exec "$ns" openvpn --config "$TMPD/client.ovpn" --auth-user-pass "$pass" \
-		--log "$TMPD/$name.log" --verb 3 "$@"
+		--log "$TMPD/$name.log" --verb 3 ${CV_CLIENT_OPTS:-} "$@"
 }
 
 # Waits until client NAME is refused; fails if it connects. Sets REFUSAL to the AUTH_FAILED line.

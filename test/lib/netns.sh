@@ -428,13 +428,13 @@ export_client() { # CONFIG
 }
 
 # Starts the stock openvpn client NAME in NS with certificate CERT from $PKI and the exported file, exactly
-# as a user would, plus extra command-line options. Its log is $TMPD/NAME.log.
+# as a user would, plus $CV_CLIENT_OPTS and extra command-line options. Its log is $TMPD/NAME.log.
 client_start() { # NAME NS CERT [openvpn options...]
 	local name=$1 ns=$2 cert=$3
 	shift 3
 	: >"$TMPD/$name.log"
 	bg_start "$name" n_exec "$ns" openvpn --config "$TMPD/client.ovpn" --cert "$PKI/$cert.crt" \
-		--key "$PKI/$cert.key" --log "$TMPD/$name.log" --verb 3 "$@"
+		--key "$PKI/$cert.key" --log "$TMPD/$name.log" --verb 3 ${CV_CLIENT_OPTS:-} "$@"
 }
 
 client_log() { echo "$TMPD/$1.log"; }

@@ -1,0 +1,97 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Runs a command as root inside a throwaway virtual machine whose kernel has the OpenVPN data channel module
+# (ovpn-dco-v2), for the tests of data-channel: kernel on a host whose own kernel has none.
+#
+#   test/dco/vm.sh COMMAND...     exit status: the command's
+#
+# The machine is Debian 12's own kernel (linux-image-amd64) with the module built from Debian's
+# openvpn-dco-dkms against that kernel's headers, booted by qemu (KVM when /dev/kvm can run it, else
+# emulation). Its root file system is this host's, read-only through 9p with a tmpfs over it, so it runs the
+# same programs and this working tree; it has no network card (the tests build theirs in namespaces inside).
+# Everything it needs is downloaded and built once into $CVPN_DCO_KIT (default build/dco-vm); the packages
+# come from the host's apt sources. Output of the command appears on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+kit=${CVPN_DCO_KIT:-$root/build/dco-vm}
+[ "$(id -u)" = 0 ] || { echo "vm.sh needs root (apt-get, module build)" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 COMMAND..." >&2; exit 2; }
+
+need_pkgs=()
+for p in qemu-system-x86 busybox-static cpio kmod; do
+	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# The kernel the kit is for: whatever linux-image-amd64 points at today (once fetched, the kit keeps it).
+kit_ready() { [ -f "$kit/ready" ]; }
+build_kit() {
+	local abi dl mods
+	abi=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*-amd64\)$/\1/p' | head -n 1)
+	[ -n "$abi" ] || { echo "vm.sh: cannot tell which kernel linux-image-amd64 is" >&2; return 1; }
+	echo "vm.sh: building the test machine's kit for kernel $abi in $kit (once)" >&2
+	rm -rf "$kit"
+	mkdir -p "$kit/deb" "$kit/root"
+	# the headers for the module build go where kbuild expects them (/usr/src); they do not touch the running
+	# kernel
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "linux-headers-$abi" >/dev/null
+	(cd "$kit/deb" && apt-get download -q "linux-image-$abi" openvpn-dco-dkms >/dev/null 2>&1)
+	for d in "$kit"/deb/*.deb; do dpkg-deb -x "$d" "$kit/root"; done
+	dl=$(ls -d "$kit"/root/usr/src/ovpn-dco-*)
+	make -s -C "$dl" KERNEL_SRC="/usr/src/linux-headers-$abi" -j"$(nproc)" >"$kit/module-build.log" 2>&1 ||
+		{ echo "vm.sh: the module did not build (see $kit/module-build.log)" >&2; return 1; }
+	mods="$kit/root/lib/modules/$abi"
+	mkdir -p "$mods/extra"
+	cp "$dl/drivers/net/ovpn-dco/ovpn-dco-v2.ko" "$mods/extra/"
+	depmod -b "$kit/root" "$abi"
+	cp "$kit/root/boot/vmlinuz-$abi" "$kit/vmlinuz"
+	echo "$abi" >"$kit/ready"
+}
+kit_ready || build_kit
+
+# The initramfs, every run (it is small, and vm-init may have changed): busybox and what mounting the host's
+# root over virtio 9p with a tmpfs on top takes.
+build_initrd() {
+	local mods="$kit/root/lib/modules/$(cat "$kit/ready")" dir="$kit/initrd"
+	rm -rf "$dir"
+	mkdir -p "$dir/bin" "$dir/m" "$dir/proc" "$dir/sys" "$dir/dev"
+	cp /bin/busybox "$dir/bin/"
+	for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet \
+		9pnet_virtio 9p overlay; do
+		cp "$(find "$mods/kernel" -name "$m.ko" | head -n 1)" "$dir/m/" ||
+			{ echo "vm.sh: module $m missing from the kernel package" >&2; return 1; }
+	done
+	cp test/dco/vm-init "$dir/init"
+	chmod +x "$dir/init"
+	(cd "$dir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$kit/initrd.gz"
+}
+build_initrd
+
+# One run: the command goes in a script on the results share, which the machine also writes the exit status to.
+run=$(mktemp -d "/tmp/cvpn-vm.XXXXXX")
+trap 'rm -rf "$run"' EXIT
+{
+	echo '#!/bin/sh'
+	printf 'cd %q || exit 2\n' "$root"
+	printf '%q ' "$@"
+	echo
+} >"$run/cmd.sh"
+chmod +x "$run/cmd.sh"
+accel=tcg,thread=multi
+# KVM only when it can start this kernel (some hosts expose a /dev/kvm that runs only their own guests)
+[ -w /dev/kvm ] && [ "${CVPN_VM_KVM:-0}" = 1 ] && accel=kvm
+timeout -k 10 "${CVPN_VM_TIMEOUT:-1500}" qemu-system-x86_64 -machine q35 -accel "$accel" -smp "$(nproc)" \
+	-m "${CVPN_VM_MEM:-2048}" -nographic -no-reboot -nic none \
+	-kernel "$kit/vmlinuz" -initrd "$kit/initrd.gz" \
+	-append "console=ttyS0 quiet panic=-1 cvpn_run=/run/out/cmd.sh" \
+	-fsdev local,id=r,path=/,security_model=none,readonly=on,multidevs=remap \
+	-device virtio-9p-pci,fsdev=r,mount_tag=hostroot \
+	-fsdev "local,id=m,path=$kit/root/lib/modules,security_model=none,readonly=on" \
+	-device virtio-9p-pci,fsdev=m,mount_tag=hostmods \
+	-fsdev "local,id=o,path=$run,security_model=none" -device virtio-9p-pci,fsdev=o,mount_tag=hostout |
+	sed -u -e '/^\[ *[0-9.]*\] /d' -e 's/\x1bc//g' -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e '/^c*SeaBIOS\|^Booting from ROM/d' || true
+[ -f "$run/rc" ] || { echo "vm.sh: the machine stopped without the command's exit status" >&2; exit 1; }
+exit "$(cat "$run/rc")"

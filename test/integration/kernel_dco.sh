@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# data-channel: kernel, on a kernel with the OpenVPN data channel module (ovpn-dco-v2): `make dco-test` runs
+# it inside test/dco/vm.sh's machine (the name keeps it out of the host suite, whose kernel has no module).
+# The interface is the kernel's, a stock client (its own data path in userspace) passes ping and TCP through
+# the association, cvpnctl reads the kernel's counters, which match the client's; a cvpnd killed with SIGKILL
+# leaves its interface forwarding, and the next start removes it; the mode cannot change on reload; a clean
+# stop removes the interface.
+set -euo pipefail
+# shellcheck source=test/lib/netns.sh
+. "$(dirname "$0")/../lib/netns.sh"
+# shellcheck source=test/lib/pki.sh
+. "$(dirname "$0")/../lib/pki.sh"
+# shellcheck source=test/lib/ops.sh
+. "$(dirname "$0")/../lib/ops.sh"
+
+CV_DATA_CHANNEL=kernel
+topo_basic
+ipv6_off "$NS_CLI"
+pki_make "$TMPD/pki"
+ops_config "$TMPD/endpoint.yaml"
+server_start "$TMPD/endpoint.yaml"
+export_client "$TMPD/endpoint.yaml"
+assert_log "$SERVER_LOG" "data channel in the kernel \(ovpn-dco\) on cvpn-tun0" "cvpnd says the kernel has the data"
+assert_match "$(n_exec "$NS_GW" ip -d link show cvpn-tun0)" "ovpn-dco" "cvpn-tun0 is the kernel's OpenVPN interface"
+
+client_start alice "$NS_CLI" alice --disable-dco
+client_wait_up alice
+check_data_path "$NS_CLI" alice
+n_exec "$NS_CLI" ping -q -c 20 -i 0.05 -s 1200 -W 2 "$RES_IP" >/dev/null || fail "alice: 20 pings of 1,200 bytes"
+sleep 0.5 # the last replies land before the counters are compared
+e=$(ctl_json connections | jq -c '.connections[] | select(.["common-name"] == "alice")')
+assert_eq "$(jq -r '.["data-path"]' <<<"$e")" kernel "connections: alice's data path is the kernel"
+assert_eq "$(jq -r '.["ingress-bytes"]' <<<"$e")" "$(tun_stat "$NS_CLI" tx_bytes)" \
+	"ingress bytes (the kernel's count) = alice's tun tx"
+assert_eq "$(jq -r '.["egress-bytes"]' <<<"$e")" "$(tun_stat "$NS_CLI" rx_bytes)" \
+	"egress bytes (the kernel's count) = alice's tun rx"
+assert_eq "$(jq -r '.["ingress-packets"]' <<<"$e")" "$(tun_stat "$NS_CLI" tx_packets)" \
+	"ingress packets = alice's tun tx"
+
+# A reload cannot switch the data path under live sessions.
+sed -i 's/^  data-channel: kernel$/  data-channel: userspace/' "$TMPD/endpoint.yaml"
+grep -q "data-channel: userspace" "$TMPD/endpoint.yaml" || fail "test bug: data-channel line not found"
+rc=0
+ctl reload >"$TMPD/reload.out" 2>&1 || rc=$?
+assert_ne "$rc" 0 "cvpnctl reload refuses a change of data-channel"
+assert_log "$TMPD/reload.out" "data-channel cannot change on reload" "and says why"
+assert_cmd "alice's traffic still passes after the refused reload" \
+	n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
+sed -i 's/^  data-channel: userspace$/  data-channel: kernel/' "$TMPD/endpoint.yaml"
+
+# A crash leaves the kernel's interface and its peers (unlike a tun, which goes with its last fd).
+kill -KILL "$(bg_pid cvpnd)"
+bg_wait_exit cvpnd 5 || true
+n_exec "$NS_GW" ip link show cvpn-tun0 >/dev/null 2>&1 ||
+	fail "test premise: the interface went with the killed cvpnd"
+ok "after SIGKILL the kernel's interface is still there"
+assert_cmd "and still forwards alice's traffic, for a session nobody controls now" \
+	n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
+server_start "$TMPD/endpoint.yaml"
+assert_log "$SERVER_LOG" "removed 1 kernel data channel interface left by an earlier cvpnd" \
+	"the next start removes what the killed one left"
+assert_match "$(n_exec "$NS_GW" ip -d link show cvpn-tun0)" "ovpn-dco" "and makes its own"
+if n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 1 "$RES_IP" >/dev/null 2>&1; then
+	fail "alice's old session still forwards after the restart"
+fi
+ok "alice's session from before the crash forwards nothing now"
+client_stop alice
+
+server_stop
+if n_exec "$NS_GW" ip link show cvpn-tun0 >/dev/null 2>&1; then
+	fail "cvpn-tun0 left behind after a clean stop"
+fi
+ok "a clean stop removes the kernel's interface"
+summary
