@@ -99,6 +99,13 @@ static void dco_adopt(struct session *s)
 	s->dco_slot_key[0] = s->dco_slot_key[1] = -1;
 	err = dco_new_peer(srv->dco, s->peer_id, srv->udp_fd, (const struct sockaddr *)&s->remote, s->remote_len,
 			   s->vaddr);
+	if (err == -EEXIST && dco_del_peer(srv->dco, s->peer_id) == 0) {
+		/* an earlier session's peer the kernel would not give up then: its session is gone */
+		log_warnx("session %llu: removed a stale kernel peer with its peer-id %u", (unsigned long long)s->id,
+			  s->peer_id);
+		err = dco_new_peer(srv->dco, s->peer_id, srv->udp_fd, (const struct sockaddr *)&s->remote,
+				   s->remote_len, s->vaddr);
+	}
 	if (err < 0) {
 		free(p);
 		goto refuse;
@@ -162,8 +169,12 @@ static void on_peer_removed(void *arg, uint32_t peer_id, enum dco_del_reason rea
 	struct server *srv = arg;
 	struct session *s = peer_id < srv->table_size ? srv->by_peer_id[peer_id] : NULL;
 	struct dco_peer_stats st;
+	int err;
 
-	if (!s || !s->dp || reason == DCO_DEL_USERSPACE || dco_get_peer(srv->dco, peer_id, &st) != -ENOENT)
+	if (!s || !s->dp || reason == DCO_DEL_USERSPACE)
+		return;
+	err = dco_get_peer(srv->dco, peer_id, &st);
+	if (err != -ENOENT && err != -ENODEV) /* ENODEV: the interface itself is gone */
 		return;
 	free(s->dp); /* the kernel has nothing left to delete, nor counters to read */
 	s->dp = NULL;
@@ -198,8 +209,14 @@ static void dco_release(struct session *s)
 
 	if (dco_get_peer(s->srv->dco, s->peer_id, &st) == 0)
 		dco_counters(s, &st);
-	if ((err = dco_del_peer(s->srv->dco, s->peer_id)) < 0 && err != -ENOENT)
-		dco_warn(s, "cannot remove the peer", err);
+	err = dco_del_peer(s->srv->dco, s->peer_id);
+	if (err < 0 && err != -ENOENT)
+		err = dco_del_peer(s->srv->dco, s->peer_id); /* once more: a transient failure (ENOMEM) */
+	if (err < 0 && err != -ENOENT)
+		/* its address leaves the policy's session set all the same, so what the kernel still decrypts for
+		 * it is dropped there; a new session with its peer-id replaces it (dco_adopt) */
+		log_warnx("session %llu %s: kernel data channel: cannot remove the peer: %s", (unsigned long long)s->id,
+			  s->cn, strerror(-err));
 	free(s->dp);
 	s->dp = NULL;
 }

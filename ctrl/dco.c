@@ -76,7 +76,9 @@ static int talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *
 			return -errno;
 		ret = mnl_cb_run(buf, (size_t)n, seq, portid, cb, arg);
 	} while (ret == MNL_CB_OK);
-	return ret < 0 ? -errno : 0;
+	ret = ret < 0 ? -errno : 0;
+	explicit_bzero(buf, sizeof(buf)); /* an error reply may echo a request, and a request may hold keys */
+	return ret;
 }
 
 static struct mnl_socket *open_nl(int bus)
@@ -196,7 +198,8 @@ static int link_add(struct mnl_socket *rt, const char *name)
 	return talk(rt, nlh, NULL, NULL);
 }
 
-static int link_del(struct mnl_socket *rt, int ifindex)
+/* By index, or by name when ifindex is 0. */
+static int link_del(struct mnl_socket *rt, int ifindex, const char *name)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -208,6 +211,8 @@ static int link_del(struct mnl_socket *rt, int ifindex)
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = ifindex;
+	if (!ifindex)
+		mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
 	return talk(rt, nlh, NULL, NULL);
 }
 
@@ -262,7 +267,7 @@ int dco_remove_stale(const char *prefix)
 	ifi->ifi_family = AF_UNSPEC;
 	ret = talk(rt, nlh, on_link, &sc);
 	for (int i = 0; ret == 0 && i < sc.n; i++)
-		if ((ret = link_del(rt, sc.found[i])) == 0)
+		if ((ret = link_del(rt, sc.found[i], NULL)) == 0)
 			removed++;
 	mnl_socket_close(rt);
 	return ret < 0 ? ret : removed;
@@ -291,6 +296,16 @@ int dco_open(struct dco **out, const char *prefix, char ifname[IF_NAMESIZE])
 	if (!d->nl || !d->events || !rt) {
 		ret = -errno;
 		goto fail;
+	}
+	/* the kernel's error replies carry only the header, not the request: a failed key request is not
+	 * echoed back with its keys */
+	{
+		int one = 1;
+
+		if (mnl_socket_setsockopt(d->nl, NETLINK_CAP_ACK, &one, sizeof(one)) < 0) {
+			ret = -errno;
+			goto fail;
+		}
 	}
 	/* the link first: creating it loads the module where resolving the family might not */
 	for (unsigned i = 0; i < 256; i++) {
@@ -323,7 +338,7 @@ int dco_open(struct dco **out, const char *prefix, char ifname[IF_NAMESIZE])
 	*out = d;
 	return 0;
 fail_link:
-	link_del(rt, (int)if_nametoindex(d->ifname));
+	link_del(rt, 0, d->ifname);
 fail:
 	if (rt)
 		mnl_socket_close(rt);
@@ -339,7 +354,7 @@ void dco_close(struct dco *d)
 		struct mnl_socket *rt = open_nl(NETLINK_ROUTE);
 
 		if (rt) {
-			link_del(rt, d->ifindex);
+			link_del(rt, d->ifindex, NULL);
 			mnl_socket_close(rt);
 		}
 	}

@@ -3,9 +3,9 @@
 # data-channel: kernel, on a kernel with the OpenVPN data channel module (ovpn-dco-v2): `make dco-test` runs
 # it inside test/dco/vm.sh's machine (the name keeps it out of the host suite, whose kernel has no module).
 # The interface is the kernel's, a stock client (its own data path in userspace) passes ping and TCP through
-# the association, cvpnctl reads the kernel's counters, which match the client's; a cvpnd killed with SIGKILL
-# leaves its interface forwarding, and the next start removes it; the mode cannot change on reload; a clean
-# stop removes the interface.
+# the association, cvpnctl reads the kernel's counters, which match the client's; the mode cannot change on
+# reload; a second cvpnd leaves the running one's interface alone; a cvpnd killed with SIGKILL leaves its
+# interface forwarding, and the next start removes it; a clean stop removes the interface.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -48,6 +48,14 @@ assert_log "$TMPD/reload.out" "data-channel cannot change on reload" "and says w
 assert_cmd "alice's traffic still passes after the refused reload" \
 	n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
 sed -i 's/^  data-channel: userspace$/  data-channel: kernel/' "$TMPD/endpoint.yaml"
+
+# A second cvpnd started by mistake must not remove the running one's interface (it looks like a crash's).
+rc=0
+n_exec "$NS_GW" timeout 10 "$CVPND" -c "$TMPD/endpoint.yaml" >"$TMPD/second.out" 2>&1 || rc=$?
+assert_ne "$rc" 0 "a second cvpnd on the same endpoint refuses to start"
+assert_log "$TMPD/second.out" "another cvpnd answers on .*: its kernel data channel interface is not touched" \
+	"and says why"
+assert_cmd "the running one's client still passes traffic" n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
 
 # A crash leaves the kernel's interface and its peers (unlike a tun, which goes with its last fd).
 kill -KILL "$(bg_pid cvpnd)"
