@@ -19,6 +19,16 @@
  * (the kernel's, read back in datapath_pull_all), and s->dco_slot_key tells which key id sits in which of
  * the kernel's two slots. The kernel sends with its primary slot. */
 
+/* At the hand-over: what the control thread counted so far, to which the data path's own counts are added. */
+static void count_from_here(struct session *s)
+{
+	s->dp_base_bytes_in = s->bytes_in;
+	s->dp_base_bytes_out = s->bytes_out;
+	s->dp_base_pkts_in = s->pkts_in;
+	s->dp_base_pkts_out = s->pkts_out;
+	s->dp_base_spoofed = s->spoofed_drops;
+}
+
 static void dco_warn(const struct session *s, const char *what, int err)
 {
 	log_warnx("session %llu %s: kernel data channel: %s: %s", (unsigned long long)s->id, s->cn, what,
@@ -132,11 +142,7 @@ static void dco_adopt(struct session *s)
 		free(p);
 		goto refuse;
 	}
-	s->dp_base_bytes_in = s->bytes_in;
-	s->dp_base_bytes_out = s->bytes_out;
-	s->dp_base_pkts_in = s->pkts_in;
-	s->dp_base_pkts_out = s->pkts_out;
-	s->dp_base_spoofed = s->spoofed_drops;
+	count_from_here(s);
 	s->dp = p;
 	return;
 refuse:
@@ -495,11 +501,7 @@ void datapath_adopt(struct session *s)
 		p->tx_key = s->ks[1].key_id;
 	atomic_init(&p->last_rx_ms, s->last_rx_ms);
 	atomic_init(&p->last_tx_ms, s->last_tx_ms);
-	s->dp_base_bytes_in = s->bytes_in;
-	s->dp_base_bytes_out = s->bytes_out;
-	s->dp_base_pkts_in = s->pkts_in;
-	s->dp_base_pkts_out = s->pkts_out;
-	s->dp_base_spoofed = s->spoofed_drops;
+	count_from_here(s);
 	s->dp = p;
 	s->dp_worker = s->peer_id % srv->n_workers;
 	c.peer = p;
