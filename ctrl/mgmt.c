@@ -865,24 +865,43 @@ static int prepare_dir(const char *path)
 	return ret;
 }
 
+static int socket_live(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+	close(fd);
+	return ret;
+}
+
+bool mgmt_socket_live(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	return socket_live(&sa) == 1;
+}
+
 /* A socket file left by a daemon that died is removed; one a live daemon answers on is not. */
 static int clear_stale(const char *path, const struct sockaddr_un *sa)
 {
 	struct stat st;
-	int fd, ret;
+	int ret;
 
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? -EADDRINUSE : 0;
-	close(fd);
-	if (ret == 0 && unlink(path) < 0)
-		ret = -errno;
-	return ret;
+	ret = socket_live(sa);
+	if (ret < 0)
+		return ret;
+	if (ret == 1)
+		return -EADDRINUSE;
+	return unlink(path) < 0 ? -errno : 0;
 }
 
 int mgmt_open(const char *path, const char *group, struct server *srv, struct mgmt **out)

@@ -15,7 +15,6 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -1139,34 +1138,18 @@ static int start_handshake_threads(struct server *srv)
 	return 0;
 }
 
-/* Whether a daemon answers on the control socket at path (a live cvpnd, not one that crashed). */
-static bool control_socket_live(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	bool live;
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path) || (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return false;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	live = connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return live;
-}
-
 /* data-channel: kernel: the kernel's OpenVPN interface instead of the tun, and no data workers. One that a
  * crashed cvpnd left goes first: its peers would otherwise go on forwarding for sessions nobody controls. */
 static int open_dco(struct server *srv)
 {
 	int err;
 
-	if (srv->cfg->control_socket && control_socket_live(srv->cfg->control_socket)) {
+	if (srv->cfg->control_socket && mgmt_socket_live(srv->cfg->control_socket)) {
 		log_warnx("another cvpnd answers on %s: its kernel data channel interface is not touched",
 			  srv->cfg->control_socket);
 		return -1;
 	}
 	err = dco_remove_stale(DCO_IFNAME_PREFIX);
-
 	if (err > 0)
 		log_warnx("removed %d kernel data channel interface%s left by an earlier cvpnd", err, err == 1 ? "" : "s");
 	else if (err < 0)
@@ -1262,7 +1245,7 @@ int server_init(struct server *srv, struct config *cfg)
 		log_warnx("out of memory");
 		return -1;
 	}
-	if (!srv->tun_offload)
+	if (!srv->tun_offload && !srv->dco)
 		log_info("tun %s without offloads: one packet per read and write", srv->tun_ifname);
 	if (install_kernel_objects(srv) < 0)
 		return -1;

@@ -2,6 +2,7 @@
 #ifndef CVPN_MGMT_H
 #define CVPN_MGMT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* cvpnd's control socket: a Unix stream socket (mode 0660, in a root-owned directory) that cvpnctl talks
@@ -21,6 +22,8 @@ struct server;
  * writable by others); group: name or number of the group allowed besides root, NULL = root only.
  * A stale socket left by a dead daemon is replaced; a live one is an error (-EADDRINUSE). 0 or -errno. */
 int mgmt_open(const char *path, const char *group, struct server *srv, struct mgmt **out);
+/* Whether a daemon answers on the socket at path (a live cvpnd, not a file left by one that died). */
+bool mgmt_socket_live(const char *path);
 /* The fd to poll for input (an epoll fd). */
 int mgmt_fd(const struct mgmt *m);
 /* Serves whatever is ready. */
