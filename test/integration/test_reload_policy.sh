@@ -124,7 +124,7 @@ stream_check s1 60 "bob's TCP transfer across the reload"
 # 3. 50 reloads in a row under traffic
 reload_config "$TMPD/alt.yaml" no "- { destination: 198.18.17.0/24, group: dev, description: \"toggled\" }"
 stream_start s2 80
-bg_start bping n_exec "$NB" ping -n -i 0.1 -c 70 "$RES_IP"
+bg_start bping n_exec "$NB" ping -n -D -O -i 0.05 -c 140 "$RES_IP"
 sleep 0.5
 t0=$(date +%s%N)
 for i in $(seq 1 50); do
@@ -137,8 +137,25 @@ ok "50 reloads in a row applied in $(( (t1 - t0) / 1000000 )) ms, all during bob
 assert_eq "$(( $(cfg_version) - v0 ))" 51 "the config version went up by 51"
 stream_check s2 80 "bob's TCP transfer across 50 reloads"
 bg_wait_exit bping 15 || fail "bob's ping did not end"
-assert_match "$(grep -E 'packets transmitted' "$TMPD/bping.out")" "70 packets transmitted, 70 received" \
-	"bob's ping across the 50 reloads lost nothing"
+# Every echo sent while the reloads ran (and 100 ms either side) must come back. One lost well away from them
+# says nothing about reloads (CI once lost one of 70 on a loaded machine): it is reported, not failed.
+read -r in_window outside lost < <(awk -v t0="$t0" -v t1="$t1" -v n=140 -v gap=0.05 '
+	match($0, /icmp_seq=[0-9]+/) { seq = substr($0, RSTART + 9, RLENGTH - 9) + 0 }
+	/ bytes from / { got[seq] = 1 }
+	/no answer yet/ { asked[seq] = substr($1, 2, length($1) - 2) - gap }
+	END {
+		for (i = 1; i <= n; i++) {
+			if (i in got) continue
+			sent = i in asked ? asked[i] * 1e9 : t1   # the last one has no "no answer yet": counted in
+			if (sent >= t0 - 1e8 && sent <= t1 + 1e8) w++; else o++
+			list = list sprintf("seq%d@%+.0fms,", i, (sent - t0) / 1e6)
+		}
+		print w + 0, o + 0, (list == "" ? "none" : list)
+	}' "$TMPD/bping.out")
+sent=$(grep -cE 'bytes from|no answer yet' "$TMPD/bping.out" || true)
+[ "$sent" -ge 100 ] || fail "bob's ping: only $sent echoes accounted for: $(tail -n 3 "$TMPD/bping.out")"
+assert_eq "$in_window" 0 "bob's pings sent during the 50 reloads all came back (lost: $lost; reloads ran $(( (t1 - t0) / 1000000 )) ms)"
+[ "$outside" = 0 ] || echo "# note: $outside of bob's pings lost away from the reloads ($lost)" >&2
 
 client_stop alice
 client_stop bob
