@@ -103,7 +103,7 @@ integration: deps all $(BUILD)/loadgen $(BUILD)/flood
 # inside a virtual machine with Debian 12's kernel and the module (test/dco/vm.sh), with stock clients on
 # their userspace data path.
 DCO_TESTS ?= kernel_dco.sh test_two_clients.sh test_renegotiate.sh test_keepalive.sh test_ciphers.sh \
-	test_antispoof.sh test_ctl.sh
+	test_antispoof.sh test_ctl.sh test_replay.sh
 dco-test: deps all
 	@echo "== data-channel: kernel, in a virtual machine with the ovpn-dco module: $(DCO_TESTS)"
 	@test/dco/vm.sh env CVPN_BUILD=$(BUILD) CV_DATA_CHANNEL=kernel CV_CLIENT_OPTS=--disable-dco CV_WORKERS=1 \

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* cvpnd: the gateway daemon. Reads the endpoint config, programs the kernel, serves OpenVPN clients. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +15,17 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: cvpnd -c CONFIG [-v]\n"
 		   "       cvpnd --check -c CONFIG\n"
+		   "       cvpnd --after-exit -c CONFIG\n"
 		   "\n"
 		   "  -c, --config FILE   endpoint config file (YAML)\n"
 		   "      --check         validate the config file; when a cvpnd answers on the file's control\n"
 		   "                      socket, also print the diff from the ruleset in force to the file's\n"
 		   "                      (what a reload would change; nothing is applied). Exit 0 = OK,\n"
 		   "                      1 = errors or not comparable\n"
+		   "      --after-exit    after cvpnd exited, however it did (the unit's ExecStopPost): remove\n"
+		   "                      the kernel data channel interfaces (data-channel: kernel) a killed\n"
+		   "                      cvpnd left forwarding; nothing while a cvpnd answers on the control\n"
+		   "                      socket. Exit 0 = nothing left behind, 1 = could not remove\n"
 		   "  -v, --verbose       debug logging\n"
 		   "  -h, --help          this text\n"
 		   "\n"
@@ -45,15 +51,45 @@ static void usage(FILE *f)
 		CONFIG_DEFAULT_CONTROL_SOCKET);
 }
 
+/* Runs when the daemon is gone, so it must work with a config edited into errors since: then the default
+ * control socket is the one to ask. */
+static int after_exit_cleanup(const char *path)
+{
+	struct config *cfg = NULL;
+	FILE *devnull = fopen("/dev/null", "w");
+	int n;
+
+	if (config_load(path, devnull ? devnull : stderr, &cfg) < 0)
+		log_warnx("%s: configuration has errors; asking the default control socket %s", path,
+			  CONFIG_DEFAULT_CONTROL_SOCKET);
+	if (devnull)
+		fclose(devnull);
+	n = server_after_exit(cfg ? cfg->control_socket : NULL);
+	config_free(cfg);
+	if (n == -EBUSY) {
+		log_info("a cvpnd answers on the control socket: nothing to clean up after");
+		return 0;
+	}
+	if (n < 0) {
+		log_warnx("cannot remove the kernel data channel interfaces a stopped cvpnd left: %s", strerror(-n));
+		return 1;
+	}
+	if (n > 0)
+		log_warnx("removed %d kernel data channel interface%s left forwarding by a cvpnd that did not stop "
+			  "cleanly", n, n == 1 ? "" : "s");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'C' },
-		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+		{ "after-exit", no_argument, NULL, 'A' },   { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
-	bool check = false;
+	bool check = false, after_exit = false;
 	int verbose = 0, c, ret = 1;
 	struct config *cfg = NULL;
 	struct server srv;
@@ -65,6 +101,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check = true;
+			break;
+		case 'A':
+			after_exit = true;
 			break;
 		case 'v':
 			verbose = 1;
@@ -82,6 +121,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("cvpnd", verbose);
+	if (after_exit)
+		return after_exit_cleanup(path);
 	if (config_load(path, stderr, &cfg) < 0) {
 		fprintf(stderr, "%s: configuration has errors%s\n", path, check ? "" : ", not starting");
 		return 1;

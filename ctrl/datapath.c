@@ -8,6 +8,7 @@
 #include "cvpn/aead.h"
 #include "cvpn/datapath.h"
 #include "cvpn/dco.h"
+#include "cvpn/dco_guard.h"
 #include "cvpn/log.h"
 #include "cvpn/pool.h"
 #include "cvpn/server.h"
@@ -88,6 +89,18 @@ static int dco_slot_of(const struct session *s, uint8_t key_id)
 	return -1;
 }
 
+/* The guard stops admitting the session's data packets. A failure leaves an element that only admits
+ * packets for a peer-id the kernel no longer has (it drops them), until a session with that peer-id and
+ * remote comes again. */
+static void dco_guard_forget(struct session *s)
+{
+	int err = dco_guard_peer((const struct sockaddr *)&s->remote, s->remote_len, s->peer_id, false);
+
+	if (err < 0)
+		log_warnx("session %llu %s: kernel data channel: cannot remove its guard element: %s",
+			  (unsigned long long)s->id, s->cn, strerror(-err));
+}
+
 /* After the push: the kernel takes the session's data. A client the kernel cannot serve is told to reconnect
  * (its packets would go nowhere). */
 static void dco_adopt(struct session *s)
@@ -107,6 +120,13 @@ static void dco_adopt(struct session *s)
 		goto refuse;
 	}
 	s->dco_slot_key[0] = s->dco_slot_key[1] = -1;
+	/* first the guard's element: without it every data packet of the client is dropped before the module
+	 * sees it (cvpn/dco_guard.h) */
+	err = dco_guard_peer((const struct sockaddr *)&s->remote, s->remote_len, s->peer_id, true);
+	if (err < 0) {
+		free(p);
+		goto refuse;
+	}
 	err = dco_new_peer(srv->dco, s->peer_id, srv->udp_fd, (const struct sockaddr *)&s->remote, s->remote_len,
 			   s->vaddr);
 	if (err == -EEXIST && dco_del_peer(srv->dco, s->peer_id) == 0) {
@@ -118,6 +138,7 @@ static void dco_adopt(struct session *s)
 	}
 	if (err < 0) {
 		free(p);
+		dco_guard_forget(s);
 		goto refuse;
 	}
 	/* the server's half of ping/ping-restart: the kernel pings when idle and ends the peer after twice the
@@ -140,6 +161,7 @@ static void dco_adopt(struct session *s)
 	if (err < 0) {
 		dco_del_peer(srv->dco, s->peer_id);
 		free(p);
+		dco_guard_forget(s);
 		goto refuse;
 	}
 	count_from_here(s);
@@ -184,6 +206,7 @@ static void on_peer_removed(void *arg, uint32_t peer_id, enum dco_del_reason rea
 		return;
 	free(s->dp); /* the kernel has nothing left to delete, nor counters to read */
 	s->dp = NULL;
+	dco_guard_forget(s);
 	session_end(s, reason == DCO_DEL_EXPIRED ? "no packet from the client within twice the keepalive timeout"
 						  : "the kernel data channel lost the client's transport");
 }
@@ -223,6 +246,7 @@ static void dco_release(struct session *s)
 		 * it is dropped there; a new session with its peer-id replaces it (dco_adopt) */
 		log_warnx("session %llu %s: kernel data channel: cannot remove the peer: %s", (unsigned long long)s->id,
 			  s->cn, strerror(-err));
+	dco_guard_forget(s);
 	free(s->dp);
 	s->dp = NULL;
 }

@@ -210,6 +210,7 @@ int nft_batch_init(struct nft_batch *nb)
 	if (!nb->buf)
 		return -ENOMEM;
 	nb->first_seq = nb->seq = (uint32_t)time(NULL);
+	nb->table = NFT_TABLE_NAME;
 	return 0;
 }
 
@@ -272,7 +273,7 @@ int nft_batch_table(struct nft_batch *nb, uint16_t type, uint16_t flags)
 		return -ENOMEM;
 	}
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME) < 0) {
+	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, nb->table) < 0) {
 		nftnl_table_free(t);
 		return -ENOMEM;
 	}
@@ -293,7 +294,7 @@ int nft_batch_chain(struct nft_batch *nb, const char *name, const char *type, in
 	if (!c || !cur)
 		goto out;
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE_NAME) < 0 ||
+	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, nb->table) < 0 ||
 	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0)
 		goto out;
 	if (hook >= 0) {
@@ -315,6 +316,11 @@ out:
 /* A new rule in chain with its comment in nftables' userdata TLV, so `nft list` shows it. */
 struct nftnl_rule *nft_rule_new(const char *chain, const char *comment)
 {
+	return nft_rule_new_in(NFT_TABLE_NAME, chain, comment);
+}
+
+struct nftnl_rule *nft_rule_new_in(const char *table, const char *chain, const char *comment)
+{
 	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	bool ok = false;
@@ -322,7 +328,7 @@ struct nftnl_rule *nft_rule_new(const char *chain, const char *comment)
 	if (!r || !ud)
 		goto out;
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE_NAME) < 0 ||
+	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table) < 0 ||
 	    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain) < 0)
 		goto out;
 	if (!nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment))
@@ -485,12 +491,18 @@ out:
 
 int nft_delete_table(void)
 {
+	return nft_delete_named_table(NFT_TABLE_NAME);
+}
+
+int nft_delete_named_table(const char *name)
+{
 	struct nft_batch nb;
 	int ret;
 
 	ret = nft_batch_init(&nb);
 	if (ret < 0)
 		return ret;
+	nb.table = name;
 	if ((ret = nft_batch_begin_end(&nb, true)) < 0 ||
 	    (ret = nft_batch_table(&nb, NFT_MSG_DELTABLE, 0)) < 0 ||
 	    (ret = nft_batch_begin_end(&nb, false)) < 0)

@@ -22,6 +22,7 @@ struct nft_batch {
 	size_t len, cap;
 	uint32_t first_seq;
 	uint32_t seq;        /* next sequence number to use */
+	const char *table;   /* the inet table its table, chain and rule messages name: NFT_TABLE_NAME */
 	bool failed;         /* a message did not fit (a bug) or memory ran out */
 };
 
@@ -32,11 +33,13 @@ void *nft_batch_cur(struct nft_batch *nb);
 /* Takes the message just built at nft_batch_cur() into the batch. 0 or -EMSGSIZE / -ENOMEM. */
 int nft_batch_next(struct nft_batch *nb);
 int nft_batch_begin_end(struct nft_batch *nb, bool begin);
-/* NEWTABLE / DELTABLE of `inet cvpn`. */
+/* NEWTABLE / DELTABLE of the batch's table (`inet cvpn` unless nb->table says otherwise). */
 int nft_batch_table(struct nft_batch *nb, uint16_t type, uint16_t flags);
 /* A chain; hook < 0 for a regular chain (type ignored). */
 int nft_batch_chain(struct nft_batch *nb, const char *name, const char *type, int hook, int prio);
 struct nftnl_rule *nft_rule_new(const char *chain, const char *comment);
+/* The same in another inet table. */
+struct nftnl_rule *nft_rule_new_in(const char *table, const char *chain, const char *comment);
 /* Appends rule r (built == false: a helper ran out of memory) and frees it. */
 int nft_batch_rule(struct nft_batch *nb, struct nftnl_rule *r, bool built);
 /* Sends the batch and reads every ack: 0 or the first -errno the kernel reported. */

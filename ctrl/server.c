@@ -26,6 +26,7 @@
 #include "cvpn/connlog.h"
 #include "cvpn/datapath.h"
 #include "cvpn/dco.h"
+#include "cvpn/dco_guard.h"
 #include "cvpn/enforce.h"
 #include "cvpn/handshake.h"
 #include "cvpn/log.h"
@@ -1164,10 +1165,27 @@ static int open_dco(struct server *srv)
 		log_warnx("cannot create the kernel data channel interface: %s", strerror(-err));
 		return -1;
 	}
+	/* the module floats a peer to any source of a packet with its peer-id, before decrypting it: the guard
+	 * admits data only from live sessions' remotes (cvpn/dco_guard.h). No guard, no kernel data channel. */
+	err = dco_guard_install(srv->cfg->port);
+	if (err < 0) {
+		log_warnx("cannot install table inet %s (the kernel data channel's guard): %s", DCO_GUARD_TABLE,
+			  strerror(-err));
+		dco_close(srv->dco);
+		srv->dco = NULL;
+		return -1;
+	}
 	srv->n_workers = 0;
 	srv->tun_fd = -1;
 	srv->tun_offload = false;
 	return 0;
+}
+
+int server_after_exit(const char *control_socket)
+{
+	if (mgmt_socket_live(control_socket ? control_socket : CONFIG_DEFAULT_CONTROL_SOCKET))
+		return -EBUSY;
+	return dco_remove_stale(DCO_IFNAME_PREFIX);
 }
 
 /* The tun, one queue per worker, steered by client address; without the steering program (no BPF here)
@@ -1180,6 +1198,10 @@ static int open_tun(struct server *srv)
 
 	if (srv->cfg->data_channel_kernel)
 		return open_dco(srv);
+	/* a guard a crashed kernel-mode run left would drop every data packet to this port */
+	if (!(srv->cfg->control_socket && mgmt_socket_live(srv->cfg->control_socket)) &&
+	    (err = dco_guard_remove()) < 0)
+		log_warnx("cannot remove table inet %s: %s", DCO_GUARD_TABLE, strerror(-err));
 	snprintf(srv->tun_ifname, sizeof(srv->tun_ifname), "cvpn-tun%%d");
 	srv->tun_offload = true;
 	if (tun_open_queues(srv->tun_ifname, &srv->tun_offload, srv->tun_fds, n) < 0) {
@@ -1419,8 +1441,11 @@ void server_cleanup(struct server *srv)
 		if (srv->tun_fds[i] >= 0)
 			close(srv->tun_fds[i]);
 	srv->tun_fd = -1;
-	dco_close(srv->dco); /* the kernel's interface is: it goes with its peers */
-	srv->dco = NULL;
+	if (srv->dco) {
+		dco_close(srv->dco); /* the kernel's interface is: it goes with its peers */
+		srv->dco = NULL;
+		dco_guard_remove(); /* after the peers: no moment without it while they forward */
+	}
 	udptx_free(srv->udptx);
 	srv->udptx = NULL;
 	tuntx_free(srv->tuntx);

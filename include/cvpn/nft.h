@@ -11,6 +11,8 @@
 
 /* Removes `table inet cvpn`; 0 also when it did not exist. */
 int nft_delete_table(void);
+/* Removes `table inet NAME`; 0 also when it did not exist. */
+int nft_delete_named_table(const char *name);
 /* Closes the netlink socket the batches share (it is reopened on demand). */
 void nft_socket_close(void);
 

@@ -122,6 +122,10 @@ struct server {
 int server_init(struct server *srv, struct config *cfg);
 int server_run(struct server *srv);
 void server_cleanup(struct server *srv);
+/* After cvpnd exited, however it did (systemd's ExecStopPost): removes the kernel data channel interfaces
+ * a cvpnd that could not clean up left forwarding, unless a cvpnd answers on control_socket (NULL: the
+ * default). How many it removed, or -errno. */
+int server_after_exit(const char *control_socket);
 /* Reloads the config file the running one came from (SIGHUP, cvpnctl reload). Applied only if it is valid
  * and changes nothing that cannot change live; otherwise the running config stays and every reason is written
  * to errs as a line. Returns 0 when applied. */

@@ -4,8 +4,10 @@
 # it inside test/dco/vm.sh's machine (the name keeps it out of the host suite, whose kernel has no module).
 # The interface is the kernel's, a stock client (its own data path in userspace) passes ping and TCP through
 # the association, cvpnctl reads the kernel's counters, which match the client's; the mode cannot change on
-# reload; a second cvpnd leaves the running one's interface alone; a cvpnd killed with SIGKILL leaves its
-# interface forwarding, and the next start removes it; a clean stop removes the interface.
+# reload; table inet cvpn_dco admits data only from the session's address, port and peer-id; a second cvpnd
+# leaves the running one's interface alone; a cvpnd killed with SIGKILL leaves its interface forwarding,
+# and the next start removes it, as `cvpnd --after-exit` (the unit's ExecStopPost) does at once; a clean
+# stop removes the interface and the guard.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -37,6 +39,11 @@ assert_eq "$(jq -r '.["egress-bytes"]' <<<"$e")" "$(tun_stat "$NS_CLI" rx_bytes)
 	"egress bytes (the kernel's count) = alice's tun rx"
 assert_eq "$(jq -r '.["ingress-packets"]' <<<"$e")" "$(tun_stat "$NS_CLI" tx_packets)" \
 	"ingress packets = alice's tun tx"
+
+# The guard admits data packets from alice's address, port and peer-id only (test_replay.sh shows the
+# drops): one element, hers.
+guard=$(n_exec "$NS_GW" nft list set inet cvpn_dco peers4)
+assert_match "$guard" "elements = \{ $CLI_IP \. [0-9]+ \. (0x)?[0-9a-f]+ \}" "table inet cvpn_dco admits alice's address, port and peer-id"
 
 # A reload cannot switch the data path under live sessions.
 sed -i 's/^  data-channel: kernel$/  data-channel: userspace/' "$TMPD/endpoint.yaml"
@@ -74,10 +81,46 @@ if n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 1 "$RES_IP" >/dev/null 2>&1; then
 fi
 ok "alice's session from before the crash forwards nothing now"
 client_stop alice
+assert_no_log <(n_exec "$NS_GW" nft list set inet cvpn_dco peers4) "elements" "the new start's guard admits nobody yet"
+client_start alice "$NS_CLI" alice --disable-dco
+client_wait_up alice
+assert_log <(n_exec "$NS_GW" nft list set inet cvpn_dco peers4) "elements = \{ $CLI_IP \." "alice connects again: her element"
+client_stop alice
+sleep 0.5 # the client's EXIT ends the session
+assert_no_log <(n_exec "$NS_GW" nft list set inet cvpn_dco peers4) "elements" "and it goes when her session ends"
+
+# Under systemd, ExecStopPost runs `cvpnd --after-exit` as soon as cvpnd exited, however it did.
+client_start alice "$NS_CLI" alice --disable-dco
+client_wait_up alice
+n_exec "$NS_GW" "$CVPND" --after-exit -c "$TMPD/endpoint.yaml" >"$TMPD/after-live.out" 2>&1 ||
+	fail "cvpnd --after-exit with a live cvpnd: $(cat "$TMPD/after-live.out")"
+assert_log "$TMPD/after-live.out" "a cvpnd answers on the control socket: nothing to clean up after" \
+	"--after-exit leaves a running cvpnd alone"
+assert_cmd "whose client still passes traffic" n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
+kill -KILL "$(bg_pid cvpnd)"
+bg_wait_exit cvpnd 5 || true
+assert_cmd "killed again: alice's session forwards on" n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
+n_exec "$NS_GW" "$CVPND" --after-exit -c "$TMPD/endpoint.yaml" >"$TMPD/after.out" 2>&1 ||
+	fail "cvpnd --after-exit: $(cat "$TMPD/after.out")"
+assert_log "$TMPD/after.out" "removed 1 kernel data channel interface left forwarding by a cvpnd that did not stop cleanly" \
+	"cvpnd --after-exit removes the killed one's interface"
+if n_exec "$NS_GW" ip link show cvpn-tun0 >/dev/null 2>&1; then
+	fail "cvpn-tun0 still there after --after-exit"
+fi
+if n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 1 "$RES_IP" >/dev/null 2>&1; then
+	fail "alice's session still forwards after --after-exit"
+fi
+ok "and alice's session forwards nothing from then on"
+client_stop alice
+server_start "$TMPD/endpoint.yaml"
 
 server_stop
 if n_exec "$NS_GW" ip link show cvpn-tun0 >/dev/null 2>&1; then
 	fail "cvpn-tun0 left behind after a clean stop"
 fi
 ok "a clean stop removes the kernel's interface"
+if n_exec "$NS_GW" nft list table inet cvpn_dco >/dev/null 2>&1; then
+	fail "table inet cvpn_dco left behind after a clean stop"
+fi
+ok "and the guard's table"
 summary

@@ -28,6 +28,8 @@ assert_eq "$(grep '^AmbientCapabilities=' "$unit")" "AmbientCapabilities=CAP_NET
 assert_eq "$(grep '^ExecReload=' "$unit")" 'ExecReload=/bin/kill -HUP $MAINPID' "unit: reload sends SIGHUP"
 assert_eq "$(grep '^ExecStart=' "$unit")" "ExecStart=/opt/cvpn/sbin/cvpnd -c /etc/cvpn/endpoint.yaml" \
 	"unit: starts the installed cvpnd"
+assert_eq "$(grep '^ExecStopPost=' "$unit")" "ExecStopPost=/opt/cvpn/sbin/cvpnd --after-exit -c /etc/cvpn/endpoint.yaml" \
+	"unit: after any exit, what a killed cvpnd left forwarding goes"
 assert_no_log "$unit" "@[A-Z]+@" "unit: every placeholder filled in"
 for f in README.md endpoint.yaml endpoint-reference.yaml; do
 	[ -f "$dest/opt/cvpn/share/doc/cvpn/$f" ] || fail "doc $f not installed"
