@@ -89,9 +89,8 @@ static int dco_slot_of(const struct session *s, uint8_t key_id)
 	return -1;
 }
 
-/* The guard stops admitting the session's data packets. A failure leaves an element that only admits
- * packets for a peer-id the kernel no longer has (it drops them), until a session with that peer-id and
- * remote comes again. */
+/* The guard stops admitting the session's data packets. An element it cannot delete it keeps trying, and
+ * it refuses that peer-id to a new session meanwhile (dco_guard_peer). */
 static void dco_guard_forget(struct session *s)
 {
 	int err = dco_guard_peer((const struct sockaddr *)&s->remote, s->remote_len, s->peer_id, false);
@@ -124,6 +123,9 @@ static void dco_adopt(struct session *s)
 	 * sees it (cvpn/dco_guard.h) */
 	err = dco_guard_peer((const struct sockaddr *)&s->remote, s->remote_len, s->peer_id, true);
 	if (err < 0) {
+		if (err == -EBUSY)
+			log_warnx("session %llu: an ended session's guard element for peer-id %u could not be removed; "
+				  "the client reconnects", (unsigned long long)s->id, s->peer_id);
 		free(p);
 		goto refuse;
 	}

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
@@ -158,18 +159,60 @@ static bool lookup_not_in(struct nftnl_rule *r, int v6)
 	return true;
 }
 
-/* meta nfproto F  udp dport PORT  @th,64,8 & 0xf8 == 0x48  SADDR . udp sport . @th,72,24 != @peersF
- * counter drop. The key's fields go to consecutive 32-bit registers, as nft lays out a concatenation. */
-static bool build_rule(struct nftnl_rule *r, int v6, uint16_t port)
+/* What the endpoint's socket receives: which families, and on which address (NULL: any). */
+struct guard_scope {
+	bool v4, v6;
+	const uint8_t *daddr4, *daddr6;
+	uint16_t port;       /* network order */
+};
+
+static int scope_of(const struct sockaddr *listen, socklen_t len, struct guard_scope *sc)
+{
+	static const uint8_t any4[4];
+
+	memset(sc, 0, sizeof(*sc));
+	if (listen->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)listen;
+
+		sc->v4 = true;
+		sc->daddr4 = memcmp(&in->sin_addr, any4, 4) ? (const uint8_t *)&in->sin_addr : NULL;
+		sc->port = in->sin_port;
+	} else if (listen->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)listen;
+
+		sc->port = in6->sin6_port;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			sc->v4 = true;
+			sc->daddr4 = in6->sin6_addr.s6_addr + 12;
+		} else if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) {
+			sc->v4 = sc->v6 = true; /* cvpnd leaves IPV6_V6ONLY off: "::" takes IPv4 too */
+		} else {
+			sc->v6 = true;
+			sc->daddr6 = in6->sin6_addr.s6_addr;
+		}
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	return 0;
+}
+
+/* meta nfproto F  [ip daddr A]  udp dport PORT  @th,64,8 & 0xf8 == 0x48
+ * SADDR . udp sport . @th,72,24 != @peersF  counter drop.
+ * The key's fields go to consecutive 32-bit registers, as nft lays out a concatenation. */
+static bool build_rule(struct nftnl_rule *r, int v6, const struct guard_scope *sc)
 {
 	uint8_t nfproto = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, udp = IPPROTO_UDP;
 	uint8_t opmask = OVPN_OP_MASK, opzero = 0, data_v2 = OVPN_OP_DATA_V2;
-	uint16_t dport = htons(port);
+	const uint8_t *daddr = v6 ? sc->daddr6 : sc->daddr4;
 	uint32_t addr_regs = v6 ? 4 : 1;
 
-	return nft_meta(r, NFT_META_NFPROTO) && nft_cmp(r, NFT_CMP_EQ, &nfproto, 1) &&
-	       nft_meta(r, NFT_META_L4PROTO) && nft_cmp(r, NFT_CMP_EQ, &udp, 1) &&
-	       nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1) && nft_cmp(r, NFT_CMP_EQ, &dport, 2) &&
+	if (!nft_meta(r, NFT_META_NFPROTO) || !nft_cmp(r, NFT_CMP_EQ, &nfproto, 1))
+		return false;
+	if (daddr && (!nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 24 : 16, v6 ? 16 : 4, NFT_REG_1) ||
+		      !nft_cmp(r, NFT_CMP_EQ, daddr, v6 ? 16 : 4)))
+		return false;
+	return nft_meta(r, NFT_META_L4PROTO) && nft_cmp(r, NFT_CMP_EQ, &udp, 1) &&
+	       nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1) && nft_cmp(r, NFT_CMP_EQ, &sc->port, 2) &&
 	       nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 1, NFT_REG_1) &&
 	       nft_bitwise(r, &opmask, &opzero, 1) && nft_cmp(r, NFT_CMP_EQ, &data_v2, 1) &&
 	       nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 8 : 12, v6 ? 16 : 4, NFT_REG32_00) &&
@@ -178,15 +221,43 @@ static bool build_rule(struct nftnl_rule *r, int v6, uint16_t port)
 	       lookup_not_in(r, v6) && nft_counter(r) && nft_verdict(r, NF_DROP);
 }
 
-int dco_guard_install(uint16_t port)
+/* A rule with a ct expression makes the kernel track connections in this namespace for the table's
+ * families, and with that reassemble IPv6 fragments before the input hook (IPv4's are reassembled before
+ * it anyway). Without it the rules below would see a first fragment without the OpenVPN header and a
+ * second without the UDP header, and match neither. */
+static bool build_defrag_rule(struct nftnl_rule *r)
+{
+	return nft_ct_state(r, NF_CT_STATE_UNTRACKED_BIT) && nft_counter(r);
+}
+
+/* Elements whose deletion failed (the kernel out of memory): each still admits its remote's packets with
+ * its peer-id, harmless until that peer-id is a new session's. Retried before every other change; beyond
+ * STALE_MAX of them a failure is only the caller's to log. A new install or the table's removal clears
+ * them. */
+#define STALE_MAX 64
+
+static struct stale_elem {
+	uint8_t key[KEY6_LEN];
+	uint8_t klen;
+	int v6;
+	uint32_t peer_id;
+} stale[STALE_MAX];
+static size_t n_stale;
+
+int dco_guard_install(const struct sockaddr *listen, socklen_t listen_len)
 {
 	static const char *const comment[2] = {
 		"kernel data channel: IPv4 data packets only from a live session's address, port and peer-id",
 		"kernel data channel: IPv6 data packets only from a live session's address, port and peer-id",
 	};
+	struct guard_scope sc;
+	struct nftnl_rule *r;
 	struct nft_batch nb;
 	int ret;
 
+	ret = scope_of(listen, listen_len, &sc);
+	if (ret < 0)
+		return ret;
 	ret = nft_batch_init(&nb);
 	if (ret < 0)
 		return ret;
@@ -200,15 +271,22 @@ int dco_guard_install(uint16_t port)
 	    (ret = batch_set_msg(&nb, set_new(1, true), NFT_MSG_NEWSET)) < 0 ||
 	    (ret = nft_batch_chain(&nb, "input", "filter", NF_INET_LOCAL_IN, 0 /* filter */)) < 0)
 		goto out;
+	r = nft_rule_new_in(DCO_GUARD_TABLE, "input",
+			    "connection tracking on, so IPv6 fragments are reassembled before the rules below");
+	if ((ret = nft_batch_rule(&nb, r, r && build_defrag_rule(r))) < 0)
+		goto out;
 	for (int v6 = 0; v6 < 2; v6++) {
-		struct nftnl_rule *r = nft_rule_new_in(DCO_GUARD_TABLE, "input", comment[v6]);
-
-		if ((ret = nft_batch_rule(&nb, r, r && build_rule(r, v6, port))) < 0)
+		if (!(v6 ? sc.v6 : sc.v4))
+			continue;
+		r = nft_rule_new_in(DCO_GUARD_TABLE, "input", comment[v6]);
+		if ((ret = nft_batch_rule(&nb, r, r && build_rule(r, v6, &sc))) < 0)
 			goto out;
 	}
 	if ((ret = nft_batch_begin_end(&nb, false)) < 0)
 		goto out;
 	ret = nft_batch_talk(&nb);
+	if (ret == 0)
+		n_stale = 0; /* the elements went with the old table */
 out:
 	nft_batch_free(&nb);
 	return ret;
@@ -253,17 +331,14 @@ static size_t peer_key(const struct sockaddr *remote, socklen_t len, uint32_t pe
 	return alen + 8;
 }
 
-int dco_guard_peer(const struct sockaddr *remote, socklen_t remote_len, uint32_t peer_id, bool add)
+/* One NEWSETELEM or DELSETELEM transaction for a key. */
+static int elem_talk(const uint8_t *key, size_t klen, int v6, bool add)
 {
-	uint8_t key[KEY6_LEN];
 	struct nftnl_set_elem *e = NULL;
 	struct nftnl_set *s = NULL;
 	struct nft_batch nb;
-	int v6 = 0, ret;
-	size_t klen = peer_key(remote, remote_len, peer_id, key, &v6);
+	int ret;
 
-	if (!klen)
-		return -EAFNOSUPPORT;
 	ret = nft_batch_init(&nb);
 	if (ret < 0)
 		return ret;
@@ -292,7 +367,49 @@ out:
 	return ret;
 }
 
+static void retry_stale(void)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n_stale; i++)
+		if (elem_talk(stale[i].key, stale[i].klen, stale[i].v6, false) < 0)
+			stale[kept++] = stale[i];
+	n_stale = kept;
+}
+
+int dco_guard_peer(const struct sockaddr *remote, socklen_t remote_len, uint32_t peer_id, bool add)
+{
+	uint8_t key[KEY6_LEN];
+	int v6 = 0, ret;
+	size_t klen = peer_key(remote, remote_len, peer_id, key, &v6);
+
+	if (!klen)
+		return -EAFNOSUPPORT;
+	retry_stale();
+	if (add) {
+		for (size_t i = 0; i < n_stale; i++)
+			if (stale[i].peer_id == peer_id)
+				return -EBUSY;
+		return elem_talk(key, klen, v6, true);
+	}
+	ret = elem_talk(key, klen, v6, false);
+	if (ret < 0)
+		ret = elem_talk(key, klen, v6, false); /* once more: a transient failure */
+	if (ret < 0 && n_stale < STALE_MAX) {
+		memcpy(stale[n_stale].key, key, klen);
+		stale[n_stale].klen = (uint8_t)klen;
+		stale[n_stale].v6 = v6;
+		stale[n_stale].peer_id = peer_id;
+		n_stale++;
+	}
+	return ret;
+}
+
 int dco_guard_remove(void)
 {
-	return nft_delete_named_table(DCO_GUARD_TABLE);
+	int ret = nft_delete_named_table(DCO_GUARD_TABLE);
+
+	if (ret == 0)
+		n_stale = 0;
+	return ret;
 }

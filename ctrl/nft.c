@@ -126,7 +126,12 @@ bool nft_ip_addr(struct nftnl_rule *r, uint32_t offset, uint32_t op, const struc
 /* ct state established,related: the state is a host-order bitmask, so "any of" is (state & bits) != 0. */
 bool nft_ct_est_rel(struct nftnl_rule *r)
 {
-	uint32_t bits = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), zero = 0;
+	return nft_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
+}
+
+bool nft_ct_state(struct nftnl_rule *r, uint32_t bits)
+{
+	uint32_t zero = 0;
 	struct nftnl_expr *e = nftnl_expr_alloc("ct");
 
 	if (!e)

@@ -57,6 +57,8 @@ bool nft_nfproto_ipv4(struct nftnl_rule *r);
 /* ip saddr/daddr (offset 12 / 16) op cidr, with the nfproto dependency an inet table needs */
 bool nft_ip_addr(struct nftnl_rule *r, uint32_t offset, uint32_t op, const struct cidr4 *c);
 bool nft_ct_est_rel(struct nftnl_rule *r);
+/* ct state: any of bits (NF_CT_STATE_BIT(...), NF_CT_STATE_UNTRACKED_BIT) */
+bool nft_ct_state(struct nftnl_rule *r, uint32_t bits);
 bool nft_counter(struct nftnl_rule *r);
 bool nft_verdict(struct nftnl_rule *r, int verdict);
 bool nft_verdict_chain(struct nftnl_rule *r, int verdict, const char *chain);

@@ -1139,15 +1139,23 @@ static int start_handshake_threads(struct server *srv)
 	return 0;
 }
 
+/* Where a running cvpnd with this config answers: no control-socket in the config means the default. */
+static const char *control_socket_of(const struct config *cfg)
+{
+	return cfg->control_socket ? cfg->control_socket : CONFIG_DEFAULT_CONTROL_SOCKET;
+}
+
 /* data-channel: kernel: the kernel's OpenVPN interface instead of the tun, and no data workers. One that a
  * crashed cvpnd left goes first: its peers would otherwise go on forwarding for sessions nobody controls. */
 static int open_dco(struct server *srv)
 {
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	int err;
 
-	if (srv->cfg->control_socket && mgmt_socket_live(srv->cfg->control_socket)) {
+	if (mgmt_socket_live(control_socket_of(srv->cfg))) {
 		log_warnx("another cvpnd answers on %s: its kernel data channel interface is not touched",
-			  srv->cfg->control_socket);
+			  control_socket_of(srv->cfg));
 		return -1;
 	}
 	err = dco_remove_stale(DCO_IFNAME_PREFIX);
@@ -1167,7 +1175,10 @@ static int open_dco(struct server *srv)
 	}
 	/* the module floats a peer to any source of a packet with its peer-id, before decrypting it: the guard
 	 * admits data only from live sessions' remotes (cvpn/dco_guard.h). No guard, no kernel data channel. */
-	err = dco_guard_install(srv->cfg->port);
+	if (parse_listen(srv->cfg, &ss, &sl) < 0)
+		err = -EINVAL;
+	else
+		err = dco_guard_install((const struct sockaddr *)&ss, sl);
 	if (err < 0) {
 		log_warnx("cannot install table inet %s (the kernel data channel's guard): %s", DCO_GUARD_TABLE,
 			  strerror(-err));
@@ -1183,9 +1194,17 @@ static int open_dco(struct server *srv)
 
 int server_after_exit(const char *control_socket)
 {
+	int n, err;
+
 	if (mgmt_socket_live(control_socket ? control_socket : CONFIG_DEFAULT_CONTROL_SOCKET))
 		return -EBUSY;
-	return dco_remove_stale(DCO_IFNAME_PREFIX);
+	/* the interfaces first: the guard goes only once nothing it guards forwards */
+	n = dco_remove_stale(DCO_IFNAME_PREFIX);
+	if (n < 0)
+		return n;
+	/* else it would go on dropping data packets to the port for whatever OpenVPN server runs there next */
+	err = dco_guard_remove();
+	return err < 0 ? err : n;
 }
 
 /* The tun, one queue per worker, steered by client address; without the steering program (no BPF here)
@@ -1199,8 +1218,7 @@ static int open_tun(struct server *srv)
 	if (srv->cfg->data_channel_kernel)
 		return open_dco(srv);
 	/* a guard a crashed kernel-mode run left would drop every data packet to this port */
-	if (!(srv->cfg->control_socket && mgmt_socket_live(srv->cfg->control_socket)) &&
-	    (err = dco_guard_remove()) < 0)
+	if (!mgmt_socket_live(control_socket_of(srv->cfg)) && (err = dco_guard_remove()) < 0)
 		log_warnx("cannot remove table inet %s: %s", DCO_GUARD_TABLE, strerror(-err));
 	snprintf(srv->tun_ifname, sizeof(srv->tun_ifname), "cvpn-tun%%d");
 	srv->tun_offload = true;
@@ -1444,7 +1462,11 @@ void server_cleanup(struct server *srv)
 	if (srv->dco) {
 		dco_close(srv->dco); /* the kernel's interface is: it goes with its peers */
 		srv->dco = NULL;
-		dco_guard_remove(); /* after the peers: no moment without it while they forward */
+		/* after the peers: no moment without it while they forward */
+		int err = dco_guard_remove();
+
+		if (err < 0)
+			log_warnx("cannot remove table inet %s: %s", DCO_GUARD_TABLE, strerror(-err));
 	}
 	udptx_free(srv->udptx);
 	srv->udptx = NULL;

@@ -17,11 +17,14 @@
 
 #define DCO_GUARD_TABLE "cvpn_dco"
 
-/* Installs the table for UDP port `port`, empty (every data packet dropped), replacing one left by a
- * previous run. */
-int dco_guard_install(uint16_t port);
+/* Installs the table for the endpoint's UDP socket bound to listen (its address and port: a wildcard
+ * address guards every local address, "::" IPv4 too as the socket is dual-stack), empty (every data packet
+ * dropped), replacing one left by a previous run. */
+int dco_guard_install(const struct sockaddr *listen, socklen_t listen_len);
 /* Admits (add) or stops admitting data packets from remote (an IPv4, IPv6 or IPv4-mapped address) with
- * peer_id. Adding an element that is there already is no error, nor is deleting one that is not. */
+ * peer_id. Adding an element that is there already is no error, nor is deleting one that is not. An
+ * element that could not be deleted is remembered and deleted again before anything else; while one for
+ * peer_id remains, adding another for peer_id fails (-EBUSY): the old remote could float the new peer. */
 int dco_guard_peer(const struct sockaddr *remote, socklen_t remote_len, uint32_t peer_id, bool add);
 /* Removes the table; 0 also when there was none. */
 int dco_guard_remove(void);

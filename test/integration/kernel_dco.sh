@@ -111,6 +111,10 @@ if n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 1 "$RES_IP" >/dev/null 2>&1; then
 	fail "alice's session still forwards after --after-exit"
 fi
 ok "and alice's session forwards nothing from then on"
+if n_exec "$NS_GW" nft list table inet cvpn_dco >/dev/null 2>&1; then
+	fail "table inet cvpn_dco left after --after-exit: it would drop data packets for the next server on the port"
+fi
+ok "--after-exit removes the guard's table too"
 client_stop alice
 server_start "$TMPD/endpoint.yaml"
 
