@@ -262,11 +262,8 @@ int dco_guard_install(const struct sockaddr *listen, socklen_t listen_len)
 	if (ret < 0)
 		return ret;
 	nb.table = DCO_GUARD_TABLE;
-	/* add, delete, add: one left by a crashed run goes, with its elements, in the same transaction */
-	if ((ret = nft_batch_begin_end(&nb, true)) < 0 ||
-	    (ret = nft_batch_table(&nb, NFT_MSG_NEWTABLE, NLM_F_CREATE)) < 0 ||
-	    (ret = nft_batch_table(&nb, NFT_MSG_DELTABLE, 0)) < 0 ||
-	    (ret = nft_batch_table(&nb, NFT_MSG_NEWTABLE, NLM_F_CREATE)) < 0 ||
+	/* one left by a crashed run goes, with its elements, in the same transaction */
+	if ((ret = nft_batch_begin_end(&nb, true)) < 0 || (ret = nft_batch_table_fresh(&nb)) < 0 ||
 	    (ret = batch_set_msg(&nb, set_new(0, true), NFT_MSG_NEWSET)) < 0 ||
 	    (ret = batch_set_msg(&nb, set_new(1, true), NFT_MSG_NEWSET)) < 0 ||
 	    (ret = nft_batch_chain(&nb, "input", "filter", NF_INET_LOCAL_IN, 0 /* filter */)) < 0)

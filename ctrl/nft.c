@@ -289,6 +289,18 @@ int nft_batch_table(struct nft_batch *nb, uint16_t type, uint16_t flags)
 	return nft_batch_next(nb);
 }
 
+/* Add, delete, add: the first add makes the delete succeed whether or not the table existed, so the batch
+ * replaces the table (and everything in it) atomically. */
+int nft_batch_table_fresh(struct nft_batch *nb)
+{
+	int ret;
+
+	if ((ret = nft_batch_table(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE)) < 0 ||
+	    (ret = nft_batch_table(nb, NFT_MSG_DELTABLE, 0)) < 0)
+		return ret;
+	return nft_batch_table(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+}
+
 int nft_batch_chain(struct nft_batch *nb, const char *name, const char *type, int hook, int prio)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();

@@ -35,6 +35,8 @@ int nft_batch_next(struct nft_batch *nb);
 int nft_batch_begin_end(struct nft_batch *nb, bool begin);
 /* NEWTABLE / DELTABLE of the batch's table (`inet cvpn` unless nb->table says otherwise). */
 int nft_batch_table(struct nft_batch *nb, uint16_t type, uint16_t flags);
+/* The batch's table, empty: one that existed goes with everything in it, in the same transaction. */
+int nft_batch_table_fresh(struct nft_batch *nb);
 /* A chain; hook < 0 for a regular chain (type ignored). */
 int nft_batch_chain(struct nft_batch *nb, const char *name, const char *type, int hook, int prio);
 struct nftnl_rule *nft_rule_new(const char *chain, const char *comment);

@@ -524,11 +524,7 @@ static int build_policy(struct nft_batch *nb, const struct policy *p, const stru
 {
 	int ret;
 
-	/* Add, delete, add: the first add makes the delete succeed whether or not the table existed, so the
-	 * batch replaces the table atomically. */
-	if ((ret = nft_batch_table(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE)) < 0 ||
-	    (ret = nft_batch_table(nb, NFT_MSG_DELTABLE, 0)) < 0 ||
-	    (ret = nft_batch_table(nb, NFT_MSG_NEWTABLE, NLM_F_CREATE)) < 0)
+	if ((ret = nft_batch_table_fresh(nb)) < 0)
 		return ret;
 	if ((ret = batch_set(nb, set_decl(map_name[0], SET_ID_ASSOC, SET_SESSION_MAP))) < 0 ||
 	    (ret = batch_set(nb, set_decl(map_name[1], SET_ID_PROFILE, SET_SESSION_MAP))) < 0 ||
