@@ -99,15 +99,23 @@ integration: deps all $(BUILD)/loadgen $(BUILD)/flood
 	@CVPN_BUILD=$(BUILD) CV_WORKERS=1 CV_HS_THREADS=0 $(INTEGRATION_ENV) test/integration/run-all.sh \
 		$(WORKERS1_TESTS)
 
-# data-channel: kernel needs the kernel's OpenVPN module, which this host's kernel may not have: these run
-# inside a virtual machine with Debian 12's kernel and the module (test/dco/vm.sh), with stock clients on
-# their userspace data path.
+# data-channel: kernel needs a kernel with an OpenVPN data channel module, which this host's kernel may not
+# have: these run inside virtual machines (test/dco/vm.sh), one per module cvpnd speaks, with stock clients on
+# their userspace data path: Debian 12's kernel with ovpn-dco-v2 (every test below), and trixie-backports'
+# kernel with Linux's own ovpn (the tests of what differs between the two netlink dialects: peers, every
+# cipher's keys, their swap, keepalive and expiry, counters, the guard, the inner source check).
 DCO_TESTS ?= kernel_dco.sh test_two_clients.sh test_renegotiate.sh test_keepalive.sh test_ciphers.sh \
 	test_antispoof.sh test_ctl.sh test_replay.sh
+OVPN_TESTS ?= kernel_dco.sh test_renegotiate.sh test_keepalive.sh test_ciphers.sh test_antispoof.sh \
+	test_replay.sh
+DCO_TEST_ENV = CVPN_BUILD=$(BUILD) CV_DATA_CHANNEL=kernel CV_CLIENT_OPTS=--disable-dco CV_WORKERS=1 \
+	CV_HS_THREADS=0 CVPN_TEST_TIMEOUT=300
 dco-test: deps all
-	@echo "== data-channel: kernel, in a virtual machine with the ovpn-dco module: $(DCO_TESTS)"
-	@test/dco/vm.sh env CVPN_BUILD=$(BUILD) CV_DATA_CHANNEL=kernel CV_CLIENT_OPTS=--disable-dco CV_WORKERS=1 \
-		CV_HS_THREADS=0 CVPN_TEST_TIMEOUT=300 test/integration/run-all.sh $(DCO_TESTS)
+	@echo "== data-channel: kernel, in a virtual machine with ovpn-dco-v2 (Debian 12's kernel): $(DCO_TESTS)"
+	@CVPN_VM_KERNEL=dco-v2 test/dco/vm.sh env $(DCO_TEST_ENV) test/integration/run-all.sh $(DCO_TESTS)
+	@echo "== data-channel: kernel, in a virtual machine with ovpn (Linux's own, trixie-backports' kernel):" \
+		"$(OVPN_TESTS)"
+	@CVPN_VM_KERNEL=ovpn test/dco/vm.sh env $(DCO_TEST_ENV) test/integration/run-all.sh $(OVPN_TESTS)
 
 test: deps
 	@$(MAKE) --no-print-directory check
@@ -124,10 +132,11 @@ bench: deps all $(BUILD)/loadgen $(BUILD)/bench_policy
 	@test/bench/run-all.sh
 
 # The tunnel benchmark with both gateways' data channel in the kernel, inside test/dco/vm.sh's machine (under
-# emulation when the host cannot run it with KVM: compare the columns, not the absolute figures).
+# emulation when the host cannot run it with KVM: compare the columns, not the absolute figures). The machine
+# is Debian 12's kernel with ovpn-dco-v2, the module OpenVPN 2.6's own data channel offload speaks too.
 bench-dco: deps all
 	@scripts/install-deps.sh bench
-	@test/dco/vm.sh env CVPN_BUILD=$(BUILD) BENCH_DATA_CHANNEL=kernel CV_CLIENT_OPTS=--disable-dco \
+	@CVPN_VM_KERNEL=dco-v2 test/dco/vm.sh env CVPN_BUILD=$(BUILD) BENCH_DATA_CHANNEL=kernel CV_CLIENT_OPTS=--disable-dco \
 		test/bench/tunnel.sh
 
 demo: deps all

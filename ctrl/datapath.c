@@ -367,7 +367,7 @@ int datapath_start(struct server *srv)
 			log_warn("epoll");
 			return -1;
 		}
-		log_info("data channel in the kernel (ovpn-dco) on %s", srv->tun_ifname);
+		log_info("data channel in the kernel (%s) on %s", dco_module(srv->dco), srv->tun_ifname);
 		return 0;
 	}
 	if (srv->n_workers) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The kernel's OpenVPN data channel over generic netlink (dco.h). The message layout follows the ovpn-dco-v2
- * module's UAPI (include/uapi/linux/ovpn_dco.h in openvpn-dco-dkms); the numbers below are that interface. */
+/* The kernel's OpenVPN data channel over generic netlink (dco.h): the talking, the interface, and the
+ * choice of dialect (dco_int.h): the upstream ovpn module where the kernel has it, else ovpn-dco-v2. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,42 +14,20 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
-#include "cvpn/dco.h"
+#include "dco_int.h"
 
-#define DCO_FAMILY "ovpn-dco-v2"
 #define DCO_GROUP_PEERS "peers"
-#define DCO_LINK_KIND "ovpn-dco"
-
-/* commands */
-enum { CMD_NEW_PEER = 1, CMD_SET_PEER, CMD_DEL_PEER, CMD_NEW_KEY, CMD_SWAP_KEYS, CMD_DEL_KEY, CMD_GET_PEER };
-/* top-level attributes */
-enum { A_IFINDEX = 1, A_NEW_PEER, A_SET_PEER, A_DEL_PEER, A_NEW_KEY, A_SWAP_KEYS, A_DEL_KEY, A_GET_PEER };
-/* inside A_NEW_PEER */
-enum { NP_PEER_ID = 1, NP_SOCKADDR_REMOTE, NP_SOCKET, NP_IPV4 };
-/* inside A_SET_PEER */
-enum { SP_PEER_ID = 1, SP_KEEPALIVE_INTERVAL, SP_KEEPALIVE_TIMEOUT };
-/* inside A_DEL_PEER */
-enum { DP_REASON = 1, DP_PEER_ID };
-/* inside A_NEW_KEY */
-enum { NK_PEER_ID = 1, NK_KEY_SLOT, NK_KEY_ID, NK_CIPHER_ALG, NK_ENCRYPT_KEY, NK_DECRYPT_KEY };
-/* inside NK_ENCRYPT_KEY / NK_DECRYPT_KEY */
-enum { KD_CIPHER_KEY = 1, KD_NONCE_TAIL };
-/* inside A_DEL_KEY, A_SWAP_KEYS (peer id first), A_GET_PEER */
-enum { DK_PEER_ID = 1, DK_KEY_SLOT };
-enum { SK_PEER_ID = 1 };
-enum { GP_PEER_ID = 1 };
-/* inside the A_GET_PEER answer */
-enum {
-	GR_PEER_ID = 1, GR_SOCKADDR_REMOTE, GR_IPV4, GR_IPV6, GR_LOCAL_IP, GR_LOCAL_PORT, GR_KEEPALIVE_INTERVAL,
-	GR_KEEPALIVE_TIMEOUT, GR_VPN_RX_BYTES, GR_VPN_TX_BYTES, GR_VPN_RX_PACKETS, GR_VPN_TX_PACKETS,
-};
-enum { ALG_AES_GCM = 1, ALG_CHACHA20_POLY1305 = 2 };
+/* IFLA_INFO_DATA of both link kinds: the mode, multi-peer */
 enum { IFLA_DCO_MODE = 1 };
 enum { MODE_MULTI_PEER = 1 };
 
-#define NONCE_TAIL_LEN 8
+/* Preferred first: the upstream module is the one a current kernel carries and its float waits for an
+ * authenticated packet; ovpn-dco-v2 is what Debian 12 has. */
+static const struct dco_dialect *const dialects[] = { &dco_dialect_ovpn, &dco_dialect_v2 };
+#define N_DIALECTS (sizeof(dialects) / sizeof(dialects[0]))
 
 struct dco {
+	const struct dco_dialect *dialect;
 	struct mnl_socket *nl;     /* requests */
 	struct mnl_socket *events; /* the "peers" multicast group */
 	uint16_t family;
@@ -139,7 +117,7 @@ static int on_family(const struct nlmsghdr *nlh, void *arg)
 }
 
 /* The family's id and group; the kernel loads the module on this question when it can. */
-static int resolve_family(struct mnl_socket *nl, struct family_answer *fa)
+static int resolve_family(struct mnl_socket *nl, const char *family, struct family_answer *fa)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -152,7 +130,7 @@ static int resolve_family(struct mnl_socket *nl, struct family_answer *fa)
 	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
 	g->cmd = CTRL_CMD_GETFAMILY;
 	g->version = 1;
-	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, DCO_FAMILY);
+	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, family);
 	memset(fa, 0, sizeof(*fa));
 	ret = talk(nl, nlh, on_family, fa);
 	if (ret == -ENOENT)
@@ -170,13 +148,15 @@ bool dco_available(void)
 
 	if (!nl)
 		return false;
-	yes = resolve_family(nl, &fa) == 0;
+	yes = false;
+	for (size_t i = 0; i < N_DIALECTS && !yes; i++)
+		yes = resolve_family(nl, dialects[i]->family, &fa) == 0;
 	mnl_socket_close(nl);
 	return yes;
 }
 
 /* rtnetlink: a new multi-peer interface named name. */
-static int link_add(struct mnl_socket *rt, const char *name)
+static int link_add(struct mnl_socket *rt, const char *name, const char *kind)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -190,7 +170,7 @@ static int link_add(struct mnl_socket *rt, const char *name)
 	ifi->ifi_family = AF_UNSPEC;
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
 	info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, DCO_LINK_KIND);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, kind);
 	data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
 	mnl_attr_put_u8(nlh, IFLA_DCO_MODE, MODE_MULTI_PEER);
 	mnl_attr_nest_end(nlh, data);
@@ -223,6 +203,14 @@ struct stale_scan {
 	int n;
 };
 
+static bool is_dco_kind(const char *kind)
+{
+	for (size_t i = 0; i < N_DIALECTS; i++)
+		if (!strcmp(kind, dialects[i]->link_kind))
+			return true;
+	return false;
+}
+
 static int on_link(const struct nlmsghdr *nlh, void *arg)
 {
 	struct stale_scan *sc = arg;
@@ -240,7 +228,7 @@ static int on_link(const struct nlmsghdr *nlh, void *arg)
 			mnl_attr_for_each_nested(i, a)
 				if (mnl_attr_get_type(i) == IFLA_INFO_KIND &&
 				    mnl_attr_validate(i, MNL_TYPE_NUL_STRING) == 0 &&
-				    !strcmp(mnl_attr_get_str(i), DCO_LINK_KIND))
+				    is_dco_kind(mnl_attr_get_str(i)))
 					ours = true;
 	}
 	if (ours && name && !strncmp(name, sc->prefix, sc->prefix_len) &&
@@ -307,18 +295,25 @@ int dco_open(struct dco **out, const char *prefix, char ifname[IF_NAMESIZE])
 			goto fail;
 		}
 	}
-	/* the link first: creating it loads the module where resolving the family might not */
-	for (unsigned i = 0; i < 256; i++) {
-		if (snprintf(d->ifname, sizeof(d->ifname), "%s%u", prefix, i) >= (int)sizeof(d->ifname)) {
-			ret = -ENAMETOOLONG;
-			goto fail;
+	/* Each module loads on a different question: ovpn when its family is resolved (it has no alias for
+	 * its link kind), ovpn-dco-v2 when its link is created. So ask both, the family first; the answer that
+	 * counts is asked again once the link is there. */
+	ret = -ENOTSUP;
+	for (size_t k = 0; k < N_DIALECTS && ret == -ENOTSUP; k++) {
+		d->dialect = dialects[k];
+		resolve_family(d->nl, d->dialect->family, &fa);
+		for (unsigned i = 0; i < 256; i++) {
+			if (snprintf(d->ifname, sizeof(d->ifname), "%s%u", prefix, i) >= (int)sizeof(d->ifname)) {
+				ret = -ENAMETOOLONG;
+				goto fail;
+			}
+			ret = link_add(rt, d->ifname, d->dialect->link_kind);
+			if (ret != -EEXIST)
+				break;
 		}
-		ret = link_add(rt, d->ifname);
-		if (ret != -EEXIST)
-			break;
+		if (ret == -EOPNOTSUPP || ret == -ENOENT)
+			ret = -ENOTSUP; /* no such link kind here */
 	}
-	if (ret == -EOPNOTSUPP || ret == -ENOENT)
-		ret = -ENOTSUP; /* no such link kind here */
 	if (ret < 0)
 		goto fail;
 	d->ifindex = (int)if_nametoindex(d->ifname);
@@ -326,7 +321,7 @@ int dco_open(struct dco **out, const char *prefix, char ifname[IF_NAMESIZE])
 		ret = -errno;
 		goto fail_link;
 	}
-	if ((ret = resolve_family(d->nl, &fa)) < 0)
+	if ((ret = resolve_family(d->nl, d->dialect->family, &fa)) < 0)
 		goto fail_link;
 	d->family = fa.id;
 	if (!fa.peers_group || (ret = join_group(d->events, fa.peers_group)) < 0) {
@@ -370,144 +365,119 @@ int dco_ifindex(const struct dco *d)
 	return d->ifindex;
 }
 
+const char *dco_module(const struct dco *d)
+{
+	return d->dialect->module;
+}
+
 int dco_event_fd(const struct dco *d)
 {
 	return mnl_socket_get_fd(d->events);
 }
 
-/* A request of this family: header, command, the interface. */
-static struct nlmsghdr *request(struct dco *d, char *buf, uint8_t cmd)
+void dco_put_key_dir(struct nlmsghdr *nlh, uint16_t type, const uint8_t *key, size_t key_len,
+		     const uint8_t *nonce_tail)
 {
+	struct nlattr *nest = mnl_attr_nest_start(nlh, type);
+
+	mnl_attr_put(nlh, 1, key_len, key);
+	mnl_attr_put(nlh, 2, DCO_NONCE_TAIL_LEN, nonce_tail);
+	mnl_attr_nest_end(nlh, nest);
+}
+
+/* One operation: header, command, the interface, the dialect's attributes; the answer through cb. */
+static int dco_do(struct dco *d, enum dco_op op, const struct dco_request *r, mnl_cb_t cb, void *arg)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct genlmsghdr *g;
+	int ret;
 
 	nlh->nlmsg_type = d->family;
 	nlh->nlmsg_flags = NLM_F_REQUEST;
 	nlh->nlmsg_seq = ++d->seq;
 	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
-	g->cmd = cmd;
-	g->version = 0;
-	mnl_attr_put_u32(nlh, A_IFINDEX, (uint32_t)d->ifindex);
-	return nlh;
+	g->cmd = d->dialect->cmd[op];
+	g->version = d->dialect->version;
+	mnl_attr_put_u32(nlh, DCO_A_IFINDEX, (uint32_t)d->ifindex);
+	if (r)
+		d->dialect->put(nlh, op, r);
+	else
+		nlh->nlmsg_flags |= NLM_F_DUMP; /* DCO_OP_GET_PEER of every peer */
+	ret = talk(d->nl, nlh, cb, arg);
+	if (op == DCO_OP_NEW_KEY)
+		explicit_bzero(buf, sizeof(buf));
+	return ret;
 }
 
 int dco_new_peer(struct dco *d, uint32_t peer_id, int sock_fd, const struct sockaddr *remote, socklen_t remote_len,
 		 uint32_t vaddr)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = request(d, buf, CMD_NEW_PEER);
-	struct nlattr *nest;
+	struct dco_request r = { .peer_id = peer_id, .sock_fd = sock_fd, .remote = remote, .vaddr = vaddr };
 
 	if (sock_fd < 0 || (remote->sa_family == AF_INET && remote_len != sizeof(struct sockaddr_in)) ||
 	    (remote->sa_family == AF_INET6 && remote_len != sizeof(struct sockaddr_in6)) ||
 	    (remote->sa_family != AF_INET && remote->sa_family != AF_INET6))
 		return -EINVAL;
-	nest = mnl_attr_nest_start(nlh, A_NEW_PEER);
-	mnl_attr_put_u32(nlh, NP_PEER_ID, peer_id);
-	mnl_attr_put(nlh, NP_SOCKADDR_REMOTE, remote_len, remote);
-	mnl_attr_put_u32(nlh, NP_SOCKET, (uint32_t)sock_fd);
-	mnl_attr_put_u32(nlh, NP_IPV4, htonl(vaddr));
-	mnl_attr_nest_end(nlh, nest);
-	return talk(d->nl, nlh, NULL, NULL);
+	return dco_do(d, DCO_OP_NEW_PEER, &r, NULL, NULL);
 }
 
 int dco_set_keepalive(struct dco *d, uint32_t peer_id, uint32_t interval_s, uint32_t timeout_s)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = request(d, buf, CMD_SET_PEER);
-	struct nlattr *nest = mnl_attr_nest_start(nlh, A_SET_PEER);
+	struct dco_request r = { .peer_id = peer_id, .keepalive_interval = interval_s, .keepalive_timeout = timeout_s };
 
-	mnl_attr_put_u32(nlh, SP_PEER_ID, peer_id);
-	mnl_attr_put_u32(nlh, SP_KEEPALIVE_INTERVAL, interval_s);
-	mnl_attr_put_u32(nlh, SP_KEEPALIVE_TIMEOUT, timeout_s);
-	mnl_attr_nest_end(nlh, nest);
-	return talk(d->nl, nlh, NULL, NULL);
-}
-
-static void put_key_dir(struct nlmsghdr *nlh, uint16_t type, const uint8_t *key, size_t key_len,
-			const uint8_t *nonce_tail)
-{
-	struct nlattr *nest = mnl_attr_nest_start(nlh, type);
-
-	mnl_attr_put(nlh, KD_CIPHER_KEY, key_len, key);
-	mnl_attr_put(nlh, KD_NONCE_TAIL, NONCE_TAIL_LEN, nonce_tail);
-	mnl_attr_nest_end(nlh, nest);
+	return dco_do(d, DCO_OP_SET_KEEPALIVE, &r, NULL, NULL);
 }
 
 int dco_new_key(struct dco *d, uint32_t peer_id, enum dco_slot slot, uint8_t key_id, enum cvpn_cipher cipher,
 		const uint8_t block[256])
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh;
-	struct nlattr *nest;
-	uint16_t alg;
-	size_t key_len;
-	int ret;
+	/* as the server: send with the block's third quarter (key, then the HMAC part whose first 8 bytes are
+	 * the implicit IV), receive with the first */
+	struct dco_request r = {
+		.peer_id = peer_id, .slot = slot, .key_id = key_id & 7,
+		.encrypt_key = block + 128, .encrypt_nonce_tail = block + 192,
+		.decrypt_key = block, .decrypt_nonce_tail = block + 64,
+	};
 
 	switch (cipher) {
 	case CVPN_CIPHER_AES_256_GCM:
-		alg = ALG_AES_GCM;
-		key_len = 32;
+		r.alg = DCO_ALG_AES_GCM;
+		r.key_len = 32;
 		break;
 	case CVPN_CIPHER_AES_128_GCM:
-		alg = ALG_AES_GCM;
-		key_len = 16;
+		r.alg = DCO_ALG_AES_GCM;
+		r.key_len = 16;
 		break;
 	case CVPN_CIPHER_CHACHA20_POLY1305:
-		alg = ALG_CHACHA20_POLY1305;
-		key_len = 32;
+		r.alg = DCO_ALG_CHACHA20_POLY1305;
+		r.key_len = 32;
 		break;
 	default:
 		return -EINVAL;
 	}
-	nlh = request(d, buf, CMD_NEW_KEY);
-	nest = mnl_attr_nest_start(nlh, A_NEW_KEY);
-	mnl_attr_put_u32(nlh, NK_PEER_ID, peer_id);
-	mnl_attr_put_u8(nlh, NK_KEY_SLOT, (uint8_t)slot);
-	mnl_attr_put_u8(nlh, NK_KEY_ID, key_id & 7);
-	mnl_attr_put_u16(nlh, NK_CIPHER_ALG, alg);
-	/* as the server: send with the block's third quarter (key, then the HMAC part whose first 8 bytes are
-	 * the implicit IV), receive with the first */
-	put_key_dir(nlh, NK_ENCRYPT_KEY, block + 128, key_len, block + 192);
-	put_key_dir(nlh, NK_DECRYPT_KEY, block, key_len, block + 64);
-	mnl_attr_nest_end(nlh, nest);
-	ret = talk(d->nl, nlh, NULL, NULL);
-	explicit_bzero(buf, sizeof(buf));
-	return ret;
-}
-
-static int peer_slot_cmd(struct dco *d, uint8_t cmd, uint16_t nest_type, uint32_t peer_id, int slot)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = request(d, buf, cmd);
-	struct nlattr *nest = mnl_attr_nest_start(nlh, nest_type);
-
-	mnl_attr_put_u32(nlh, 1, peer_id); /* PEER_ID is attribute 1 in each of these nests */
-	if (slot >= 0)
-		mnl_attr_put_u8(nlh, DK_KEY_SLOT, (uint8_t)slot);
-	mnl_attr_nest_end(nlh, nest);
-	return talk(d->nl, nlh, NULL, NULL);
+	return dco_do(d, DCO_OP_NEW_KEY, &r, NULL, NULL);
 }
 
 int dco_swap_keys(struct dco *d, uint32_t peer_id)
 {
-	return peer_slot_cmd(d, CMD_SWAP_KEYS, A_SWAP_KEYS, peer_id, -1);
+	struct dco_request r = { .peer_id = peer_id };
+
+	return dco_do(d, DCO_OP_SWAP_KEYS, &r, NULL, NULL);
 }
 
 int dco_del_key(struct dco *d, uint32_t peer_id, enum dco_slot slot)
 {
-	return peer_slot_cmd(d, CMD_DEL_KEY, A_DEL_KEY, peer_id, (int)slot);
+	struct dco_request r = { .peer_id = peer_id, .slot = slot };
+
+	return dco_do(d, DCO_OP_DEL_KEY, &r, NULL, NULL);
 }
 
 int dco_del_peer(struct dco *d, uint32_t peer_id)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = request(d, buf, CMD_DEL_PEER);
-	struct nlattr *nest = mnl_attr_nest_start(nlh, A_DEL_PEER);
+	struct dco_request r = { .peer_id = peer_id };
 
-	mnl_attr_put_u32(nlh, DP_PEER_ID, peer_id);
-	mnl_attr_nest_end(nlh, nest);
-	return talk(d->nl, nlh, NULL, NULL);
+	return dco_do(d, DCO_OP_DEL_PEER, &r, NULL, NULL);
 }
 
 static uint64_t attr_uint(const struct nlattr *a)
@@ -522,37 +492,32 @@ static uint64_t attr_uint(const struct nlattr *a)
 	}
 }
 
-/* The counters of one peer in an A_GET_PEER answer. */
-static uint32_t parse_peer(const struct nlattr *nest, struct dco_peer_stats *st)
+/* The counters of one peer in a DCO_OP_GET_PEER answer. */
+static uint32_t parse_peer(const struct dco_dialect *dl, const struct nlattr *nest, struct dco_peer_stats *st)
 {
 	const struct nlattr *i;
 	uint32_t peer_id = UINT32_MAX;
 
 	memset(st, 0, sizeof(*st));
 	mnl_attr_for_each_nested(i, nest) {
-		switch (mnl_attr_get_type(i)) {
-		case GR_PEER_ID:
-			if (mnl_attr_validate(i, MNL_TYPE_U32) == 0)
-				peer_id = mnl_attr_get_u32(i);
-			break;
-		case GR_VPN_RX_BYTES:
+		uint16_t type = mnl_attr_get_type(i);
+
+		if (type == dl->peer_id && mnl_attr_validate(i, MNL_TYPE_U32) == 0)
+			peer_id = mnl_attr_get_u32(i);
+		else if (type == dl->vpn_rx_bytes)
 			st->rx_bytes = attr_uint(i);
-			break;
-		case GR_VPN_TX_BYTES:
+		else if (type == dl->vpn_tx_bytes)
 			st->tx_bytes = attr_uint(i);
-			break;
-		case GR_VPN_RX_PACKETS:
+		else if (type == dl->vpn_rx_packets)
 			st->rx_packets = (uint32_t)attr_uint(i);
-			break;
-		case GR_VPN_TX_PACKETS:
+		else if (type == dl->vpn_tx_packets)
 			st->tx_packets = (uint32_t)attr_uint(i);
-			break;
-		}
 	}
 	return peer_id;
 }
 
 struct peer_sink {
+	const struct dco_dialect *dialect;
 	void (*cb)(void *arg, uint32_t peer_id, const struct dco_peer_stats *st);
 	void *arg;
 	struct dco_peer_stats *one; /* dco_get_peer's answer */
@@ -567,9 +532,9 @@ static int on_peer(const struct nlmsghdr *nlh, void *arg)
 		struct dco_peer_stats st;
 		uint32_t peer_id;
 
-		if (mnl_attr_get_type(a) != A_GET_PEER)
+		if (mnl_attr_get_type(a) != sink->dialect->peer_nest)
 			continue;
-		peer_id = parse_peer(a, &st);
+		peer_id = parse_peer(sink->dialect, a, &st);
 		if (sink->one)
 			*sink->one = st;
 		else if (peer_id != UINT32_MAX)
@@ -580,26 +545,19 @@ static int on_peer(const struct nlmsghdr *nlh, void *arg)
 
 int dco_get_peer(struct dco *d, uint32_t peer_id, struct dco_peer_stats *st)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = request(d, buf, CMD_GET_PEER);
-	struct nlattr *nest = mnl_attr_nest_start(nlh, A_GET_PEER);
-	struct peer_sink sink = { .one = st };
+	struct dco_request r = { .peer_id = peer_id };
+	struct peer_sink sink = { .dialect = d->dialect, .one = st };
 
-	mnl_attr_put_u32(nlh, GP_PEER_ID, peer_id);
-	mnl_attr_nest_end(nlh, nest);
 	memset(st, 0, sizeof(*st));
-	return talk(d->nl, nlh, on_peer, &sink);
+	return dco_do(d, DCO_OP_GET_PEER, &r, on_peer, &sink);
 }
 
 int dco_dump_peers(struct dco *d, void (*cb)(void *arg, uint32_t peer_id, const struct dco_peer_stats *st),
 		   void *arg)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = request(d, buf, CMD_GET_PEER);
-	struct peer_sink sink = { .cb = cb, .arg = arg };
+	struct peer_sink sink = { .dialect = d->dialect, .cb = cb, .arg = arg };
 
-	nlh->nlmsg_flags |= NLM_F_DUMP;
-	return talk(d->nl, nlh, on_peer, &sink);
+	return dco_do(d, DCO_OP_GET_PEER, NULL, on_peer, &sink);
 }
 
 struct event_sink {
@@ -609,25 +567,36 @@ struct event_sink {
 	int count;
 };
 
+/* A u8 (ovpn-dco-v2) or u32 (ovpn) reason; -1 for anything else. */
+static int attr_reason(const struct nlattr *a)
+{
+	if (mnl_attr_get_payload_len(a) == 1)
+		return mnl_attr_get_u8(a);
+	if (mnl_attr_get_payload_len(a) == 4 && mnl_attr_get_u32(a) <= DCO_DEL_TRANSPORT_DISCONNECT)
+		return (int)mnl_attr_get_u32(a);
+	return -1;
+}
+
 static int on_event(const struct nlmsghdr *nlh, void *arg)
 {
 	struct event_sink *sink = arg;
+	const struct dco_dialect *dl = sink->d->dialect;
 	const struct genlmsghdr *g = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *a, *i;
 	uint32_t ifindex = 0, peer_id = UINT32_MAX;
 	int reason = -1;
 
-	if (nlh->nlmsg_type != sink->d->family || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*g)) || g->cmd != CMD_DEL_PEER)
+	if (nlh->nlmsg_type != sink->d->family || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*g)) || g->cmd != dl->gone_cmd)
 		return MNL_CB_OK;
 	mnl_attr_for_each(a, nlh, sizeof(*g)) {
-		if (mnl_attr_get_type(a) == A_IFINDEX && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+		if (mnl_attr_get_type(a) == DCO_A_IFINDEX && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
 			ifindex = mnl_attr_get_u32(a);
-		else if (mnl_attr_get_type(a) == A_DEL_PEER)
+		else if (mnl_attr_get_type(a) == dl->gone_nest)
 			mnl_attr_for_each_nested(i, a) {
-				if (mnl_attr_get_type(i) == DP_PEER_ID && mnl_attr_validate(i, MNL_TYPE_U32) == 0)
+				if (mnl_attr_get_type(i) == dl->gone_peer_id && mnl_attr_validate(i, MNL_TYPE_U32) == 0)
 					peer_id = mnl_attr_get_u32(i);
-				else if (mnl_attr_get_type(i) == DP_REASON && mnl_attr_validate(i, MNL_TYPE_U8) == 0)
-					reason = mnl_attr_get_u8(i);
+				else if (mnl_attr_get_type(i) == dl->gone_reason)
+					reason = attr_reason(i);
 			}
 	}
 	if (ifindex == (uint32_t)sink->d->ifindex && peer_id != UINT32_MAX && reason >= 0) {

@@ -1165,8 +1165,8 @@ static int open_dco(struct server *srv)
 		log_warnx("cannot look for kernel data channel interfaces left by an earlier cvpnd: %s", strerror(-err));
 	err = dco_open(&srv->dco, DCO_IFNAME_PREFIX, srv->tun_ifname);
 	if (err == -ENOTSUP) {
-		log_warnx("data-channel: kernel, but this kernel has no OpenVPN data channel module (ovpn-dco-v2: "
-			  "Debian's openvpn-dco-dkms); use data-channel: userspace");
+		log_warnx("data-channel: kernel, but this kernel has no OpenVPN data channel module (ovpn, in Linux "
+			  "6.16 and later, or ovpn-dco-v2: Debian 12's openvpn-dco-dkms); use data-channel: userspace");
 		return -1;
 	}
 	if (err < 0) {

@@ -9,8 +9,9 @@
 
 #include "cvpn/config.h"
 
-/* The kernel's OpenVPN data channel ("data channel offload"), as Debian 12's openvpn-dco-dkms module
- * (ovpn-dco-v2) offers it over generic netlink. cvpnd keeps the control channel; the kernel decrypts,
+/* The kernel's OpenVPN data channel ("data channel offload") over generic netlink, as Linux's own ovpn module
+ * (6.16 and later) or Debian 12's out-of-tree openvpn-dco-dkms (ovpn-dco-v2) offers it, whichever the kernel
+ * has (ovpn first). cvpnd keeps the control channel; the kernel decrypts,
  * checks the inner source against the peer's address, and forwards, and encrypts what it routes to a
  * peer's address, all without a copy to userspace. This file only speaks netlink: one interface in
  * multi-peer mode, and its peers (a session each) with their keys.
@@ -38,7 +39,7 @@ struct dco_peer_stats {
 	uint32_t rx_packets, tx_packets;
 };
 
-/* Whether the kernel has the module (loading it when it can). */
+/* Whether the kernel has either module (loading it when it can). */
 bool dco_available(void);
 
 /* Creates the interface: the first free name of prefix and a number ("cvpn-tun0"), written to ifname.
@@ -46,11 +47,13 @@ bool dco_available(void);
 int dco_open(struct dco **out, const char *prefix, char ifname[IF_NAMESIZE]);
 /* Deletes the interface (its peers with it) and frees. */
 void dco_close(struct dco *d);
-/* Deletes every interface of this kind whose name starts with prefix in this network namespace: what a
+/* Deletes every interface of either kind whose name starts with prefix in this network namespace: what a
  * cvpnd that crashed left (its peers still forward until then). Returns how many, or -errno. */
 int dco_remove_stale(const char *prefix);
 
 int dco_ifindex(const struct dco *d);
+/* Which module the interface belongs to: "ovpn" or "ovpn-dco-v2". */
+const char *dco_module(const struct dco *d);
 /* The socket the kernel's peer notifications (a peer expired) arrive on; read them with dco_read_events. */
 int dco_event_fd(const struct dco *d);
 

@@ -1,13 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# data-channel: kernel, on a kernel with the OpenVPN data channel module (ovpn-dco-v2): `make dco-test` runs
-# it inside test/dco/vm.sh's machine (the name keeps it out of the host suite, whose kernel has no module).
+# data-channel: kernel, on a kernel with an OpenVPN data channel module (Linux's ovpn, or ovpn-dco-v2):
+# `make dco-test` runs it inside test/dco/vm.sh's machines, one of each (the name keeps it out of the host
+# suite, whose kernel has no module).
 # The interface is the kernel's, a stock client (its own data path in userspace) passes ping and TCP through
 # the association, cvpnctl reads the kernel's counters, which match the client's; the mode cannot change on
 # reload; table inet cvpn_dco admits data only from the session's address, port and peer-id; a second cvpnd
-# leaves the running one's interface alone; a cvpnd killed with SIGKILL leaves its interface forwarding,
-# and the next start removes it, as `cvpnd --after-exit` (the unit's ExecStopPost) does at once; a clean
-# stop removes the interface and the guard.
+# leaves the running one's interface alone; a cvpnd killed with SIGKILL leaves its interface (ovpn-dco-v2
+# still forwarding its sessions; ovpn drops them with the socket), and the next start removes it, as
+# `cvpnd --after-exit` (the unit's ExecStopPost) does at once; a clean stop removes the interface and the
+# guard; a gateway on "::" takes IPv4 clients (IPv4-mapped remotes) into the kernel.
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -23,8 +25,13 @@ pki_make "$TMPD/pki"
 ops_config "$TMPD/endpoint.yaml"
 server_start "$TMPD/endpoint.yaml"
 export_client "$TMPD/endpoint.yaml"
-assert_log "$SERVER_LOG" "data channel in the kernel \(ovpn-dco\) on cvpn-tun0" "cvpnd says the kernel has the data"
-assert_match "$(n_exec "$NS_GW" ip -d link show cvpn-tun0)" "ovpn-dco" "cvpn-tun0 is the kernel's OpenVPN interface"
+# the interface's kind: ovpn (upstream) where the kernel has it, else ovpn-dco (ovpn-dco-v2)
+kind=$(n_exec "$NS_GW" ip -d link show cvpn-tun0 | awk '$1 == "ovpn" || $1 == "ovpn-dco" { print $1; exit }')
+[ -n "$kind" ] || fail "cvpn-tun0 is not the kernel's OpenVPN interface: $(n_exec "$NS_GW" ip -d link show cvpn-tun0)"
+ok "cvpn-tun0 is the kernel's OpenVPN interface ($kind)"
+module=$kind
+[ "$kind" = ovpn ] || module=ovpn-dco-v2
+assert_log "$SERVER_LOG" "data channel in the kernel \($module\) on cvpn-tun0" "cvpnd says the kernel has the data"
 
 client_start alice "$NS_CLI" alice --disable-dco
 client_wait_up alice
@@ -70,12 +77,23 @@ bg_wait_exit cvpnd 5 || true
 n_exec "$NS_GW" ip link show cvpn-tun0 >/dev/null 2>&1 ||
 	fail "test premise: the interface went with the killed cvpnd"
 ok "after SIGKILL the kernel's interface is still there"
-assert_cmd "and still forwards alice's traffic, for a session nobody controls now" \
-	n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
+# what the kernel does with the killed cvpnd's sessions differs: ovpn-dco-v2 keeps forwarding them; ovpn lets
+# go of the UDP socket, and drops its peers, when the socket closes with the process
+crashed_sessions_forward() {
+	if [ "$kind" = ovpn-dco ]; then
+		assert_cmd "$1: and alice's traffic still passes, for a session nobody controls now (ovpn-dco-v2)" \
+			n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
+	elif n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 1 "$RES_IP" >/dev/null 2>&1; then
+		fail "$1: alice's session forwards after its cvpnd died: ovpn should have dropped its peers with the socket"
+	else
+		ok "$1: alice's session forwards nothing: ovpn dropped its peers with the killed cvpnd's socket"
+	fi
+}
+crashed_sessions_forward "after SIGKILL"
 server_start "$TMPD/endpoint.yaml"
 assert_log "$SERVER_LOG" "removed 1 kernel data channel interface left by an earlier cvpnd" \
 	"the next start removes what the killed one left"
-assert_match "$(n_exec "$NS_GW" ip -d link show cvpn-tun0)" "ovpn-dco" "and makes its own"
+assert_match "$(n_exec "$NS_GW" ip -d link show cvpn-tun0)" "$kind " "and makes its own"
 if n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 1 "$RES_IP" >/dev/null 2>&1; then
 	fail "alice's old session still forwards after the restart"
 fi
@@ -99,7 +117,7 @@ assert_log "$TMPD/after-live.out" "a cvpnd answers on the control socket: nothin
 assert_cmd "whose client still passes traffic" n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
 kill -KILL "$(bg_pid cvpnd)"
 bg_wait_exit cvpnd 5 || true
-assert_cmd "killed again: alice's session forwards on" n_exec "$NS_CLI" ping -q -c 2 -i 0.2 -W 2 "$RES_IP"
+crashed_sessions_forward "killed again"
 n_exec "$NS_GW" "$CVPND" --after-exit -c "$TMPD/endpoint.yaml" >"$TMPD/after.out" 2>&1 ||
 	fail "cvpnd --after-exit: $(cat "$TMPD/after.out")"
 assert_log "$TMPD/after.out" "removed 1 kernel data channel interface left forwarding by a cvpnd that did not stop cleanly" \
@@ -127,4 +145,20 @@ if n_exec "$NS_GW" nft list table inet cvpn_dco >/dev/null 2>&1; then
 	fail "table inet cvpn_dco left behind after a clean stop"
 fi
 ok "and the guard's table"
+
+# A gateway on "::": one dual-stack socket, so an IPv4 client's address reaches cvpnd IPv4-mapped; each
+# module takes it in its own form (ovpn-dco-v2 a sockaddr_in6, ovpn an IPv4 address), and the guard's element
+# goes in peers4.
+CV_LISTEN="\"::\"" ops_config "$TMPD/endpoint-dual.yaml"
+server_start "$TMPD/endpoint-dual.yaml"
+client_start alice "$NS_CLI" alice --disable-dco
+client_wait_up alice
+assert_cmd "on a gateway listening on ::, alice (IPv4) passes traffic through the kernel" \
+	n_exec "$NS_CLI" ping -q -c 3 -i 0.2 -W 2 "$RES_IP"
+assert_eq "$(ctl_json connections | jq -r '.connections[] | select(.["common-name"] == "alice") | .["data-path"]')" \
+	kernel "and her data path is the kernel"
+assert_log <(n_exec "$NS_GW" nft list set inet cvpn_dco peers4) "elements = \{ $CLI_IP \." \
+	"the guard holds her IPv4 address"
+client_stop alice
+server_stop
 summary

@@ -340,7 +340,7 @@ topo_second_client() {
 # --- cvpnd and clients ---------------------------------------------------------------------------------------
 
 # Writes an endpoint config to FILE in the format of examples/endpoint.yaml. Knobs (environment variables,
-# each with the default used when unset): CV_TRANSPORT=udp CV_PORT=1194 CV_CLIENT_CIDR=100.64.0.0/22
+# each with the default used when unset): CV_LISTEN=$GW_OUT_IP (the listen address) CV_TRANSPORT=udp CV_PORT=1194 CV_CLIENT_CIDR=100.64.0.0/22
 # CV_SPLIT=true CV_TLS_EKM=true CV_CIPHERS="AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305" CV_RENEG=""
 # (e.g. "5s"; empty = daemon default) CV_WORKERS="" (data-workers; empty = one per CPU) CV_HS_THREADS=""
 # (handshake-threads; empty = one per CPU, 0 = on the control thread; `make integration` runs the suite with
@@ -351,7 +351,7 @@ write_endpoint_config() { # FILE
 		cat <<-EOF
 		endpoint:
 		  listen:
-		    address: $GW_OUT_IP
+		    address: ${CV_LISTEN:-$GW_OUT_IP}
 		    port: ${CV_PORT:-1194}
 		    transport: ${CV_TRANSPORT:-udp}
 		  remote: $GW_OUT_IP
