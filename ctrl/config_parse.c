@@ -264,6 +264,13 @@ static void parse_endpoint(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_t *key
 			cfg_error(ctx, v[E_DATA_CHANNEL], "data-channel: expected userspace or kernel, not '%.64s'", str);
 		if (cfg->data_channel_kernel && cfg->transport == CONFIG_TRANSPORT_TCP)
 			cfg_error(ctx, v[E_DATA_CHANNEL], "data-channel: kernel needs transport udp");
+		/* Linux's ovpn module takes keepalive times up to a day, and the gateway gives it twice the
+		 * timeout (datapath.c, as session_tick waits in userspace): beyond, it would refuse every peer.
+		 * The interval is shorter than the timeout, so it is within too. */
+		if (cfg->data_channel_kernel && 2ull * cfg->keepalive_timeout > CONFIG_KERNEL_MAX_KEEPALIVE)
+			cfg_error(ctx, v[E_DATA_CHANNEL],
+				  "data-channel: kernel takes a keepalive timeout up to 12h (Linux's ovpn module takes a "
+				  "day at most, and the gateway waits twice the timeout)");
 	}
 	if (v[E_DISC_TIMEOUT])
 		cfg_get_bool(ctx, v[E_DISC_TIMEOUT], "disconnect-on-session-timeout", &cfg->disconnect_on_session_timeout);

@@ -567,14 +567,19 @@ struct event_sink {
 	int count;
 };
 
-/* A u8 (ovpn-dco-v2) or u32 (ovpn) reason; -1 for anything else. */
+/* A u8 (ovpn-dco-v2) or u32 (ovpn) reason; -1 for neither. A reason newer than ours still means the peer
+ * is gone: it must end the session, so it counts as a transport error. */
 static int attr_reason(const struct nlattr *a)
 {
+	uint32_t r;
+
 	if (mnl_attr_get_payload_len(a) == 1)
-		return mnl_attr_get_u8(a);
-	if (mnl_attr_get_payload_len(a) == 4 && mnl_attr_get_u32(a) <= DCO_DEL_TRANSPORT_DISCONNECT)
-		return (int)mnl_attr_get_u32(a);
-	return -1;
+		r = mnl_attr_get_u8(a);
+	else if (mnl_attr_get_payload_len(a) == 4)
+		r = mnl_attr_get_u32(a);
+	else
+		return -1;
+	return r <= DCO_DEL_TRANSPORT_DISCONNECT ? (int)r : DCO_DEL_TRANSPORT_ERROR;
 }
 
 static int on_event(const struct nlmsghdr *nlh, void *arg)

@@ -140,6 +140,7 @@ struct config_auth {
 
 #define CONFIG_DEFAULT_CONTROL_SOCKET "/run/cvpn/cvpnd.sock"
 #define CONFIG_MAX_DATA_WORKERS 16   /* = DP_MAX_WORKERS */
+#define CONFIG_KERNEL_MAX_KEEPALIVE 86400 /* seconds: what Linux's ovpn module takes for either keepalive time */
 
 /* Groups of an identity (certificate CN or username) given in the config: the source of groups on
  * endpoints without a directory; directory groups (when configured) are added to them. */
@@ -190,7 +191,7 @@ struct config {
 	unsigned data_workers;        /* data-plane threads; 0 (default): one per online CPU */
 	int handshake_threads;        /* TLS handshake threads; -1 (default): one per online CPU; 0: none, the
 				       * control thread does them */
-	bool data_channel_kernel;     /* data-channel: kernel (dco.h: Linux's ovpn-dco module does the data
+	bool data_channel_kernel;     /* data-channel: kernel (dco.h: the kernel's ovpn module does the data
 				       * channel); default userspace (the data workers) */
 	char *banner;                 /* optional, <= 1400 chars */
 	bool disconnect_on_session_timeout; /* default true: HALT the client; false: tell it to reconnect */

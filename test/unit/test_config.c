@@ -482,6 +482,9 @@ static const struct err_case err_cases[] = {
 	  "    subnett: x #!\n", "unknown key 'subnett' in association (did you mean 'subnet'?)" },
 	{ EP "  session-timeout: 10x #!\n" ASSOC, "session-timeout" },
 	{ EP "  keepalive: { interval: 60s, timeout: 30s } #!\n" ASSOC, "must be longer than interval" },
+	/* Linux's ovpn module refuses keepalive times over a day; the gateway doubles the timeout */
+	{ EP "  keepalive: { interval: 10s, timeout: 12h1s }\n  data-channel: kernel #!\n" ASSOC,
+	  "keepalive timeout up to 12h" },
 	{ EP "  listen: { port: 70000 } #!\n" ASSOC, "listen port" },
 	{ EP "  listen: { transport: sctp } #!\n" ASSOC, "expected udp or tcp" },
 	{ EP "  listen: { address: vpn.example.com } #!\n" ASSOC, "not a literal IPv4 or IPv6 address" },
@@ -662,6 +665,22 @@ START_TEST(test_durations)
 		ck_assert_msg(l.ret == 0, "'%s': %s", durations[_i].text, l.errs);
 		ck_assert_uint_eq(l.cfg->session_timeout, (unsigned)durations[_i].seconds);
 	}
+	loaded_free(&l);
+}
+END_TEST
+
+/* the longest keepalive timeout the kernel's ovpn module takes, doubled: a day */
+START_TEST(test_kernel_keepalive_limit)
+{
+	struct loaded l = load_text("k.yaml", EP "  keepalive: { interval: 11h, timeout: 12h }\n  data-channel: kernel\n" ASSOC);
+
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert(l.cfg->data_channel_kernel);
+	ck_assert_uint_eq(l.cfg->keepalive_timeout, 43200);
+	loaded_free(&l);
+	/* the userspace data path has no such limit */
+	l = load_text("u.yaml", EP "  keepalive: { interval: 24h1s, timeout: 2d }\n" ASSOC);
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
 	loaded_free(&l);
 }
 END_TEST
@@ -1034,6 +1053,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_dns_server_in_client_cidr);
 	tcase_add_loop_test(tc, test_durations, 0, (int)(sizeof(durations) / sizeof(durations[0])));
 	tcase_add_test(tc, test_renegotiate_zero);
+	tcase_add_test(tc, test_kernel_keepalive_limit);
 	tcase_add_test(tc, test_banner);
 	tcase_add_test(tc, test_absolute_paths_and_missing_file);
 	tcase_add_test(tc, test_helpers);
