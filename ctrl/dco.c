@@ -140,21 +140,6 @@ static int resolve_family(struct mnl_socket *nl, const char *family, struct fami
 	return ret;
 }
 
-bool dco_available(void)
-{
-	struct mnl_socket *nl = open_nl(NETLINK_GENERIC);
-	struct family_answer fa;
-	bool yes;
-
-	if (!nl)
-		return false;
-	yes = false;
-	for (size_t i = 0; i < N_DIALECTS && !yes; i++)
-		yes = resolve_family(nl, dialects[i]->family, &fa) == 0;
-	mnl_socket_close(nl);
-	return yes;
-}
-
 /* rtnetlink: a new multi-peer interface named name. */
 static int link_add(struct mnl_socket *rt, const char *name, const char *kind)
 {

@@ -39,8 +39,6 @@ struct dco_peer_stats {
 	uint32_t rx_packets, tx_packets;
 };
 
-/* Whether the kernel has either module (loading it when it can). */
-bool dco_available(void);
 
 /* Creates the interface: the first free name of prefix and a number ("cvpn-tun0"), written to ifname.
  * -ENOTSUP when the kernel has no such module. */
