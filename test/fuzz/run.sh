@@ -5,12 +5,15 @@
 # Each harness NAME reads the committed seeds in test/fuzz/corpus/NAME and grows a working corpus in
 # BUILDDIR/corpus/NAME (kept between runs, so long runs build on earlier ones). Crashing inputs land in
 # BUILDDIR/artifacts/NAME/ (cleared at the start of each run); the full log is BUILDDIR/NAME.log.
+# FUZZ_JOBS harnesses run at once (default: one per core), each for the full SECONDS; a harness is one
+# process on one core, so this shortens the run without shortening any harness's time.
 # Exits 1 when any harness found a crash, leak or timeout.
 set -u
 build=$1
 secs=$2
 shift 2
 here=$(dirname "$0")
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 status=0
 
 # Symbolized stacks need llvm-symbolizer; Debian's llvm-14 installs it under a versioned name only.
@@ -19,27 +22,51 @@ if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && [ -x /usr/lib/llvm-14/bin/llvm-symboliz
 fi
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-printf '%-16s %12s %10s %8s\n' harness executions exec/s crashes
-for name in "$@"; do
-	bin="$build/fuzz_$name"
-	work="$build/corpus/$name"
-	art="$build/artifacts/$name"
-	log="$build/$name.log"
-	mkdir -p "$work" "$art"
-	rm -f "$art"/*
+# run_one NAME: runs one harness and leaves its exit status in BUILDDIR/NAME.rc.
+run_one() {
+	mkdir -p "$build/corpus/$1" "$build/artifacts/$1"
+	rm -f "$build/artifacts/$1"/*
 	# -timeout: one input taking 10 s is a hang worth reporting; -rss_limit_mb keeps a leak from taking the host.
-	"$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-		-artifact_prefix="$art/" "$work" "$here/corpus/$name" >"$log" 2>&1
-	rc=$?
+	"$build/fuzz_$1" -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix="$build/artifacts/$1/" "$build/corpus/$1" "$here/corpus/$1" \
+		>"$build/$1.log" 2>&1
+	echo $? >"$build/$1.rc"
+}
+
+# report NAME: prints the harness's line and, when it failed, how to reproduce; returns 1 on failure.
+report() {
+	log="$build/$1.log"
+	art="$build/artifacts/$1"
+	rc=$(cat "$build/$1.rc" 2>/dev/null || echo '?')
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
 	crashes=$(find "$art" -type f | wc -l)
-	printf '%-16s %12s %10s %8s\n' "fuzz_$name" "${execs:-?}" "${rate:-?}" "$crashes"
-	if [ "$rc" != 0 ] || [ "$crashes" != 0 ]; then
-		status=1
-		echo "  fuzz_$name failed (exit $rc); reproduce with: $bin $art/<file>   (log: $log)"
-		grep -E -m 3 'ERROR: |SUMMARY: |invariant failed|runtime error' "$log" | sed 's/^/  /'
-		find "$art" -type f | sed 's/^/  artifact: /'
+	printf '%-16s %12s %10s %8s\n' "fuzz_$1" "${execs:-?}" "${rate:-?}" "$crashes"
+	if [ "$rc" = 0 ] && [ "$crashes" = 0 ]; then
+		return 0
 	fi
+	echo "  fuzz_$1 failed (exit $rc); reproduce with: $build/fuzz_$1 $art/<file>   (log: $log)"
+	grep -E -m 3 'ERROR: |SUMMARY: |invariant failed|runtime error' "$log" | sed 's/^/  /'
+	find "$art" -type f | sed 's/^/  artifact: /'
+	return 1
+}
+
+printf '%-16s %12s %10s %8s\n' harness executions exec/s crashes
+# Batches of $jobs: every harness runs for the same time, so a batch ends when its first member does.
+set -- "$@" ""
+batch=""
+for name in "$@"; do
+	if [ -n "$name" ]; then
+		rm -f "$build/$name.rc"
+		run_one "$name" &
+		batch="$batch $name"
+		set -- $batch
+		[ $# -lt "$jobs" ] && continue
+	fi
+	wait
+	for done_name in $batch; do
+		report "$done_name" || status=1
+	done
+	batch=""
 done
 exit $status
