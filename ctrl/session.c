@@ -31,11 +31,45 @@
 #define CLOSE_GRACE_MS 5000    /* time for AUTH_FAILED to be ACKed, as 2.6 does */
 #define TERMINATE_GRACE_MS 2000 /* time for HALT/RESTART to be ACKed; the address is already gone */
 #define DATA_BUF 65536
+/* Each renegotiation a client starts (a soft reset, or a TLS KeyUpdate that needs one) costs the gateway a
+ * full handshake, so an authenticated client could keep a core busy by asking in a loop. A client may start
+ * CLIENT_RENEG_BURST at once, then one per CLIENT_RENEG_INTERVAL_MS; a soft reset beyond that is dropped
+ * unacknowledged, so the client sends it again (its reliability layer backs off: 2, 4, 8 s...) and gets it
+ * once allowed, well inside its 60 s hand-window. A stock client asks once an hour (reneg-sec 3600). */
+#define CLIENT_RENEG_INTERVAL_MS 10000
+#define CLIENT_RENEG_BURST 4
 
 #define ping_magic packet_ping_magic
 
 /* Return value of the internal steps: the session was ended and freed; the caller must not touch it. */
 #define SESSION_GONE (-1)
+
+/* The earliest time the client may start a renegotiation, from now_ms: a generic cell rate algorithm over
+ * s->client_reneg_tat_ms (0 at first: the whole allowance). */
+static uint64_t client_reneg_earliest(const struct session *s, uint64_t now_ms)
+{
+	const uint64_t tolerance = (uint64_t)(CLIENT_RENEG_BURST - 1) * CLIENT_RENEG_INTERVAL_MS;
+
+	return s->client_reneg_tat_ms > now_ms + tolerance ? s->client_reneg_tat_ms - tolerance : now_ms;
+}
+
+/* Counts a client-started renegotiation that starts at at_ms. */
+static void client_reneg_charge(struct session *s, uint64_t at_ms)
+{
+	if (s->client_reneg_tat_ms < at_ms)
+		s->client_reneg_tat_ms = at_ms;
+	s->client_reneg_tat_ms += CLIENT_RENEG_INTERVAL_MS;
+}
+
+static void client_reneg_log_deferral(struct session *s, const char *what, uint64_t at_ms, uint64_t now_ms)
+{
+	if (s->client_reneg_logged_ms == at_ms)
+		return; /* the same deferral: a retransmitted soft reset */
+	s->client_reneg_logged_ms = at_ms;
+	log_info("session %llu %s: %s deferred %llu ms: more than %d renegotiations started by the client "
+		 "within %d s", (unsigned long long)s->id, s->cn, what, (unsigned long long)(at_ms - now_ms),
+		 CLIENT_RENEG_BURST, CLIENT_RENEG_BURST * CLIENT_RENEG_INTERVAL_MS / 1000);
+}
 
 static int ks_start(struct session *s, struct key_state *ks, uint8_t key_id, uint32_t send_mid, uint32_t recv_mid,
 		    uint64_t now_ms)
@@ -669,8 +703,14 @@ static int ks_read(struct session *s, struct key_state *ks, uint64_t now_ms)
 			 * next key-id replaces it; data keeps flowing on the current key meanwhile */
 			log_info("session %llu %s: client sent a TLS KeyUpdate; renegotiating", (unsigned long long)s->id,
 				 s->cn);
-			if (ks == &s->ks[0])
-				s->reneg_at_ms = now_ms; /* session_tick starts it once this key state is active */
+			if (ks == &s->ks[0]) { /* one per TLS session: the connection reads nothing after it */
+				uint64_t at = client_reneg_earliest(s, now_ms);
+
+				client_reneg_charge(s, at);
+				if (at > now_ms)
+					client_reneg_log_deferral(s, "renegotiation for its KeyUpdate", at, now_ms);
+				s->reneg_at_ms = at; /* session_tick starts it once this key state is active */
+			}
 			return 0;
 		}
 		if (n < 0) {
@@ -804,6 +844,13 @@ void session_on_control(struct session *s, const struct ctl_packet *pkt, uint64_
 				  pkt->key_id);
 			return;
 		}
+		uint64_t at = client_reneg_earliest(s, now_ms);
+
+		if (at > now_ms) { /* not ACKed: the client's retransmission comes back for it */
+			client_reneg_log_deferral(s, "soft reset", at, now_ms);
+			return;
+		}
+		client_reneg_charge(s, now_ms);
 		if (start_renegotiation(s, pkt->key_id, true, now_ms) == SESSION_GONE)
 			return;
 	}

@@ -89,6 +89,9 @@ struct session {
 	char iv_ver[32];
 	char iv_plat[16];
 	uint64_t created_ms, last_rx_ms, last_tx_ms, close_at_ms, reneg_at_ms;
+	/* renegotiations the client starts (session.c: client_reneg_*): when its allowance would be whole
+	 * again, and the deferral last logged (one line per deferral, not one per retransmitted soft reset) */
+	uint64_t client_reneg_tat_ms, client_reneg_logged_ms;
 	/* policy (ctrl/enforce.c): the session's groups, its profile and its association */
 	char **groups;
 	size_t n_groups;
