@@ -65,6 +65,10 @@ $(BUILD)/loadgen: $(LOADGEN_OBJS) $(BUILD)/libcvpn.a
 $(BUILD)/flood: $(BUILD)/obj/test/flood/flood.o $(BUILD)/libcvpn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# What the kernel's OpenVPN module says when it refuses (kernel_dco.sh, in the virtual machines).
+$(BUILD)/dco_probe: $(BUILD)/obj/test/dco/dco_probe.o $(BUILD)/libcvpn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(BUILD)/libcvpn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
@@ -110,7 +114,7 @@ OVPN_TESTS ?= kernel_dco.sh test_renegotiate.sh test_keepalive.sh test_ciphers.s
 	test_replay.sh
 DCO_TEST_ENV = CVPN_BUILD=$(BUILD) CV_DATA_CHANNEL=kernel CV_CLIENT_OPTS=--disable-dco CV_WORKERS=1 \
 	CV_HS_THREADS=0 CVPN_TEST_TIMEOUT=300
-dco-test: deps all
+dco-test: deps all $(BUILD)/dco_probe
 	@echo "== data-channel: kernel, in a virtual machine with ovpn-dco-v2 (Debian 12's kernel): $(DCO_TESTS)"
 	@CVPN_VM_KERNEL=dco-v2 test/dco/vm.sh env $(DCO_TEST_ENV) test/integration/run-all.sh $(DCO_TESTS)
 	@echo "== data-channel: kernel, in a virtual machine with ovpn (Linux's own, trixie-backports' kernel):" \

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The control thread's side of the data workers (datapath.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "cvpn/dco.h"
 #include "cvpn/dco_guard.h"
 #include "cvpn/log.h"
+#include "cvpn/netlink_ack.h"
 #include "cvpn/pool.h"
 #include "cvpn/server.h"
 #include "cvpn/session.h"
@@ -30,10 +32,12 @@ static void count_from_here(struct session *s)
 	s->dp_base_spoofed = s->spoofed_drops;
 }
 
-static void dco_warn(const struct session *s, const char *what, int err)
+/* A refused operation on the session's peer or keys; kernel_msg is the module's reason (dco_kernel_message
+ * right after the refusal) or "" when the failure was not the kernel's. */
+static void dco_warn(const struct session *s, const char *what, int err, const char *kernel_msg)
 {
-	log_warnx("session %llu %s: kernel data channel: %s: %s", (unsigned long long)s->id, s->cn, what,
-		  strerror(-err));
+	log_warnx("session %llu %s: kernel data channel: %s: %s%s%s%s", (unsigned long long)s->id, s->cn, what,
+		  strerror(-err), kernel_msg[0] ? " (the kernel says: " : "", kernel_msg, kernel_msg[0] ? ")" : "");
 }
 
 int datapath_keep_block(struct session *s, struct key_state *ks, const uint8_t block[256])
@@ -108,6 +112,8 @@ static void dco_adopt(struct session *s)
 	const struct config *cfg = srv->cfg;
 	struct key_state *first = NULL, *second = NULL;
 	struct dp_peer *p;
+	const char *kernel_msg = ""; /* the module's reason, when it is the kernel that refused */
+	char kernel_why[NETLINK_ACK_MSG_MAX];
 	int err;
 
 	if (s->dp || s->transport != SESSION_UDP || !s->peer_id_on || !s->pushed || s->state != SESSION_CONNECTED ||
@@ -139,6 +145,7 @@ static void dco_adopt(struct session *s)
 				   s->remote_len, s->vaddr);
 	}
 	if (err < 0) {
+		kernel_msg = dco_kernel_message(srv->dco);
 		free(p);
 		dco_guard_forget(s);
 		goto refuse;
@@ -161,6 +168,9 @@ static void dco_adopt(struct session *s)
 	if (err == 0 && second)
 		err = dco_install_key(s, second);
 	if (err < 0) {
+		/* copied before the peer's removal asks the kernel again (the buffer is the module's last word) */
+		snprintf(kernel_why, sizeof(kernel_why), "%s", err == -ENOKEY ? "" : dco_kernel_message(srv->dco));
+		kernel_msg = kernel_why;
 		dco_del_peer(srv->dco, s->peer_id);
 		free(p);
 		dco_guard_forget(s);
@@ -170,7 +180,7 @@ static void dco_adopt(struct session *s)
 	s->dp = p;
 	return;
 refuse:
-	dco_warn(s, "cannot add the peer", err);
+	dco_warn(s, "cannot add the peer", err, kernel_msg);
 	session_terminate(s, "the kernel data channel refused the session", "RESTART,internal error",
 			  server_now_ms());
 }
@@ -246,8 +256,7 @@ static void dco_release(struct session *s)
 	if (err < 0 && err != -ENOENT)
 		/* its address leaves the policy's session set all the same, so what the kernel still decrypts for
 		 * it is dropped there; a new session with its peer-id replaces it (dco_adopt) */
-		log_warnx("session %llu %s: kernel data channel: cannot remove the peer: %s", (unsigned long long)s->id,
-			  s->cn, strerror(-err));
+		dco_warn(s, "cannot remove the peer", err, dco_kernel_message(s->srv->dco));
 	dco_guard_forget(s);
 	free(s->dp);
 	s->dp = NULL;
@@ -260,7 +269,7 @@ static void dco_key_tx(struct session *s, uint8_t key_id)
 	if (slot != DCO_SLOT_SECONDARY)
 		return; /* in the primary already, or not in the kernel (then nothing to send with) */
 	if ((err = dco_swap_keys(s->srv->dco, s->peer_id)) < 0) {
-		dco_warn(s, "cannot switch keys", err);
+		dco_warn(s, "cannot switch keys", err, dco_kernel_message(s->srv->dco));
 		return;
 	}
 	s->dco_slot_key[DCO_SLOT_SECONDARY] = s->dco_slot_key[DCO_SLOT_PRIMARY];
@@ -274,7 +283,7 @@ static void dco_key_del(struct session *s, uint8_t key_id)
 	if (slot < 0)
 		return;
 	if ((err = dco_del_key(s->srv->dco, s->peer_id, (enum dco_slot)slot)) < 0)
-		dco_warn(s, "cannot remove a key", err);
+		dco_warn(s, "cannot remove a key", err, dco_kernel_message(s->srv->dco));
 	s->dco_slot_key[slot] = -1;
 }
 
@@ -558,7 +567,7 @@ void datapath_key_added(struct session *s, struct key_state *ks)
 		int err = dco_install_key(s, ks);
 
 		if (err < 0) /* the client's packets with it are dropped; the session ends by its keepalive */
-			dco_warn(s, "cannot add a key", err);
+			dco_warn(s, "cannot add a key", err, err == -ENOKEY ? "" : dco_kernel_message(s->srv->dco));
 		return;
 	}
 	c.peer_id = s->peer_id;
@@ -630,7 +639,9 @@ void datapath_pull_all(struct server *srv)
 		int err = dco_dump_peers(srv->dco, on_dumped_peer, srv);
 
 		if (err < 0)
-			log_warnx("kernel data channel: cannot read the peers' counters: %s", strerror(-err));
+			log_warnx("kernel data channel: cannot read the peers' counters: %s%s%s%s", strerror(-err),
+				  *dco_kernel_message(srv->dco) ? " (the kernel says: " : "", dco_kernel_message(srv->dco),
+				  *dco_kernel_message(srv->dco) ? ")" : "");
 		return;
 	}
 	for (uint32_t i = 0; i < srv->table_size; i++)

@@ -14,6 +14,7 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
+#include "cvpn/netlink_ack.h"
 #include "dco_int.h"
 
 #define DCO_GROUP_PEERS "peers"
@@ -34,17 +35,55 @@ struct dco {
 	uint32_t seq;
 	int ifindex;
 	char ifname[IF_NAMESIZE];
+	char kernel_msg[NETLINK_ACK_MSG_MAX]; /* the kernel's reason for the last refused operation, or "" */
 };
 
-/* One request, its answer through cb (may be NULL), and the kernel's ack: 0 or -errno. */
-static int talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
+struct talk_ctx {
+	mnl_cb_t cb;
+	void *arg;
+	char *msg; /* NETLINK_ACK_MSG_MAX bytes, or NULL */
+};
+
+static int talk_data(const struct nlmsghdr *nlh, void *data)
+{
+	const struct talk_ctx *t = data;
+
+	return t->cb ? t->cb(nlh, t->arg) : MNL_CB_OK;
+}
+
+/* libmnl's own handling of an ack (0: stop; an error: errno), and the kernel's text with a refusal */
+static int talk_ack(const struct nlmsghdr *nlh, void *data)
+{
+	const struct talk_ctx *t = data;
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	if (e->error == 0)
+		return MNL_CB_STOP;
+	if (t->msg)
+		netlink_ack_message(nlh, t->msg, NETLINK_ACK_MSG_MAX);
+	errno = e->error < 0 ? -e->error : e->error;
+	return MNL_CB_ERROR;
+}
+
+/* One request, its answer through cb (may be NULL), and the kernel's ack: 0 or -errno; with a refusal the
+ * kernel's reason, when it gave one, goes to msg (NETLINK_ACK_MSG_MAX bytes; may be NULL). */
+static int talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *arg, char *msg)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
+	/* up to NLMSG_ERROR only: NLMSG_DONE, which ends a dump, keeps libmnl's handler */
+	mnl_cb_t ctl[NLMSG_ERROR + 1] = { [NLMSG_ERROR] = talk_ack };
+	struct talk_ctx t = { .cb = cb, .arg = arg, .msg = msg };
 	uint32_t portid = mnl_socket_get_portid(nl);
 	uint32_t seq = nlh->nlmsg_seq;
 	ssize_t n;
 	int ret;
 
+	if (msg)
+		msg[0] = '\0';
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
@@ -52,7 +91,7 @@ static int talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *
 		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
 		if (n < 0)
 			return -errno;
-		ret = mnl_cb_run(buf, (size_t)n, seq, portid, cb, arg);
+		ret = mnl_cb_run2(buf, (size_t)n, seq, portid, talk_data, &t, ctl, NLMSG_ERROR + 1);
 	} while (ret == MNL_CB_OK);
 	ret = ret < 0 ? -errno : 0;
 	explicit_bzero(buf, sizeof(buf)); /* an error reply may echo a request, and a request may hold keys */
@@ -132,7 +171,7 @@ static int resolve_family(struct mnl_socket *nl, const char *family, struct fami
 	g->version = 1;
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, family);
 	memset(fa, 0, sizeof(*fa));
-	ret = talk(nl, nlh, on_family, fa);
+	ret = talk(nl, nlh, on_family, fa, NULL);
 	if (ret == -ENOENT)
 		return -ENOTSUP;
 	if (ret == 0 && !fa->id)
@@ -160,7 +199,7 @@ static int link_add(struct mnl_socket *rt, const char *name, const char *kind)
 	mnl_attr_put_u8(nlh, IFLA_DCO_MODE, MODE_MULTI_PEER);
 	mnl_attr_nest_end(nlh, data);
 	mnl_attr_nest_end(nlh, info);
-	return talk(rt, nlh, NULL, NULL);
+	return talk(rt, nlh, NULL, NULL, NULL);
 }
 
 /* By index, or by name when ifindex is 0. */
@@ -178,7 +217,7 @@ static int link_del(struct mnl_socket *rt, int ifindex, const char *name)
 	ifi->ifi_index = ifindex;
 	if (!ifindex)
 		mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
-	return talk(rt, nlh, NULL, NULL);
+	return talk(rt, nlh, NULL, NULL, NULL);
 }
 
 struct stale_scan {
@@ -238,7 +277,7 @@ int dco_remove_stale(const char *prefix)
 	nlh->nlmsg_seq = (uint32_t)time(NULL);
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
-	ret = talk(rt, nlh, on_link, &sc);
+	ret = talk(rt, nlh, on_link, &sc, NULL);
 	for (int i = 0; ret == 0 && i < sc.n; i++)
 		if ((ret = link_del(rt, sc.found[i], NULL)) == 0)
 			removed++;
@@ -279,6 +318,8 @@ int dco_open(struct dco **out, const char *prefix, char ifname[IF_NAMESIZE])
 			ret = -errno;
 			goto fail;
 		}
+		/* and they say why, where the kernel has words for it (optional: older kernels have none) */
+		mnl_socket_setsockopt(d->nl, NETLINK_EXT_ACK, &one, sizeof(one));
 	}
 	/* Each module loads on a different question: ovpn when its family is resolved (it has no alias for
 	 * its link kind), ovpn-dco-v2 when its link is created. So ask both, the family first; the answer that
@@ -345,6 +386,11 @@ void dco_close(struct dco *d)
 	free(d);
 }
 
+const char *dco_kernel_message(const struct dco *d)
+{
+	return d->kernel_msg;
+}
+
 int dco_ifindex(const struct dco *d)
 {
 	return d->ifindex;
@@ -389,7 +435,7 @@ static int dco_do(struct dco *d, enum dco_op op, const struct dco_request *r, mn
 		d->dialect->put(nlh, op, r);
 	else
 		nlh->nlmsg_flags |= NLM_F_DUMP; /* DCO_OP_GET_PEER of every peer */
-	ret = talk(d->nl, nlh, cb, arg);
+	ret = talk(d->nl, nlh, cb, arg, d->kernel_msg);
 	if (op == DCO_OP_NEW_KEY)
 		explicit_bzero(buf, sizeof(buf));
 	return ret;

@@ -50,6 +50,9 @@ void dco_close(struct dco *d);
 int dco_remove_stale(const char *prefix);
 
 int dco_ifindex(const struct dco *d);
+/* The kernel's words for why it refused the last operation on peers and keys ("" when it gave none):
+ * for the log, next to the errno. */
+const char *dco_kernel_message(const struct dco *d);
 /* Which module the interface belongs to: "ovpn" or "ovpn-dco-v2". */
 const char *dco_module(const struct dco *d);
 /* The socket the kernel's peer notifications (a peer expired) arrive on; read them with dco_read_events. */

@@ -9,7 +9,8 @@
 # leaves the running one's interface alone; a cvpnd killed with SIGKILL leaves its interface (ovpn-dco-v2
 # still forwarding its sessions; ovpn drops them with the socket), and the next start removes it, as
 # `cvpnd --after-exit` (the unit's ExecStopPost) does at once; a clean stop removes the interface and the
-# guard; a gateway on "::" takes IPv4 clients (IPv4-mapped remotes) into the kernel.
+# guard; a gateway on "::" takes IPv4 clients (IPv4-mapped remotes) into the kernel; a refusal carries the
+# module's reason where it gives one (dco_probe).
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -161,4 +162,19 @@ assert_log <(n_exec "$NS_GW" nft list set inet cvpn_dco peers4) "elements = \{ $
 	"the guard holds her IPv4 address"
 client_stop alice
 server_stop
+
+# What a refusal tells the log: the errno always, and the module's own words where it has them (Linux's
+# ovpn does, through extended acks; ovpn-dco-v2 gives none). Operations on a peer that does not exist.
+probe=$(n_exec "$NS_GW" "$CVPN_BUILD/dco_probe") || fail "dco_probe could not run: $probe"
+assert_match "$probe" "module $module" "dco_probe: the same module as cvpnd"
+for op in new-key swap-keys set-keepalive; do
+	if [ "$kind" = ovpn ]; then
+		assert_match "$probe" "$op ENOENT 'ovpn: [^']*peer[^']*'" "$op for a missing peer: ENOENT and ovpn's reason"
+	else
+		assert_match "$probe" "$op ENOENT ''" "$op for a missing peer: ENOENT, no reason from ovpn-dco-v2"
+	fi
+done
+if n_exec "$NS_GW" ip link show | grep -q dcoprobe; then
+	fail "dco_probe left its interface behind"
+fi
 summary
