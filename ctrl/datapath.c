@@ -202,16 +202,18 @@ static void on_dumped_peer(void *arg, uint32_t peer_id, const struct dco_peer_st
 		dco_counters(s, st);
 }
 
-/* The kernel removed a peer: it heard nothing within the keepalive timeout, or its socket failed. A
- * notification of our own removal, or of a peer-id a new session holds again by now, changes nothing. */
+/* The kernel removed a peer: it heard nothing within the keepalive timeout, its socket failed, or another
+ * program deleted it. A notification of our own removal (s->dp is gone by then), or of a peer-id a new
+ * session holds again by now (its peer is there), changes nothing. */
 static void on_peer_removed(void *arg, uint32_t peer_id, enum dco_del_reason reason)
 {
 	struct server *srv = arg;
 	struct session *s = peer_id < srv->table_size ? srv->by_peer_id[peer_id] : NULL;
 	struct dco_peer_stats st;
+	const char *why;
 	int err;
 
-	if (!s || !s->dp || reason == DCO_DEL_USERSPACE)
+	if (!s || !s->dp)
 		return;
 	err = dco_get_peer(srv->dco, peer_id, &st);
 	if (err != -ENOENT && err != -ENODEV) /* ENODEV: the interface itself is gone */
@@ -219,8 +221,16 @@ static void on_peer_removed(void *arg, uint32_t peer_id, enum dco_del_reason rea
 	free(s->dp); /* the kernel has nothing left to delete, nor counters to read */
 	s->dp = NULL;
 	dco_guard_forget(s);
-	session_end(s, reason == DCO_DEL_EXPIRED ? "no packet from the client within twice the keepalive timeout"
-						  : "the kernel data channel lost the client's transport");
+	if (reason == DCO_DEL_EXPIRED) {
+		session_end(s, "no packet from the client within twice the keepalive timeout");
+		return;
+	}
+	/* the client is there but its packets go nowhere now: told to reconnect (its control channel is ours)
+	 * it comes back at once, to a new session, instead of after its own keepalive timeout */
+	why = reason == DCO_DEL_USERSPACE ? "another program removed its peer from the kernel data channel"
+					  : "the kernel data channel lost the client's transport";
+	if (session_terminate(s, why, "RESTART,data channel lost", server_now_ms()) < 0)
+		session_end(s, why);
 }
 
 static void on_dco_events(void *arg)

@@ -36,6 +36,7 @@ struct dco {
 	int ifindex;
 	char ifname[IF_NAMESIZE];
 	char kernel_msg[NETLINK_ACK_MSG_MAX]; /* the kernel's reason for the last refused operation, or "" */
+	bool attached;             /* dco_attach: the interface is someone else's, dco_close leaves it */
 };
 
 struct talk_ctx {
@@ -367,11 +368,48 @@ fail:
 	return ret;
 }
 
+int dco_attach(struct dco **out, const char *ifname)
+{
+	struct dco *d = calloc(1, sizeof(*d));
+	struct family_answer fa;
+	int one = 1, ret = -ENOTSUP;
+
+	*out = NULL;
+	if (!d)
+		return -ENOMEM;
+	d->attached = true;
+	d->nl = open_nl(NETLINK_GENERIC);
+	if (!d->nl || mnl_socket_setsockopt(d->nl, NETLINK_CAP_ACK, &one, sizeof(one)) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	mnl_socket_setsockopt(d->nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	/* the family that resolves, in dco_open's order: a kernel has one of the two modules loaded */
+	for (size_t k = 0; k < N_DIALECTS && ret < 0; k++)
+		if ((ret = resolve_family(d->nl, dialects[k]->family, &fa)) == 0) {
+			d->dialect = dialects[k];
+			d->family = fa.id;
+		}
+	if (ret < 0)
+		goto fail;
+	d->ifindex = (int)if_nametoindex(ifname);
+	if (!d->ifindex) {
+		ret = -errno;
+		goto fail;
+	}
+	snprintf(d->ifname, sizeof(d->ifname), "%s", ifname);
+	*out = d;
+	return 0;
+fail:
+	dco_close(d);
+	return ret;
+}
+
 void dco_close(struct dco *d)
 {
 	if (!d)
 		return;
-	if (d->ifindex) {
+	if (d->ifindex && !d->attached) {
 		struct mnl_socket *rt = open_nl(NETLINK_ROUTE);
 
 		if (rt) {

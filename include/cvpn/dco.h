@@ -43,7 +43,10 @@ struct dco_peer_stats {
 /* Creates the interface: the first free name of prefix and a number ("cvpn-tun0"), written to ifname.
  * -ENOTSUP when the kernel has no such module. */
 int dco_open(struct dco **out, const char *prefix, char ifname[IF_NAMESIZE]);
-/* Deletes the interface (its peers with it) and frees. */
+/* Peers and keys of an existing interface (of another process: tests, diagnostics); no notifications, and
+ * dco_close leaves the interface. 0, or -ENOTSUP without a module, -ENODEV without the interface. */
+int dco_attach(struct dco **out, const char *ifname);
+/* Deletes the interface (its peers with it; not one of dco_attach's) and frees. */
 void dco_close(struct dco *d);
 /* Deletes every interface of either kind whose name starts with prefix in this network namespace: what a
  * cvpnd that crashed left (its peers still forward until then). Returns how many, or -errno. */

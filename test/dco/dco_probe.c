@@ -3,10 +3,12 @@
  *   OP ERRNO-NAME KERNEL-MESSAGE
  * kernel_dco.sh runs it inside a test namespace of the virtual machines: the errno is each dialect's, and the
  * message is what cvpnd's log shows after the errno (Linux's ovpn gives one; ovpn-dco-v2 gives none).
- * Makes its own interface (dcoprobeN) and removes it. Exit 1 if the interface cannot be made. */
+ * Makes its own interface (dcoprobeN) and removes it. Exit 1 if the interface cannot be made.
+ *   dco_probe del-peer IFNAME PEER-ID: removes one peer of cvpnd's interface behind its back. */
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cvpn/dco.h"
@@ -18,12 +20,37 @@ static void show(const struct dco *d, const char *op, int err)
 	printf("%s %s '%s'\n", op, err == 0 ? "OK" : err == -ENOENT ? "ENOENT" : strerror(-err), dco_kernel_message(d));
 }
 
-int main(void)
+/* del-peer IFNAME PEER-ID: removes a peer of another process's interface, as any program with
+ * CAP_NET_ADMIN could */
+static int del_peer(const char *ifname, const char *peer)
+{
+	struct dco *d;
+	int err = dco_attach(&d, ifname);
+
+	if (err < 0) {
+		fprintf(stderr, "dco_probe: %s: %s\n", ifname, strerror(-err));
+		return 1;
+	}
+	err = dco_del_peer(d, (uint32_t)strtoul(peer, NULL, 10));
+	show(d, "del-peer", err);
+	dco_close(d);
+	return err < 0;
+}
+
+int main(int argc, char **argv)
 {
 	uint8_t block[256] = { 0 };
 	char ifname[IF_NAMESIZE];
 	struct dco *d;
-	int err = dco_open(&d, "dcoprobe", ifname);
+	int err;
+
+	if (argc == 4 && !strcmp(argv[1], "del-peer"))
+		return del_peer(argv[2], argv[3]);
+	if (argc != 1) {
+		fprintf(stderr, "usage: dco_probe [del-peer IFNAME PEER-ID]\n");
+		return 2;
+	}
+	err = dco_open(&d, "dcoprobe", ifname);
 
 	if (err < 0) {
 		fprintf(stderr, "dco_probe: cannot make the interface: %s\n", strerror(-err));

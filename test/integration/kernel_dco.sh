@@ -9,8 +9,8 @@
 # leaves the running one's interface alone; a cvpnd killed with SIGKILL leaves its interface (ovpn-dco-v2
 # still forwarding its sessions; ovpn drops them with the socket), and the next start removes it, as
 # `cvpnd --after-exit` (the unit's ExecStopPost) does at once; a clean stop removes the interface and the
-# guard; a gateway on "::" takes IPv4 clients (IPv4-mapped remotes) into the kernel; a refusal carries the
-# module's reason where it gives one (dco_probe).
+# guard; a gateway on "::" takes IPv4 clients (IPv4-mapped remotes) into the kernel; a peer removed by another
+# program ends its session; a refusal carries the module's reason where it gives one (dco_probe).
 set -euo pipefail
 # shellcheck source=test/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -160,6 +160,18 @@ assert_eq "$(ctl_json connections | jq -r '.connections[] | select(.["common-nam
 	kernel "and her data path is the kernel"
 assert_log <(n_exec "$NS_GW" nft list set inet cvpn_dco peers4) "elements = \{ $CLI_IP \." \
 	"the guard holds her IPv4 address"
+# Another program (anything with CAP_NET_ADMIN) removes her peer behind cvpnd's back: her traffic would go
+# nowhere from then on, so cvpnd ends the session and tells her client to reconnect, which it does at once.
+peer=$(sed -n 's/.* alice from .* peer-id \([0-9]\+\) client .*/\1/p' "$SERVER_LOG" | tail -n 1)
+[ -n "$peer" ] || fail "no peer-id for alice in the log"
+assert_match "$(n_exec "$NS_GW" "$CVPN_BUILD/dco_probe" del-peer cvpn-tun0 "$peer")" "del-peer OK" \
+	"another program removes alice's peer ($peer)"
+expect_log "$SERVER_LOG" "alice.*another program removed its peer from the kernel data channel" 5 \
+	"cvpnd ends her session, saying why"
+expect_log "$(client_log alice)" "RESTART|SIGUSR1" 10 "her client is told to reconnect"
+expect_log "$SERVER_LOG" "session 2 alice from .* established" 20 "and reconnects, to a new session"
+assert_cmd "her traffic passes again, through the kernel" \
+	n_exec "$NS_CLI" ping -q -c 3 -i 0.2 -W 2 -w 20 "$RES_IP"
 client_stop alice
 server_stop
 
