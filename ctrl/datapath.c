@@ -137,15 +137,18 @@ static void dco_adopt(struct session *s)
 	}
 	err = dco_new_peer(srv->dco, s->peer_id, srv->udp_fd, (const struct sockaddr *)&s->remote, s->remote_len,
 			   s->vaddr);
+	/* the refusal's own words, before the stale peer's removal below asks the kernel again */
+	snprintf(kernel_why, sizeof(kernel_why), "%s", dco_kernel_message(srv->dco));
 	if (err == -EEXIST && dco_del_peer(srv->dco, s->peer_id) == 0) {
 		/* an earlier session's peer the kernel would not give up then: its session is gone */
 		log_warnx("session %llu: removed a stale kernel peer with its peer-id %u", (unsigned long long)s->id,
 			  s->peer_id);
 		err = dco_new_peer(srv->dco, s->peer_id, srv->udp_fd, (const struct sockaddr *)&s->remote,
 				   s->remote_len, s->vaddr);
+		snprintf(kernel_why, sizeof(kernel_why), "%s", dco_kernel_message(srv->dco));
 	}
 	if (err < 0) {
-		kernel_msg = dco_kernel_message(srv->dco);
+		kernel_msg = kernel_why;
 		free(p);
 		dco_guard_forget(s);
 		goto refuse;
@@ -202,15 +205,14 @@ static void on_dumped_peer(void *arg, uint32_t peer_id, const struct dco_peer_st
 		dco_counters(s, st);
 }
 
-/* The kernel removed a peer: it heard nothing within the keepalive timeout, its socket failed, or another
- * program deleted it. A notification of our own removal (s->dp is gone by then), or of a peer-id a new
- * session holds again by now (its peer is there), changes nothing. */
-static void on_peer_removed(void *arg, uint32_t peer_id, enum dco_del_reason reason)
+/* A session whose peer the kernel no longer has (checked here: a notification of our own removal, s->dp
+ * gone by then, or of a peer-id a new session holds again by now, its peer there, changes nothing). A client
+ * that is still there but whose packets now go nowhere is told to reconnect (its control channel is ours):
+ * it comes back at once, to a new session, instead of after its own keepalive timeout. */
+static void peer_gone(struct server *srv, uint32_t peer_id, const char *why, bool client_may_be_there)
 {
-	struct server *srv = arg;
 	struct session *s = peer_id < srv->table_size ? srv->by_peer_id[peer_id] : NULL;
 	struct dco_peer_stats st;
-	const char *why;
 	int err;
 
 	if (!s || !s->dp)
@@ -221,16 +223,25 @@ static void on_peer_removed(void *arg, uint32_t peer_id, enum dco_del_reason rea
 	free(s->dp); /* the kernel has nothing left to delete, nor counters to read */
 	s->dp = NULL;
 	dco_guard_forget(s);
-	if (reason == DCO_DEL_EXPIRED) {
-		session_end(s, "no packet from the client within twice the keepalive timeout");
-		return;
-	}
-	/* the client is there but its packets go nowhere now: told to reconnect (its control channel is ours)
-	 * it comes back at once, to a new session, instead of after its own keepalive timeout */
-	why = reason == DCO_DEL_USERSPACE ? "another program removed its peer from the kernel data channel"
-					  : "the kernel data channel lost the client's transport";
-	if (session_terminate(s, why, "RESTART,data channel lost", server_now_ms()) < 0)
+	if (!client_may_be_there || session_terminate(s, why, "RESTART,data channel lost", server_now_ms()) < 0)
 		session_end(s, why);
+}
+
+/* The kernel removed a peer: it heard nothing within the keepalive timeout, its socket failed, or another
+ * program deleted it. */
+static void on_peer_removed(void *arg, uint32_t peer_id, enum dco_del_reason reason)
+{
+	switch (reason) {
+	case DCO_DEL_EXPIRED:
+		peer_gone(arg, peer_id, "no packet from the client within twice the keepalive timeout", false);
+		break;
+	case DCO_DEL_USERSPACE:
+		peer_gone(arg, peer_id, "another program removed its peer from the kernel data channel", true);
+		break;
+	default:
+		peer_gone(arg, peer_id, "the kernel data channel lost the client's transport", true);
+		break;
+	}
 }
 
 static void on_dco_events(void *arg)
@@ -248,8 +259,8 @@ static void on_dco_events(void *arg)
 	for (uint32_t id = 0; id < srv->table_size; id++) {
 		struct session *s = srv->by_peer_id[id];
 
-		if (s && s->dp)
-			on_peer_removed(srv, id, DCO_DEL_EXPIRED);
+		if (s && s->dp) /* why it went is lost with its notification; a client still there reconnects */
+			peer_gone(srv, id, "the kernel data channel removed its peer (its notification was lost)", true);
 	}
 }
 

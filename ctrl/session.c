@@ -66,9 +66,9 @@ static void client_reneg_log_deferral(struct session *s, const char *what, uint6
 	if (s->client_reneg_logged_ms == at_ms)
 		return; /* the same deferral: a retransmitted soft reset */
 	s->client_reneg_logged_ms = at_ms;
-	log_info("session %llu %s: %s deferred %llu ms: more than %d renegotiations started by the client "
-		 "within %d s", (unsigned long long)s->id, s->cn, what, (unsigned long long)(at_ms - now_ms),
-		 CLIENT_RENEG_BURST, CLIENT_RENEG_BURST * CLIENT_RENEG_INTERVAL_MS / 1000);
+	log_info("session %llu %s: %s deferred %llu ms: a client may start %d renegotiations at once, then one "
+		 "every %d s", (unsigned long long)s->id, s->cn, what, (unsigned long long)(at_ms - now_ms),
+		 CLIENT_RENEG_BURST, CLIENT_RENEG_INTERVAL_MS / 1000);
 }
 
 static int ks_start(struct session *s, struct key_state *ks, uint8_t key_id, uint32_t send_mid, uint32_t recv_mid,

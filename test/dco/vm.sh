@@ -128,10 +128,12 @@ chmod +x "$run/cmd.sh"
 accel=tcg,thread=multi
 # KVM only when it can start this kernel (some hosts expose a /dev/kvm that runs only their own guests)
 [ -w /dev/kvm ] && [ "${CVPN_VM_KVM:-0}" = 1 ] && accel=kvm
-# A boot that stops before the command starts (seen about once in 15 boots of the 7.3 kernel under TCG: a
-# panic in an interrupt at ~1.4 s) is booted once more: the command never ran, so nothing is retried.
+# A boot that stops early without starting the command (seen about once in 15 boots of the 7.3 kernel under
+# TCG: a panic in an interrupt at ~1.4 s) is booted once more: the command never ran, so nothing is
+# retried. Not a machine that ran out of time: that one would only do it again.
 for attempt in 1 2; do
 	rm -f "$run/started" "$run/rc"
+	boot_start=$(date +%s)
 	timeout -k 10 "${CVPN_VM_TIMEOUT:-1500}" qemu-system-x86_64 -machine q35 -accel "$accel" -smp "$(nproc)" \
 		-m "${CVPN_VM_MEM:-2048}" -nographic -no-reboot -nic none \
 		-kernel "$kit/vmlinuz" -initrd "$kit/initrd.gz" \
@@ -143,8 +145,8 @@ for attempt in 1 2; do
 		-fsdev "local,id=o,path=$run,security_model=none" -device virtio-9p-pci,fsdev=o,mount_tag=hostout |
 		tee "$run/console" | sed -u -e '/^\[ *[0-9.]*\] /d' -e 's/\x1bc//g' -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' \
 			-e '/^c*SeaBIOS\|^Booting from ROM/d' || true
-	[ -f "$run/started" ] && break
-	echo "vm.sh: the machine stopped before the command started (attempt $attempt); the end of its console:" >&2
+	[ -f "$run/started" ] || [ "$attempt" = 2 ] || [ $(( $(date +%s) - boot_start )) -gt 120 ] && break
+	echo "vm.sh: the machine stopped before the command started; booting it again. The end of its console:" >&2
 	tail -n 40 "$run/console" >&2
 done
 if [ ! -f "$run/rc" ]; then

@@ -13,7 +13,16 @@ build=$1
 secs=$2
 shift 2
 here=$(dirname "$0")
-jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+# nproc counts the CPUs we may run on, not a container's CPU quota (cgroup v2 cpu.max): take the smaller
+jobs=$(nproc 2>/dev/null || echo 1)
+if [ -r /sys/fs/cgroup/cpu.max ] && read -r quota period </sys/fs/cgroup/cpu.max && [ "$quota" != max ] && [ "${period:-0}" -gt 0 ]; then
+	cap=$(( (quota + period - 1) / period ))
+	[ "$cap" -lt "$jobs" ] && jobs=$cap
+fi
+jobs=${FUZZ_JOBS:-$jobs}
+case "$jobs" in
+'' | *[!0-9]* | 0) echo "run.sh: FUZZ_JOBS must be a positive number, not '$jobs'" >&2; exit 2 ;;
+esac
 status=0
 
 # Symbolized stacks need llvm-symbolizer; Debian's llvm-14 installs it under a versioned name only.
@@ -52,7 +61,7 @@ report() {
 }
 
 printf '%-16s %12s %10s %8s\n' harness executions exec/s crashes
-# Batches of $jobs: every harness runs for the same time, so a batch ends when its first member does.
+# Batches of $jobs harnesses; every harness runs for the same time, so little waits on the slowest.
 set -- "$@" ""
 batch=""
 for name in "$@"; do

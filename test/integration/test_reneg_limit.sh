@@ -36,12 +36,13 @@ max=$(( 4 + elapsed / 10 + 1 ))
 # the deferred ones are not lost: the client's retransmitted soft reset gets in once allowed
 [ "$n" -ge 5 ] || fail "only $n client renegotiations in ${elapsed}s: the deferred soft reset never got in"
 ok "$n client renegotiations in ${elapsed}s (4 at once, then one per 10 s)"
-assert_log "$SERVER_LOG" "soft reset deferred [0-9]+ ms: more than 4 renegotiations started by the client" \
+assert_log "$SERVER_LOG" "soft reset deferred [0-9]+ ms: a client may start 4 renegotiations at once, then one every 10 s" \
 	"server logged the deferral"
-# one line per deferred soft reset (each got in later, but the last may still wait), not one per retransmission
+# one line per deferred soft reset, not one per retransmission: at most one per renegotiation past the burst,
+# plus the one still waiting (a slow machine may let a later one in without a wait)
 deferred=$(grep -c "soft reset deferred" "$SERVER_LOG" || true)
-[ "$deferred" -ge $(( n - 4 )) ] && [ "$deferred" -le $(( n - 3 )) ] ||
-	fail "$deferred deferral lines for $n renegotiations (expected $(( n - 4 )) or $(( n - 3 )))"
+[ "$deferred" -ge 1 ] && [ "$deferred" -le $(( n - 3 )) ] ||
+	fail "$deferred deferral lines for $n renegotiations (expected 1 to $(( n - 3 )))"
 ok "$deferred deferral lines: one per deferred soft reset"
 assert_eq "$(grep -c " established address " "$SERVER_LOG")" 1 "one session all along: the client never reconnected"
 assert_no_log "$(client_log alice)" "SIGUSR1|TLS Error" "client saw no TLS error and did not restart"
