@@ -115,15 +115,16 @@ static void parse_ciphers(struct cfg_ctx *ctx, yaml_node_t *n)
 
 enum {
 	E_ID, E_LISTEN, E_REMOTE, E_CERT, E_KEY, E_CLIENT_CA, E_SERVER_CA, E_CRL, E_EKM, E_CIDR, E_SPLIT, E_DNS,
-	E_SEARCH, E_CIPHERS, E_KEEPALIVE, E_RENEG, E_HANDSHAKE, E_TRANSITION, E_SESSION, E_MAXCONN, E_BANNER,
-	E_DISC_TIMEOUT, E_CTL_SOCKET, E_CONNLOG, E_AUTH, E_WORKERS, E_HS_THREADS, E_DATA_CHANNEL, E_N
+	E_SEARCH, E_CIPHERS, E_KEEPALIVE, E_RENEG, E_RENEG_PKTS, E_HANDSHAKE, E_TRANSITION, E_SESSION, E_MAXCONN,
+	E_BANNER, E_DISC_TIMEOUT, E_CTL_SOCKET, E_CONNLOG, E_AUTH, E_WORKERS, E_HS_THREADS, E_DATA_CHANNEL, E_N
 };
 static const char *const endpoint_keys[E_N] = {
 	[E_ID] = "id", [E_LISTEN] = "listen", [E_REMOTE] = "remote", [E_CERT] = "server-certificate",
 	[E_KEY] = "server-key", [E_CLIENT_CA] = "client-ca", [E_SERVER_CA] = "server-ca", [E_CRL] = "crl",
 	[E_EKM] = "tls-ekm", [E_CIDR] = "client-cidr", [E_SPLIT] = "split-tunnel", [E_DNS] = "dns-servers",
 	[E_SEARCH] = "search-domains", [E_CIPHERS] = "data-ciphers", [E_KEEPALIVE] = "keepalive",
-	[E_RENEG] = "renegotiate-after", [E_HANDSHAKE] = "handshake-window", [E_TRANSITION] = "transition-window",
+	[E_RENEG] = "renegotiate-after", [E_RENEG_PKTS] = "renegotiate-after-packets",
+	[E_HANDSHAKE] = "handshake-window", [E_TRANSITION] = "transition-window",
 	[E_SESSION] = "session-timeout", [E_MAXCONN] = "max-connections", [E_BANNER] = "banner",
 	[E_DISC_TIMEOUT] = "disconnect-on-session-timeout", [E_CTL_SOCKET] = "control-socket",
 	[E_CONNLOG] = "connection-log", [E_AUTH] = "authentication", [E_WORKERS] = "data-workers",
@@ -239,6 +240,9 @@ static void parse_endpoint(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_t *key
 		parse_keepalive(ctx, v[E_KEEPALIVE]);
 	if (v[E_RENEG])
 		cfg_get_duration(ctx, v[E_RENEG], "renegotiate-after", 0, &cfg->reneg_seconds);
+	if (v[E_RENEG_PKTS])
+		cfg_get_uint(ctx, v[E_RENEG_PKTS], "renegotiate-after-packets", 0, CONFIG_RENEG_PACKETS_MAX,
+			     &cfg->reneg_packets);
 	if (v[E_HANDSHAKE])
 		cfg_get_duration(ctx, v[E_HANDSHAKE], "handshake-window", 1, &cfg->handshake_window);
 	if (v[E_TRANSITION])

@@ -501,6 +501,7 @@ static void admit(struct session *s, struct key_state *ks, uint64_t now_ms)
 	s->established_time = time(NULL);
 	track_attempt(s, NULL);
 	s->reneg_at_ms = cfg->reneg_seconds ? now_ms + (uint64_t)cfg->reneg_seconds * 1000 : 0;
+	s->pkts_out_at_reneg = s->pkts_out;
 	config_format_ipv4(s->vaddr, a);
 	log_info("session %llu %s from %s established address %s cipher %s key-derivation %s peer-id %u "
 		 "client %s/%s %s%s%s",
@@ -770,6 +771,7 @@ static int start_renegotiation(struct session *s, uint8_t key_id, bool by_client
 	}
 	reliable_queue(&s->ks[0].rel, P_CONTROL_SOFT_RESET_V1, NULL, 0, NULL);
 	s->reneg_at_ms = cfg->reneg_seconds ? now_ms + (uint64_t)cfg->reneg_seconds * 1000 : 0;
+	s->pkts_out_at_reneg = s->pkts_out; /* what the old key still sends until the new one is up counts too */
 	log_info("session %llu %s: renegotiation of key-id %u started by %s", (unsigned long long)s->id, s->cn,
 		 key_id, by_client ? "client" : "server");
 	return 0;
@@ -975,6 +977,14 @@ static uint64_t elapsed(uint64_t now_ms, uint64_t then_ms)
 	return now_ms > then_ms ? now_ms - then_ms : 0;
 }
 
+/* Packets to the client on one key before the server renegotiates: the operator's figure, and in any case
+ * before the packet-ids run out (the data channel would stall: aead.c refuses to wrap). */
+static uint64_t reneg_packet_limit(const struct config *cfg)
+{
+	return cfg->reneg_packets && cfg->reneg_packets < CONFIG_RENEG_PACKETS_MAX ? cfg->reneg_packets
+										   : CONFIG_RENEG_PACKETS_MAX;
+}
+
 void session_tick(struct session *s, uint64_t now_ms)
 {
 	const struct config *cfg = s->srv->cfg;
@@ -1030,6 +1040,11 @@ void session_tick(struct session *s, uint64_t now_ms)
 				  cfg->disconnect_on_session_timeout ? "HALT,session timeout" : "RESTART,session timeout",
 				  now_ms);
 		return;
+	}
+	if (cur->state == KS_ACTIVE && s->pkts_out - s->pkts_out_at_reneg >= reneg_packet_limit(cfg)) {
+		log_info("session %llu %s: %llu packets sent on key-id %u: renegotiating", (unsigned long long)s->id,
+			 s->cn, (unsigned long long)(s->pkts_out - s->pkts_out_at_reneg), cur->key_id);
+		s->reneg_at_ms = now_ms;
 	}
 	if (s->reneg_at_ms && now_ms >= s->reneg_at_ms && cur->state == KS_ACTIVE) {
 		if (start_renegotiation(s, next_key_id(cur->key_id), false, now_ms) == SESSION_GONE)

@@ -140,6 +140,9 @@ struct config_auth {
 
 #define CONFIG_DEFAULT_CONTROL_SOCKET "/run/cvpn/cvpnd.sock"
 #define CONFIG_MAX_DATA_WORKERS 16   /* = DP_MAX_WORKERS */
+/* A key's packet-ids end at 0xFFFFFFFE (openvpn-protocol.md §6.2): the server renegotiates well before, at
+ * this many packets sent on one key, whatever renegotiate-after says (the client renegotiates for its own). */
+#define CONFIG_RENEG_PACKETS_MAX 0xF0000000ull
 #define CONFIG_KERNEL_MAX_KEEPALIVE 86400 /* seconds: what Linux's ovpn module takes for either keepalive time */
 
 /* Groups of an identity (certificate CN or username) given in the config: the source of groups on
@@ -184,6 +187,8 @@ struct config {
 	unsigned keepalive_interval;  /* ping, default 10 */
 	unsigned keepalive_timeout;   /* ping-restart pushed, default 60; server drops after twice this */
 	unsigned reneg_seconds;       /* server-initiated renegotiation, default 3600, 0 = off */
+	unsigned long long reneg_packets; /* and after this many packets to the client on one key, 0 = only at
+					   * CONFIG_RENEG_PACKETS_MAX, before the packet-id runs out */
 	unsigned handshake_window;    /* default 60 */
 	unsigned transition_window;   /* lame-duck key lifetime, default 3600 */
 	unsigned session_timeout;     /* default 86400 */

@@ -105,6 +105,7 @@ struct server {
 	/* data-channel: kernel (dco.h): the kernel's interface does every session's data instead of the tun
 	 * and the workers (then n_workers is 0 and tun_fd -1) */
 	struct dco *dco;
+	uint64_t dco_pulled_ms;            /* the kernel's counters last read (server.c on_tick) */
 	/* the data workers (datapath.h): worker i reads tun queue i and, for UDP, its own socket of the port */
 	unsigned n_workers;
 	int tun_fds[CONFIG_MAX_DATA_WORKERS];  /* tun_fd is tun_fds[0] */

@@ -92,6 +92,7 @@ struct session {
 	/* renegotiations the client starts (session.c: client_reneg_*): when its allowance would be whole
 	 * again, and the deferral last logged (one line per deferral, not one per retransmitted soft reset) */
 	uint64_t client_reneg_tat_ms, client_reneg_logged_ms;
+	uint64_t pkts_out_at_reneg;        /* pkts_out when the last renegotiation started (or the session did) */
 	/* policy (ctrl/enforce.c): the session's groups, its profile and its association */
 	char **groups;
 	size_t n_groups;

@@ -341,7 +341,7 @@ topo_second_client() {
 
 # Writes an endpoint config to FILE in the format of examples/endpoint.yaml. Knobs (environment variables,
 # each with the default used when unset): CV_LISTEN=$GW_OUT_IP (the listen address) CV_TRANSPORT=udp CV_PORT=1194 CV_CLIENT_CIDR=100.64.0.0/22
-# CV_SPLIT=true CV_TLS_EKM=true CV_CIPHERS="AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305" CV_RENEG=""
+# CV_SPLIT=true CV_TLS_EKM=true CV_CIPHERS="AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305" CV_RENEG="" CV_RENEG_PKTS=""
 # (e.g. "5s"; empty = daemon default) CV_WORKERS="" (data-workers; empty = one per CPU) CV_HS_THREADS=""
 # (handshake-threads; empty = one per CPU, 0 = on the control thread; `make integration` runs the suite with
 # 2 and 2, and its data-path tests again with 1 and 0) CV_DATA_CHANNEL="" (data-channel: userspace or kernel;
@@ -366,6 +366,7 @@ write_endpoint_config() { # FILE
 		  data-ciphers: [${CV_CIPHERS:-AES-256-GCM, AES-128-GCM, CHACHA20-POLY1305}]
 		EOF
 		[ -n "${CV_RENEG:-}" ] && echo "  renegotiate-after: $CV_RENEG"
+		[ -n "${CV_RENEG_PKTS:-}" ] && echo "  renegotiate-after-packets: $CV_RENEG_PKTS"
 		[ -n "${CV_KEEPALIVE:-}" ] && echo "  keepalive: $CV_KEEPALIVE"
 		[ -n "${CV_WORKERS:-}" ] && echo "  data-workers: $CV_WORKERS"
 		[ -n "${CV_HS_THREADS:-}" ] && echo "  handshake-threads: $CV_HS_THREADS"

@@ -696,6 +696,35 @@ START_TEST(test_renegotiate_zero)
 }
 END_TEST
 
+START_TEST(test_renegotiate_after_packets)
+{
+	struct loaded l = load_text("p.yaml", EP ASSOC);
+
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert_uint_eq(l.cfg->reneg_packets, 0); /* default: only before the packet-ids run out */
+	loaded_free(&l);
+	l = load_text("p.yaml", EP "  renegotiate-after-packets: 200\n" ASSOC);
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert_uint_eq(l.cfg->reneg_packets, 200);
+	loaded_free(&l);
+	l = load_text("p.yaml", EP "  renegotiate-after-packets: 4026531840\n" ASSOC);
+	ck_assert_msg(l.ret == 0, "%s", l.errs);
+	ck_assert_uint_eq(l.cfg->reneg_packets, CONFIG_RENEG_PACKETS_MAX);
+	loaded_free(&l);
+	/* past the packet-ids' margin, negative, not a number: errors naming the key */
+	static const char *const bad[] = { "4026531841", "-1", "lots" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char yaml[1024];
+
+		snprintf(yaml, sizeof(yaml), EP "  renegotiate-after-packets: %s\n" ASSOC, bad[i]);
+		l = load_text("p.yaml", yaml);
+		ck_assert_msg(l.ret == -1, "'%s' accepted", bad[i]);
+		ck_assert_msg(strstr(l.errs, "renegotiate-after-packets"), "%s", l.errs);
+		loaded_free(&l);
+	}
+}
+END_TEST
+
 /* ---- banner ---- */
 
 START_TEST(test_banner)
@@ -1053,6 +1082,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_dns_server_in_client_cidr);
 	tcase_add_loop_test(tc, test_durations, 0, (int)(sizeof(durations) / sizeof(durations[0])));
 	tcase_add_test(tc, test_renegotiate_zero);
+	tcase_add_test(tc, test_renegotiate_after_packets);
 	tcase_add_test(tc, test_kernel_keepalive_limit);
 	tcase_add_test(tc, test_banner);
 	tcase_add_test(tc, test_absolute_paths_and_missing_file);
