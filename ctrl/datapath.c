@@ -12,6 +12,7 @@
 #include "cvpn/dco_guard.h"
 #include "cvpn/log.h"
 #include "cvpn/netlink_ack.h"
+#include "cvpn/nft.h"
 #include "cvpn/pool.h"
 #include "cvpn/server.h"
 #include "cvpn/session.h"
@@ -100,8 +101,8 @@ static void dco_guard_forget(struct session *s)
 	int err = dco_guard_peer((const struct sockaddr *)&s->remote, s->remote_len, s->peer_id, false);
 
 	if (err < 0)
-		log_warnx("session %llu %s: kernel data channel: cannot remove its guard element: %s",
-			  (unsigned long long)s->id, s->cn, strerror(-err));
+		log_warnx("session %llu %s: kernel data channel: cannot remove its guard element: %s%s",
+			  (unsigned long long)s->id, s->cn, strerror(-err), nft_refusal());
 }
 
 /* After the push: the kernel takes the session's data. A client the kernel cannot serve is told to reconnect
@@ -132,6 +133,9 @@ static void dco_adopt(struct session *s)
 		if (err == -EBUSY)
 			log_warnx("session %llu: an ended session's guard element for peer-id %u could not be removed; "
 				  "the client reconnects", (unsigned long long)s->id, s->peer_id);
+		else
+			log_warnx("session %llu: kernel data channel: cannot add its guard element: %s%s",
+				  (unsigned long long)s->id, strerror(-err), nft_refusal());
 		free(p);
 		goto refuse;
 	}

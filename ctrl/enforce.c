@@ -162,7 +162,7 @@ int enforce_init(struct server *srv)
 	}
 	err = policy_nft_apply(srv->policy, NULL, 0, false);
 	if (err < 0) {
-		log_warnx("cannot install table inet %s: %s", NFT_TABLE_NAME, strerror(-err));
+		log_warnx("cannot install table inet %s: %s%s", NFT_TABLE_NAME, strerror(-err), nft_refusal());
 		return -1;
 	}
 	warn_reverse_path(srv->policy, cfg->path, NULL);
@@ -183,7 +183,7 @@ void enforce_cleanup(struct server *srv)
 	if (srv->nft_installed) {
 		err = nft_delete_table();
 		if (err < 0)
-			log_warnx("cannot remove table inet %s: %s", NFT_TABLE_NAME, strerror(-err));
+			log_warnx("cannot remove table inet %s: %s%s", NFT_TABLE_NAME, strerror(-err), nft_refusal());
 		err = route_reconcile();
 		if (err < 0)
 			log_warnx("cannot remove the associations' routing tables: %s", strerror(-err));
@@ -292,8 +292,8 @@ int enforce_session_add(struct server *srv, struct session *s, char *reason, siz
 	}
 	err = policy_nft_session_add(s->vaddr, s->profile, policy_assoc_mark((size_t)assoc));
 	if (err < 0) {
-		log_warnx("session %llu: cannot install its policy elements: %s", (unsigned long long)s->id,
-			  strerror(-err));
+		log_warnx("session %llu: cannot install its policy elements: %s%s", (unsigned long long)s->id,
+			  strerror(-err), nft_refusal());
 		snprintf(reason, reason_len, "internal error");
 		return -1;
 	}
@@ -361,8 +361,8 @@ void enforce_session_del(struct server *srv, struct session *s)
 		/* the kernel stops its traffic first; only then is its address free for someone else */
 		err = policy_nft_session_del(s->vaddr);
 		if (err < 0)
-			log_warnx("session %llu: cannot remove its policy elements: %s", (unsigned long long)s->id,
-				  strerror(-err));
+			log_warnx("session %llu: cannot remove its policy elements: %s%s", (unsigned long long)s->id,
+				  strerror(-err), nft_refusal());
 
 		if (s->assoc_cur >= 0 && (size_t)s->assoc_cur < srv->n_assoc)
 			srv->assoc_sessions[s->assoc_cur]--;
@@ -434,8 +434,8 @@ int enforce_reload(struct server *srv, const struct config *ncfg, FILE *errs)
 	if (err == 0)
 		err = policy_nft_apply(np, ps, n, false);
 	if (err < 0) {
-		fprintf(errs, "%s: the kernel refused the new policy: %s; the running one stays\n", ncfg->path,
-			strerror(-err));
+		fprintf(errs, "%s: the kernel refused the new policy: %s%s; the running one stays\n", ncfg->path,
+			strerror(-err), nft_refusal());
 		/* the routing tables may already be the new ones: put the running policy's back */
 		if (route_apply_assoc_tables(srv->policy) < 0)
 			log_warnx("reload: could not restore the associations' routing tables");
@@ -479,8 +479,8 @@ static void move_session(struct server *srv, struct session *s, long to, const c
 	int err = policy_nft_session_add(s->vaddr, s->profile, policy_assoc_mark((size_t)to));
 
 	if (err < 0) {
-		log_warnx("session %llu: cannot move it to association %s: %s", (unsigned long long)s->id,
-			  cfg->associations[to].name, strerror(-err));
+		log_warnx("session %llu: cannot move it to association %s: %s%s", (unsigned long long)s->id,
+			  cfg->associations[to].name, strerror(-err), nft_refusal());
 		return;
 	}
 	/* its flows keep the old association's SNAT address in their NAT bindings: forget them, so the next

@@ -9,6 +9,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,13 +24,20 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
+#include "cvpn/netlink_ack.h"
 #include "cvpn/nft.h"
 #include "nft_int.h"
 
 struct nft_acks {
 	uint32_t first_seq, last_seq;
 	int err;             /* first error the kernel reported, as -errno */
+	uint32_t err_seq;    /* the message it refused */
+	uint32_t bad_attr;   /* the attribute it blamed, as an offset into that message; UINT32_MAX: none */
+	char kernel_msg[NETLINK_ACK_MSG_MAX]; /* its own words, if any */
 };
+
+/* The control thread's last refusal, for nft_refusal(): the batches all run there. */
+static char refusal[384 + NETLINK_ACK_MSG_MAX + 32];
 
 /* ---- expressions: each helper appends to r and returns false only when out of memory ---- */
 
@@ -396,8 +404,13 @@ static int nft_ack_cb(const struct nlmsghdr *nlh, void *data)
 	/* Not one of ours (unsigned arithmetic copes with wrap-around). */
 	if (nlh->nlmsg_seq - a->first_seq > a->last_seq - a->first_seq)
 		return MNL_CB_OK;
-	if (e->error < 0 && a->err == 0)
+	if (e->error < 0 && a->err == 0) {
 		a->err = e->error;
+		a->err_seq = nlh->nlmsg_seq;
+		netlink_ack_message(nlh, a->kernel_msg, sizeof(a->kernel_msg));
+		if (!netlink_ack_bad_attr(nlh, &a->bad_attr))
+			a->bad_attr = UINT32_MAX;
+	}
 	return MNL_CB_OK;
 }
 
@@ -448,6 +461,22 @@ void nft_socket_close(void)
 	nft_sock_drop();
 }
 
+const char *nft_refusal(void)
+{
+	return refusal;
+}
+
+/* refusal = " (while adding rule ...; the kernel says: ...)" for the batch's refused message */
+static void note_refusal(const struct nft_batch *nb, const struct nft_acks *a)
+{
+	char what[384];
+
+	if (!nft_describe_refused(nb->buf, nb->len, a->err_seq, a->bad_attr, what, sizeof(what)))
+		snprintf(what, sizeof(what), "message %u of the batch", a->err_seq - nb->first_seq);
+	snprintf(refusal, sizeof(refusal), " (while %s%s%s)", what, a->kernel_msg[0] ? "; the kernel says: " : "",
+		 a->kernel_msg);
+}
+
 int nft_batch_talk(struct nft_batch *nb)
 {
 	mnl_cb_t ctl_cb[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = nft_ack_cb };
@@ -458,6 +487,7 @@ int nft_batch_talk(struct nft_batch *nb)
 	unsigned int portid;
 	ssize_t n;
 
+	refusal[0] = '\0';
 	nl = nft_sock_get();
 	if (!nl)
 		return -errno;
@@ -498,6 +528,8 @@ int nft_batch_talk(struct nft_batch *nb)
 		}
 	}
 	ret = acks.err;
+	if (ret < 0)
+		note_refusal(nb, &acks);
 out:
 	free(rbuf);
 	/* a kernel refusal leaves the queue drained and the socket sound; anything else may not */

@@ -44,8 +44,13 @@ struct nftnl_rule *nft_rule_new(const char *chain, const char *comment);
 struct nftnl_rule *nft_rule_new_in(const char *table, const char *chain, const char *comment);
 /* Appends rule r (built == false: a helper ran out of memory) and frees it. */
 int nft_batch_rule(struct nft_batch *nb, struct nftnl_rule *r, bool built);
-/* Sends the batch and reads every ack: 0 or the first -errno the kernel reported. */
+/* Sends the batch and reads every ack: 0 or the first -errno the kernel reported (described for
+ * nft_refusal()). */
 int nft_batch_talk(struct nft_batch *nb);
+/* Describes the message numbered seq in batch[0..len) into out, e.g. `adding rule "x" to chain fwd of table
+ * inet cvpn, its expression 2 of 5 ("fib")` when bad_attr, an offset into that message (UINT32_MAX for
+ * none), falls inside that expression; false, out = "", when the batch holds no such message. */
+bool nft_describe_refused(const void *batch, size_t len, uint32_t seq, uint32_t bad_attr, char *out, size_t cap);
 
 /* Expression helpers: each appends to r, false only when out of memory. Registers: NFT_REG_1 unless
  * given. */

@@ -1187,8 +1187,8 @@ static int open_dco(struct server *srv)
 	else
 		err = dco_guard_install((const struct sockaddr *)&ss, sl);
 	if (err < 0) {
-		log_warnx("cannot install table inet %s (the kernel data channel's guard): %s", DCO_GUARD_TABLE,
-			  strerror(-err));
+		log_warnx("cannot install table inet %s (the kernel data channel's guard): %s%s", DCO_GUARD_TABLE,
+			  strerror(-err), nft_refusal());
 		dco_close(srv->dco);
 		srv->dco = NULL;
 		return -1;
@@ -1226,7 +1226,7 @@ static int open_tun(struct server *srv)
 		return open_dco(srv);
 	/* a guard a crashed kernel-mode run left would drop every data packet to this port */
 	if (!mgmt_socket_live(control_socket_of(srv->cfg)) && (err = dco_guard_remove()) < 0)
-		log_warnx("cannot remove table inet %s: %s", DCO_GUARD_TABLE, strerror(-err));
+		log_warnx("cannot remove table inet %s: %s%s", DCO_GUARD_TABLE, strerror(-err), nft_refusal());
 	snprintf(srv->tun_ifname, sizeof(srv->tun_ifname), "cvpn-tun%%d");
 	srv->tun_offload = true;
 	if (tun_open_queues(srv->tun_ifname, &srv->tun_offload, srv->tun_fds, n) < 0) {
@@ -1473,7 +1473,7 @@ void server_cleanup(struct server *srv)
 		int err = dco_guard_remove();
 
 		if (err < 0)
-			log_warnx("cannot remove table inet %s: %s", DCO_GUARD_TABLE, strerror(-err));
+			log_warnx("cannot remove table inet %s: %s%s", DCO_GUARD_TABLE, strerror(-err), nft_refusal());
 	}
 	udptx_free(srv->udptx);
 	srv->udptx = NULL;

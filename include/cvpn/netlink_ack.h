@@ -4,7 +4,9 @@
 #ifndef CVPN_NETLINK_ACK_H
 #define CVPN_NETLINK_ACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <linux/netlink.h>
 
@@ -15,5 +17,8 @@
  * an error ack, carries no message, or is malformed. Reads nothing beyond nlh->nlmsg_len, which must not
  * exceed what the caller received. */
 size_t netlink_ack_message(const struct nlmsghdr *nlh, char *out, size_t cap);
+/* The offset of the request's attribute the kernel blamed (NLMSGERR_ATTR_OFFS: bytes from the start of the
+ * request's nlmsghdr) in *offset; false when nlh names none or is malformed, as above. */
+bool netlink_ack_bad_attr(const struct nlmsghdr *nlh, uint32_t *offset);
 
 #endif

@@ -13,6 +13,12 @@
 int nft_delete_table(void);
 /* Removes `table inet NAME`; 0 also when it did not exist. */
 int nft_delete_named_table(const char *name);
+/* After a call above (or a policy_nft_ one) that the kernel refused: which of the batch's messages it
+ * refused and why, as a suffix for the caller's error line, e.g. ` (while adding rule "sg web: tcp 443" to
+ * chain sg_1 of table inet cvpn, its expression 4 of 6 ("fib"); the kernel says: ...)`; "" after a failure
+ * that was not the kernel's refusal. Read it only right after the failed call. The control thread's: the
+ * batches all run there. */
+const char *nft_refusal(void);
 /* Closes the netlink socket the batches share (it is reopened on demand). */
 void nft_socket_close(void);
 

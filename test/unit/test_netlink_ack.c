@@ -102,6 +102,35 @@ START_TEST(long_message_cut_and_unprintable_replaced)
 }
 END_TEST
 
+START_TEST(bad_attribute_offset)
+{
+	uint32_t off = 7;
+	size_t len;
+
+	for (int capped = 0; capped < 2; capped++) {
+		struct nlmsghdr *nlh = make_ack(capped, "text", &len);
+
+		ck_assert(netlink_ack_bad_attr(nlh, &off));
+		ck_assert_uint_eq(off, 20);
+		free(nlh);
+	}
+	/* no attributes, or the flag that says there are none: nothing, and *offset untouched */
+	{
+		struct nlmsghdr *nlh = make_ack(true, NULL, &len);
+
+		off = 7;
+		ck_assert(!netlink_ack_bad_attr(nlh, &off));
+		ck_assert_uint_eq(off, 7);
+		free(nlh);
+		nlh = make_ack(true, "text", &len);
+		nlh->nlmsg_flags &= (uint16_t)~NLM_F_ACK_TLVS;
+		ck_assert(!netlink_ack_bad_attr(nlh, &off));
+		ck_assert_uint_eq(off, 7);
+		free(nlh);
+	}
+}
+END_TEST
+
 START_TEST(malformed_acks_give_nothing)
 {
 	char out[NETLINK_ACK_MSG_MAX];
@@ -139,7 +168,10 @@ START_TEST(malformed_acks_give_nothing)
 		ck_assert_ptr_nonnull(t);
 		memcpy(t, nlh, cut < sizeof(*t) ? sizeof(*t) : cut);
 		t->nlmsg_len = (uint32_t)cut;
+		uint32_t off;
+
 		netlink_ack_message(t, out, sizeof(out)); /* any result; ASan checks the reads */
+		netlink_ack_bad_attr(t, &off);
 		ck_assert_uint_lt(strlen(out), sizeof(out));
 		free(t);
 	}
@@ -156,6 +188,7 @@ int main(void)
 	tcase_add_test(tc, no_message_without_ack_tlvs);
 	tcase_add_test(tc, not_an_error_ack);
 	tcase_add_test(tc, long_message_cut_and_unprintable_replaced);
+	tcase_add_test(tc, bad_attribute_offset);
 	tcase_add_test(tc, malformed_acks_give_nothing);
 	suite_add_tcase(su, tc);
 	return check_run(su);

@@ -501,6 +501,9 @@ START_TEST(test_kernel_error)
 	before = listing();
 	ck_assert_ptr_nonnull(strstr(before, "flags owner"));
 	ck_assert_int_eq(policy_nft_apply(f.p, NULL, 0, false), -EPERM);
+	/* the error line can say which of the batch's messages the kernel refused */
+	ck_assert_msg(strstr(nft_refusal(), " (while ") == nft_refusal() && strstr(nft_refusal(), "table inet cvpn"),
+		      "refusal: '%s'", nft_refusal());
 	ck_assert_int_eq(policy_nft_apply(f.p, NULL, 0, true), -EPERM);
 	ck_assert_int_eq(nft_delete_table(), -EPERM);
 	after = listing();
