@@ -96,7 +96,7 @@ endif
 # WORKERS1_TESTS=).
 WORKERS1_TESTS ?= test_two_clients.sh test_offload.sh test_renegotiate.sh test_keepalive.sh test_replay.sh \
 	test_antispoof.sh test_tcp_split.sh test_udp_split.sh test_ciphers.sh test_loadgen.sh test_ctl.sh \
-	test_full_tunnel.sh
+	test_full_tunnel.sh test_multihome.sh
 integration: deps all $(BUILD)/loadgen $(BUILD)/flood
 	@CVPN_BUILD=$(BUILD) CV_WORKERS=2 CV_HS_THREADS=2 $(INTEGRATION_ENV) test/integration/run-all.sh
 	@echo "== again with one data worker, handshakes on the control thread: $(or $(WORKERS1_TESTS),every test)"
@@ -109,9 +109,9 @@ integration: deps all $(BUILD)/loadgen $(BUILD)/flood
 # kernel with Linux's own ovpn (the tests of what differs between the two netlink dialects: peers, every
 # cipher's keys, their swap, keepalive and expiry, counters, the guard, the inner source check).
 DCO_TESTS ?= kernel_dco.sh test_two_clients.sh test_renegotiate.sh test_keepalive.sh test_ciphers.sh \
-	test_antispoof.sh test_ctl.sh test_replay.sh
+	test_antispoof.sh test_ctl.sh test_replay.sh test_multihome.sh
 OVPN_TESTS ?= kernel_dco.sh test_renegotiate.sh test_keepalive.sh test_ciphers.sh test_antispoof.sh \
-	test_replay.sh
+	test_replay.sh test_multihome.sh
 DCO_TEST_ENV = CVPN_BUILD=$(BUILD) CV_DATA_CHANNEL=kernel CV_CLIENT_OPTS=--disable-dco CV_WORKERS=1 \
 	CV_HS_THREADS=0 CVPN_TEST_TIMEOUT=300
 dco-test: deps all $(BUILD)/dco_probe
@@ -167,7 +167,7 @@ fuzz_srcs_mgmt      := ctrl/mgmt_request.c
 fuzz_srcs_ctrlmsg   := ctrl/proto/ctrlmsg.c
 fuzz_srcs_offload   := dataplane/offload.c
 fuzz_srcs_worker    := dataplane/worker.c dataplane/ring.c dataplane/aead.c dataplane/replay.c dataplane/tuntx.c \
-		       dataplane/offload.c dataplane/udptx.c ctrl/proto/packet.c
+		       dataplane/offload.c dataplane/udptx.c dataplane/udp_local.c ctrl/proto/packet.c
 fuzz_libs_config    := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 fuzz_libs_aead      := $(shell pkg-config --libs libcrypto 2>/dev/null)
 fuzz_libs_mgmt      := $(shell pkg-config --libs json-c 2>/dev/null)

@@ -140,7 +140,7 @@ static void dco_adopt(struct session *s)
 		goto refuse;
 	}
 	err = dco_new_peer(srv->dco, s->peer_id, srv->udp_fd, (const struct sockaddr *)&s->remote, s->remote_len,
-			   s->vaddr);
+			   &s->local, s->vaddr);
 	/* the refusal's own words, before the stale peer's removal below asks the kernel again */
 	snprintf(kernel_why, sizeof(kernel_why), "%s", dco_kernel_message(srv->dco));
 	if (err == -EEXIST && dco_del_peer(srv->dco, s->peer_id) == 0) {
@@ -148,7 +148,7 @@ static void dco_adopt(struct session *s)
 		log_warnx("session %llu: removed a stale kernel peer with its peer-id %u", (unsigned long long)s->id,
 			  s->peer_id);
 		err = dco_new_peer(srv->dco, s->peer_id, srv->udp_fd, (const struct sockaddr *)&s->remote,
-				   s->remote_len, s->vaddr);
+				   s->remote_len, &s->local, s->vaddr);
 		snprintf(kernel_why, sizeof(kernel_why), "%s", dco_kernel_message(srv->dco));
 	}
 	if (err < 0) {
@@ -358,7 +358,8 @@ static void on_upcalls(void *arg)
 		}
 		switch (u->kind) {
 		case DP_UP_DATAGRAM:
-			server_on_datagram(srv, u->data, u->len, (const struct sockaddr *)&u->from, u->from_len);
+			server_on_datagram(srv, u->data, u->len, (const struct sockaddr *)&u->from, u->from_len,
+					   &u->local);
 			break;
 		case DP_UP_IP:
 			server_on_tun_packet(srv, u->data, u->len);
@@ -544,6 +545,7 @@ void datapath_adopt(struct session *s)
 	p->vaddr = s->vaddr;
 	memcpy(&p->remote, &s->remote, sizeof(p->remote));
 	p->remote_len = s->remote_len;
+	p->local = s->local;
 	p->tx_key = -1;
 	for (int i = 0; i < 2; i++) {
 		struct key_state *ks = &s->ks[i];

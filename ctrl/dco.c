@@ -481,9 +481,15 @@ static int dco_do(struct dco *d, enum dco_op op, const struct dco_request *r, mn
 }
 
 int dco_new_peer(struct dco *d, uint32_t peer_id, int sock_fd, const struct sockaddr *remote, socklen_t remote_len,
-		 uint32_t vaddr)
+		 const struct udp_local *local, uint32_t vaddr)
 {
 	struct dco_request r = { .peer_id = peer_id, .sock_fd = sock_fd, .remote = remote, .vaddr = vaddr };
+	static const struct udp_local unknown;
+
+	r.local = local ? local : &unknown;
+	/* a local address of the other family than the remote's would be refused: leave it to the routing */
+	if (r.local->family && (r.local->family == AF_INET) != (remote->sa_family == AF_INET))
+		r.local = &unknown;
 
 	d->kernel_msg[0] = '\0'; /* a refusal of ours below is not the kernel's */
 	if (sock_fd < 0 || (remote->sa_family == AF_INET && remote_len != sizeof(struct sockaddr_in)) ||

@@ -36,6 +36,7 @@ struct dco_request {
 	/* DCO_OP_NEW_PEER */
 	int sock_fd;
 	const struct sockaddr *remote; /* AF_INET or AF_INET6, length checked by the caller */
+	const struct udp_local *local; /* of the remote's family, or unknown (family 0) */
 	uint32_t vaddr;                /* host order */
 	/* DCO_OP_SET_KEEPALIVE */
 	uint32_t keepalive_interval, keepalive_timeout;

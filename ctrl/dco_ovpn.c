@@ -43,6 +43,18 @@ static void put_remote(struct nlmsghdr *nlh, const struct sockaddr *remote)
 	mnl_attr_put_u16(nlh, PEER_REMOTE_PORT, sin6->sin6_port);
 }
 
+/* The local address in the remote's terms: an IPv4-mapped one (went with an IPv4-mapped remote, which
+ * put_remote sent as IPv4) as IPv4, for the kernel refuses a local IPv6 beside a remote IPv4. */
+static void put_local(struct nlmsghdr *nlh, const struct udp_local *l)
+{
+	if (l->family == AF_INET)
+		mnl_attr_put(nlh, PEER_LOCAL_IPV4, sizeof(l->addr.v4), &l->addr.v4);
+	else if (l->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&l->addr.v6))
+		mnl_attr_put(nlh, PEER_LOCAL_IPV4, 4, &l->addr.v6.s6_addr[12]);
+	else if (l->family == AF_INET6)
+		mnl_attr_put(nlh, PEER_LOCAL_IPV6, sizeof(l->addr.v6), &l->addr.v6);
+}
+
 static void ovpn_put(struct nlmsghdr *nlh, enum dco_op op, const struct dco_request *r)
 {
 	bool key_op = op == DCO_OP_NEW_KEY || op == DCO_OP_SWAP_KEYS || op == DCO_OP_DEL_KEY;
@@ -53,6 +65,7 @@ static void ovpn_put(struct nlmsghdr *nlh, enum dco_op op, const struct dco_requ
 	switch (op) {
 	case DCO_OP_NEW_PEER:
 		put_remote(nlh, r->remote);
+		put_local(nlh, r->local);
 		mnl_attr_put_u32(nlh, PEER_SOCKET, (uint32_t)r->sock_fd);
 		mnl_attr_put(nlh, PEER_VPN_IPV4, sizeof(vaddr), &vaddr);
 		break;

@@ -8,7 +8,7 @@
 
 enum { CMD_NEW_PEER = 1, CMD_SET_PEER, CMD_DEL_PEER, CMD_NEW_KEY, CMD_SWAP_KEYS, CMD_DEL_KEY, CMD_GET_PEER };
 enum { A_NEW_PEER = 2, A_SET_PEER, A_DEL_PEER, A_NEW_KEY, A_SWAP_KEYS, A_DEL_KEY, A_GET_PEER };
-enum { NP_PEER_ID = 1, NP_SOCKADDR_REMOTE, NP_SOCKET, NP_IPV4 };
+enum { NP_PEER_ID = 1, NP_SOCKADDR_REMOTE, NP_SOCKET, NP_IPV4, NP_IPV6, NP_LOCAL_IP };
 enum { SP_PEER_ID = 1, SP_KEEPALIVE_INTERVAL, SP_KEEPALIVE_TIMEOUT };
 enum { DP_REASON = 1, DP_PEER_ID };
 enum { NK_PEER_ID = 1, NK_KEY_SLOT, NK_KEY_ID, NK_CIPHER_ALG, NK_ENCRYPT_KEY, NK_DECRYPT_KEY };
@@ -32,6 +32,11 @@ static void v2_put(struct nlmsghdr *nlh, enum dco_op op, const struct dco_reques
 			     r->remote);
 		mnl_attr_put_u32(nlh, NP_SOCKET, (uint32_t)r->sock_fd);
 		mnl_attr_put_u32(nlh, NP_IPV4, htonl(r->vaddr));
+		/* 4 or 16 bytes; the module takes an IPv4-mapped one beside an IPv4-mapped remote */
+		if (r->local->family == AF_INET)
+			mnl_attr_put(nlh, NP_LOCAL_IP, sizeof(r->local->addr.v4), &r->local->addr.v4);
+		else if (r->local->family == AF_INET6)
+			mnl_attr_put(nlh, NP_LOCAL_IP, sizeof(r->local->addr.v6), &r->local->addr.v6);
 		break;
 	case DCO_OP_SET_KEEPALIVE:
 		mnl_attr_put_u32(nlh, SP_PEER_ID, r->peer_id);

@@ -376,9 +376,9 @@ int server_send_packet(struct server *srv, struct session *s, const uint8_t *buf
 	if (s->transport == SESSION_TCP)
 		return s->conn ? tcp_send(srv, s->conn, buf, len) : -ENOTCONN;
 	if (srv->tx_batching && srv->udptx &&
-	    udptx_queue(srv->udptx, (const struct sockaddr *)&s->remote, s->remote_len, buf, len) == 0)
+	    udptx_queue(srv->udptx, (const struct sockaddr *)&s->remote, s->remote_len, &s->local, buf, len) == 0)
 		return 0;
-	if (sendto(srv->udp_fd, buf, len, 0, (const struct sockaddr *)&s->remote, s->remote_len) < 0)
+	if (udp_local_sendto(srv->udp_fd, buf, len, (const struct sockaddr *)&s->remote, s->remote_len, &s->local) < 0)
 		return -errno;
 	return 0;
 }
@@ -430,7 +430,7 @@ static bool reset_token(struct server *srv, uint64_t now_ms)
 
 /* Answers a client's hard reset without keeping any state: our session id is the cookie. */
 static void send_stateless_reset(struct server *srv, const struct ctl_packet *pkt, const struct sockaddr *from,
-				 socklen_t fromlen, uint64_t now_ms)
+				 socklen_t fromlen, const struct udp_local *local, uint64_t now_ms)
 {
 	struct ctl_packet r;
 	uint8_t buf[64];
@@ -447,7 +447,7 @@ static void send_stateless_reset(struct server *srv, const struct ctl_packet *pk
 	r.mid = 0;
 	n = packet_build_control(&r, buf, sizeof(buf));
 	if (n > 0)
-		sendto(srv->udp_fd, buf, (size_t)n, 0, from, fromlen);
+		udp_local_sendto(srv->udp_fd, buf, (size_t)n, from, fromlen, local);
 }
 
 static bool cookie_packet_ok(const struct server *srv, const struct ctl_packet *pkt, const struct sockaddr *from,
@@ -464,7 +464,7 @@ static bool cookie_packet_ok(const struct server *srv, const struct ctl_packet *
 }
 
 static void on_udp_packet(struct server *srv, const uint8_t *buf, size_t len, const struct sockaddr *from,
-			  socklen_t fromlen, uint64_t now_ms)
+			  socklen_t fromlen, const struct udp_local *local, uint64_t now_ms)
 {
 	struct ctl_packet pkt;
 	struct session *s;
@@ -501,14 +501,14 @@ static void on_udp_packet(struct server *srv, const uint8_t *buf, size_t len, co
 	}
 	/* an unknown source, or a known one starting over with a new session id */
 	if (pkt.opcode == P_CONTROL_HARD_RESET_CLIENT_V2 && pkt.key_id == 0 && pkt.mid == 0) {
-		send_stateless_reset(srv, &pkt, from, fromlen, now_ms);
+		send_stateless_reset(srv, &pkt, from, fromlen, local, now_ms);
 		return;
 	}
 	if (!cookie_packet_ok(srv, &pkt, from, now_ms))
 		return;
 	if (s)
 		session_end(s, "client reconnected");
-	s = session_new_udp(srv, from, fromlen, pkt.peer_sid, pkt.sid, now_ms);
+	s = session_new_udp(srv, from, fromlen, local, pkt.peer_sid, pkt.sid, now_ms);
 	if (s)
 		session_on_control(s, &pkt, now_ms);
 }
@@ -519,6 +519,10 @@ static void on_udp_readable(struct server *srv)
 	struct sockaddr_storage from[UDP_BATCH];
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
+	union {
+		char buf[UDP_LOCAL_CMSG_SPACE];
+		struct cmsghdr align;
+	} ctl[UDP_BATCH];
 	int n;
 
 	/* what the datagrams decrypt to goes into the tun together, TCP segments coalesced */
@@ -532,6 +536,8 @@ static void on_udp_readable(struct server *srv)
 			msgs[i].msg_hdr.msg_iovlen = 1;
 			msgs[i].msg_hdr.msg_name = &from[i];
 			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			msgs[i].msg_hdr.msg_control = ctl[i].buf; /* where it came to, on a wildcard address */
+			msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
 		}
 		n = recvmmsg(srv->udp_fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
@@ -539,10 +545,13 @@ static void on_udp_readable(struct server *srv)
 		uint64_t now = server_now_ms();
 
 		for (int i = 0; i < n; i++) {
+			struct udp_local local;
+
 			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
 				continue;
+			udp_local_from_msg(&msgs[i].msg_hdr, &local);
 			on_udp_packet(srv, bufs[i], msgs[i].msg_len, (struct sockaddr *)&from[i],
-				      msgs[i].msg_hdr.msg_namelen, now);
+				      msgs[i].msg_hdr.msg_namelen, &local, now);
 		}
 		tuntx_flush(srv->tuntx);
 		if (n < UDP_BATCH)
@@ -784,9 +793,9 @@ static void on_tun_readable(struct server *srv)
 }
 
 void server_on_datagram(struct server *srv, const uint8_t *buf, size_t len, const struct sockaddr *from,
-			socklen_t from_len)
+			socklen_t from_len, const struct udp_local *local)
 {
-	on_udp_packet(srv, buf, len, from, from_len, server_now_ms());
+	on_udp_packet(srv, buf, len, from, from_len, local, server_now_ms());
 }
 
 void server_output_batch(struct server *srv, bool on)
@@ -907,6 +916,14 @@ static int parse_listen(const struct config *cfg, struct sockaddr_storage *ss, s
 	return -EINVAL;
 }
 
+/* 0.0.0.0 or :: */
+static bool wildcard_address(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return sa->sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
 int server_udp_socket(const struct sockaddr *sa, socklen_t sl, bool reuseport)
 {
 	/* every client's datagrams share these sockets: the default ~200 KiB overflows under a burst of a few
@@ -921,8 +938,9 @@ int server_udp_socket(const struct sockaddr *sa, socklen_t sl, bool reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
-	if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
-	    bind(fd, sa, sl) < 0) {
+	/* on a wildcard address each session answers from the address it came to (cvpn/udp_local.h) */
+	if ((wildcard_address(sa) && udp_local_enable(fd, sa->sa_family) < 0) ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) || bind(fd, sa, sl) < 0) {
 		int err = errno;
 
 		close(fd);

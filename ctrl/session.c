@@ -158,12 +158,14 @@ static struct session *session_alloc(struct server *srv, enum session_transport 
 }
 
 struct session *session_new_udp(struct server *srv, const struct sockaddr *remote, socklen_t len,
-				const uint8_t own_sid[8], const uint8_t peer_sid[8], uint64_t now_ms)
+				const struct udp_local *local, const uint8_t own_sid[8], const uint8_t peer_sid[8],
+				uint64_t now_ms)
 {
 	struct session *s = session_alloc(srv, SESSION_UDP, remote, len, now_ms);
 
 	if (!s)
 		return NULL;
+	s->local = *local;
 	memcpy(s->own_sid, own_sid, 8);
 	memcpy(s->peer_sid, peer_sid, 8);
 	/* both resets (message 0 each way) happened statelessly */

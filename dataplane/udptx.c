@@ -21,6 +21,7 @@ struct udptx_dgram {
 	size_t off, len;
 	struct sockaddr_storage to;
 	socklen_t to_len;
+	struct udp_local local;
 };
 
 struct udptx {
@@ -34,7 +35,7 @@ struct udptx {
 	struct iovec iov[UDPTX_MAX_DATAGRAMS];
 	size_t first[UDPTX_MAX_DATAGRAMS], count[UDPTX_MAX_DATAGRAMS];
 	union {
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		char buf[CMSG_SPACE(sizeof(uint16_t)) + UDP_LOCAL_CMSG_SPACE];
 		struct cmsghdr align;
 	} cmsg[UDPTX_MAX_DATAGRAMS];
 };
@@ -57,7 +58,7 @@ void udptx_free(struct udptx *t)
 
 static bool same_peer(const struct udptx_dgram *a, const struct udptx_dgram *b)
 {
-	return a->to_len == b->to_len && !memcmp(&a->to, &b->to, a->to_len);
+	return a->to_len == b->to_len && !memcmp(&a->to, &b->to, a->to_len) && udp_local_equal(&a->local, &b->local);
 }
 
 /* Messages for datagrams [from, n): runs of one peer and one size (GSO), or one datagram each. */
@@ -82,19 +83,22 @@ static size_t build(struct udptx *t, size_t from)
 		h->msg_namelen = t->d[start].to_len;
 		t->first[m] = start;
 		t->count[m] = i - start;
+		/* the source address first (when known), then the segment size of a GSO run */
+		memset(&t->cmsg[m], 0, sizeof(t->cmsg[m]));
+		h->msg_control = t->cmsg[m].buf;
+		h->msg_controllen = udp_local_put_cmsg(&t->d[start].local, &t->cmsg[m].align);
 		if (t->count[m] > 1) {
-			struct cmsghdr *c;
+			struct cmsghdr *c = (struct cmsghdr *)(t->cmsg[m].buf + h->msg_controllen);
 			uint16_t gso = (uint16_t)seg;
 
-			memset(&t->cmsg[m], 0, sizeof(t->cmsg[m]));
-			h->msg_control = t->cmsg[m].buf;
-			h->msg_controllen = sizeof(t->cmsg[m].buf);
-			c = CMSG_FIRSTHDR(h);
 			c->cmsg_level = SOL_UDP;
 			c->cmsg_type = UDP_SEGMENT;
 			c->cmsg_len = CMSG_LEN(sizeof(gso));
 			memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+			h->msg_controllen += CMSG_SPACE(sizeof(gso));
 		}
+		if (h->msg_controllen == 0)
+			h->msg_control = NULL;
 	}
 	return m;
 }
@@ -138,7 +142,8 @@ size_t udptx_flush(struct udptx *t)
 	return sent;
 }
 
-int udptx_queue(struct udptx *t, const struct sockaddr *to, socklen_t to_len, const uint8_t *buf, size_t len)
+int udptx_queue(struct udptx *t, const struct sockaddr *to, socklen_t to_len, const struct udp_local *local,
+		const uint8_t *buf, size_t len)
 {
 	struct udptx_dgram *d;
 
@@ -153,6 +158,10 @@ int udptx_queue(struct udptx *t, const struct sockaddr *to, socklen_t to_len, co
 	d->len = len;
 	memcpy(&d->to, to, to_len);
 	d->to_len = to_len;
+	if (local)
+		d->local = *local;
+	else
+		memset(&d->local, 0, sizeof(d->local));
 	memcpy(t->buf + t->used, buf, len);
 	t->used += len;
 	return 0;

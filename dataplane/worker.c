@@ -66,6 +66,7 @@ struct dp_worker {
 	uint64_t rx_datagrams, rx_coalesced;
 	_Atomic uint64_t pub_rx_datagrams, pub_rx_coalesced;
 	bool gro;                         /* UDP_GRO accepted by the socket */
+	struct udp_local rx_local;        /* where the datagram being handled came to: its upcall carries it */
 	/* buffers: one thread, so one of each */
 	uint8_t plain[PLAIN_MAX];
 	uint8_t sealed[PLAIN_MAX + AEAD_OVERHEAD];
@@ -190,6 +191,7 @@ static void upcall_packet(struct dp_worker *w, enum dp_upcall_kind kind, const u
 	if (from) {
 		memcpy(&u->from, from, from_len);
 		u->from_len = from_len;
+		u->local = w->rx_local;
 	}
 	upcall_commit(w);
 }
@@ -207,7 +209,8 @@ static void seal_send(struct dp_worker *w, struct dp_peer *p, const uint8_t *pay
 	if (n < 0)
 		return;
 	atomic_store_explicit(&p->last_tx_ms, now_ms, memory_order_relaxed);
-	if (udptx_queue(w->udptx, (const struct sockaddr *)&p->remote, p->remote_len, w->sealed, (size_t)n) < 0)
+	if (udptx_queue(w->udptx, (const struct sockaddr *)&p->remote, p->remote_len, &p->local, w->sealed,
+			(size_t)n) < 0)
 		return;
 	w->n.tx++;
 }
@@ -492,7 +495,7 @@ static void on_udp_readable(struct dp_worker *w)
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int)) + UDP_LOCAL_CMSG_SPACE]; /* UDP_GRO's size, and where it came to */
 		struct cmsghdr align;
 	} ctl[UDP_BATCH];
 	unsigned handled = 0;
@@ -507,10 +510,8 @@ static void on_udp_readable(struct dp_worker *w)
 			msgs[i].msg_hdr.msg_iovlen = 1;
 			msgs[i].msg_hdr.msg_name = &from[i];
 			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
-			if (w->gro) {
-				msgs[i].msg_hdr.msg_control = ctl[i].buf;
-				msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
-			}
+			msgs[i].msg_hdr.msg_control = ctl[i].buf;
+			msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
 		}
 		n = recvmmsg(w->cfg.udp_fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
@@ -530,6 +531,7 @@ static void on_udp_readable(struct dp_worker *w)
 				seg = len;
 			else
 				w->rx_coalesced++;
+			udp_local_from_msg(&msgs[i].msg_hdr, &w->rx_local);
 			/* a coalesced buffer: datagrams of seg bytes from one sender, the last one maybe shorter */
 			for (size_t off = 0; off < len; off += seg) {
 				w->rx_datagrams++;

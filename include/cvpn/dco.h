@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "cvpn/udp_local.h"
+
 #include "cvpn/config.h"
 
 /* The kernel's OpenVPN data channel ("data channel offload") over generic netlink, as Linux's own ovpn module
@@ -62,9 +64,10 @@ const char *dco_module(const struct dco *d);
 int dco_event_fd(const struct dco *d);
 
 /* A peer on UDP socket sock_fd (the kernel takes over its P_DATA_V2 datagrams) at remote, with inner
- * address vaddr (host order). */
+ * address vaddr (host order); what the kernel sends it leaves from local (NULL or unknown: the address the
+ * kernel's routing picks), the address the client sends to (cvpn/udp_local.h). */
 int dco_new_peer(struct dco *d, uint32_t peer_id, int sock_fd, const struct sockaddr *remote, socklen_t remote_len,
-		 uint32_t vaddr);
+		 const struct udp_local *local, uint32_t vaddr);
 /* The kernel sends a keepalive ping after interval_s without sending, and removes the peer (notifying)
  * after timeout_s without receiving. */
 int dco_set_keepalive(struct dco *d, uint32_t peer_id, uint32_t interval_s, uint32_t timeout_s);

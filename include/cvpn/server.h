@@ -11,6 +11,7 @@
 
 #include "cvpn/config.h"
 #include "cvpn/cookie.h"
+#include "cvpn/udp_local.h"
 
 /* The daemon's control thread: listeners, the session tables, the tun's queues, the kernel objects it owns,
  * and the data workers and handshake threads it starts. */
@@ -142,7 +143,7 @@ uint64_t server_now_ms(void);
 /* Used by the data-path glue (datapath.c): what a worker passed up is handled as if this thread had read it;
  * between batch on and off, tun writes and datagrams to clients are queued and leave together. */
 void server_on_datagram(struct server *srv, const uint8_t *buf, size_t len, const struct sockaddr *from,
-			socklen_t from_len);
+			socklen_t from_len, const struct udp_local *local);
 void server_on_tun_packet(struct server *srv, const uint8_t *ip, size_t len);
 void server_output_batch(struct server *srv, bool on);
 /* A non-blocking UDP socket bound to sa with the daemon's buffer sizes; reuseport: joins the port's group.

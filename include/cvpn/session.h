@@ -13,6 +13,7 @@
 #include "cvpn/connlog.h"
 #include "cvpn/packet.h"
 #include "cvpn/reliable.h"
+#include "cvpn/udp_local.h"
 
 /* One client connection: its control channel (one key state per TLS session: the current one and the
  * previous one kept as lame duck after a renegotiation), its identity, address and data-channel keys. The
@@ -66,6 +67,7 @@ struct session {
 	enum session_transport transport;
 	struct sockaddr_storage remote;    /* client's public address */
 	socklen_t remote_len;
+	struct udp_local local;            /* UDP: our address its first datagram came to; what we send leaves from it */
 	int tcp_fd;                        /* TCP only; owned by conn */
 	struct tcp_conn *conn;             /* TCP only: framing buffers, owned by the server */
 	uint8_t own_sid[PACKET_SID_LEN];
@@ -117,7 +119,8 @@ struct session {
 
 /* Creates a UDP session after a valid cookie: our reset counts as sent and ACKed (mid 0 both ways). */
 struct session *session_new_udp(struct server *srv, const struct sockaddr *remote, socklen_t len,
-				const uint8_t own_sid[8], const uint8_t peer_sid[8], uint64_t now_ms);
+				const struct udp_local *local, const uint8_t own_sid[8], const uint8_t peer_sid[8],
+				uint64_t now_ms);
 /* Creates a TCP session from the client's hard reset; we answer with our own reset through the
  * reliability layer. */
 struct session *session_new_tcp(struct server *srv, int fd, const struct sockaddr *remote, socklen_t len,

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "cvpn/udp_local.h"
+
 /* Outgoing data-channel datagrams of one event-loop pass, sent together: consecutive datagrams to one peer
  * with one size (the last of a run may be shorter) leave as one UDP GSO send (UDP_SEGMENT: the kernel cuts
  * it, one trip through the stack for up to UDPTX_GSO_MAX datagrams), and all runs go in one sendmmsg().
@@ -31,9 +33,10 @@ struct udptx_stats {
 /* fd: a non-blocking UDP socket. use_gso: try UDP GSO (false: one datagram per message). NULL: no memory. */
 struct udptx *udptx_new(int fd, bool use_gso);
 void udptx_free(struct udptx *t);
-/* Copies one datagram into the batch, flushing first when the batch is full. 0, -EMSGSIZE (too long: not
- * queued) or -EINVAL. */
-int udptx_queue(struct udptx *t, const struct sockaddr *to, socklen_t to_len, const uint8_t *buf, size_t len);
+/* Copies one datagram into the batch, flushing first when the batch is full; it leaves from local (NULL or
+ * unknown: the address the kernel picks). 0, -EMSGSIZE (too long: not queued) or -EINVAL. */
+int udptx_queue(struct udptx *t, const struct sockaddr *to, socklen_t to_len, const struct udp_local *local,
+		const uint8_t *buf, size_t len);
 /* Sends what is queued. Returns the number of datagrams the kernel took; a datagram it refuses is dropped
  * and counted, as a lost UDP datagram would be (EAGAIN included: the socket buffer is full). */
 size_t udptx_flush(struct udptx *t);

@@ -32,6 +32,7 @@ struct dp_peer {
 	uint32_t vaddr;                       /* the client's address, host order: its only source */
 	struct sockaddr_storage remote;
 	socklen_t remote_len;
+	struct udp_local local;               /* our address the client sends to: data leaves from it */
 	/* the worker's */
 	struct aead_key *keys[8];             /* by key id */
 	int tx_key;                           /* key id data leaves with; -1: none */
@@ -70,6 +71,7 @@ struct dp_upcall {
 	uint64_t session_id;
 	struct sockaddr_storage from;
 	socklen_t from_len;
+	struct udp_local local;  /* DP_UP_DATAGRAM: where it came to */
 	uint32_t len;
 	uint8_t data[DP_UPCALL_MAX];
 };

@@ -81,7 +81,7 @@ static void run_mixed(bool gso)
 #define Q(peer, len)                                                                                      \
 	do {                                                                                              \
 		size_t l_ = make(buf, i, (len));                                                          \
-		ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&(peer), sizeof(peer), buf, l_), 0);   \
+		ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&(peer), sizeof(peer), NULL, buf, l_), 0);   \
 		if (&(peer) == &peer_a) {                                                                 \
 			wa[na] = i;                                                                       \
 			la[na++] = l_;                                                                    \
@@ -150,7 +150,7 @@ START_TEST(test_full_batch)
 	for (uint32_t i = 0; i < N; i++) {
 		w[i] = i;
 		l[i] = make(buf, i, 1200);
-		ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, sizeof(peer_a), buf, l[i]), 0);
+		ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, sizeof(peer_a), NULL, buf, l[i]), 0);
 	}
 	ck_assert_uint_eq(udptx_pending(t), N % UDPTX_MAX_DATAGRAMS);
 	udptx_flush(t);
@@ -173,7 +173,7 @@ START_TEST(test_peer_gone)
 		struct sockaddr_in *p = i >= 10 && i < 20 ? &peer_b : &peer_a;
 
 		make(buf, i, 1000);
-		ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)p, sizeof(*p), buf, 1000), 0);
+		ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)p, sizeof(*p), NULL, buf, 1000), 0);
 		if (p == &peer_a) {
 			wa[na] = i;
 			la[na++] = 1000;
@@ -186,18 +186,70 @@ START_TEST(test_peer_gone)
 }
 END_TEST
 
+/* From a socket on the wildcard address of a host with two: each datagram leaves from the address it was
+ * queued with, and a GSO run never mixes two (the kernel would send the whole run from the first). */
+START_TEST(test_source_addresses)
+{
+	static const char *const src[] = { "198.18.0.2", "198.18.0.2", "198.18.0.2", "198.18.0.1", "198.18.0.1",
+					   "198.18.0.1", "198.18.0.2", "198.18.0.2" };
+	enum { N = sizeof(src) / sizeof(src[0]) };
+	struct sockaddr_in any = { .sin_family = AF_INET, .sin_port = htons(4003) };
+	struct udptx_stats st;
+	uint8_t buf[2048];
+	struct udptx *t;
+	int wild;
+
+	for (int gso = 0; gso < 2; gso++) {
+		setup();
+		ck_assert_int_eq(system("ip addr add 198.18.0.2/32 dev lo"), 0);
+		wild = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+		ck_assert_int_ge(wild, 0);
+		ck_assert_int_eq(bind(wild, (struct sockaddr *)&any, sizeof(any)), 0);
+		t = udptx_new(wild, gso);
+		for (uint32_t i = 0; i < N; i++) {
+			struct udp_local l = { .family = AF_INET };
+
+			inet_pton(AF_INET, src[i], &l.addr.v4);
+			make(buf, i, 1000);
+			ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, sizeof(peer_a), &l, buf, 1000), 0);
+		}
+		ck_assert_uint_eq(udptx_flush(t), N);
+		udptx_get_stats(t, &st);
+		ck_assert_uint_eq(st.gso_sends, gso ? 3 : 0);
+		for (uint32_t i = 0; i < N; i++) {
+			struct sockaddr_in from;
+			socklen_t fl = sizeof(from);
+			char host[INET_ADDRSTRLEN];
+			uint32_t got;
+
+			ck_assert_int_eq(recvfrom(rx_a, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl), 1000);
+			memcpy(&got, buf, 4);
+			ck_assert_uint_eq(got, i);
+			inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host));
+			ck_assert_msg(!strcmp(host, src[i]), "datagram %u (gso %d) came from %s, not %s", i, gso, host,
+				      src[i]);
+		}
+		udptx_free(t);
+		close(wild);
+		close(rx_a);
+		close(rx_b);
+		close(tx);
+	}
+}
+END_TEST
+
 START_TEST(test_refusals)
 {
 	uint8_t big[UDPTX_MAX_LEN + 1] = { 0 };
 	struct udptx *t = udptx_new(-1, true);
 
-	ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, sizeof(peer_a), big, sizeof(big)), -EMSGSIZE);
-	ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, sizeof(peer_a), big, 0), -EMSGSIZE);
-	ck_assert_int_eq(udptx_queue(t, NULL, sizeof(peer_a), big, 10), -EINVAL);
-	ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, 0, big, 10), -EINVAL);
+	ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, sizeof(peer_a), NULL, big, sizeof(big)), -EMSGSIZE);
+	ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, sizeof(peer_a), NULL, big, 0), -EMSGSIZE);
+	ck_assert_int_eq(udptx_queue(t, NULL, sizeof(peer_a), NULL, big, 10), -EINVAL);
+	ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, 0, NULL, big, 10), -EINVAL);
 	ck_assert_uint_eq(udptx_pending(t), 0);
 	/* a send the kernel refuses (bad fd) is counted and dropped, not kept */
-	ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, sizeof(peer_a), big, 10), 0);
+	ck_assert_int_eq(udptx_queue(t, (struct sockaddr *)&peer_a, sizeof(peer_a), NULL, big, 10), 0);
 	ck_assert_uint_eq(udptx_flush(t), 0);
 	ck_assert_uint_eq(udptx_pending(t), 0);
 	{
@@ -219,6 +271,7 @@ int main(void)
 	tcase_add_test(tc, test_mixed_plain);
 	tcase_add_test(tc, test_full_batch);
 	tcase_add_test(tc, test_peer_gone);
+	tcase_add_test(tc, test_source_addresses);
 	tcase_add_test(tc, test_refusals);
 	suite_add_tcase(s, tc);
 	return check_run(s);
