@@ -8,7 +8,7 @@ set -e
 PKGS="build-essential pkg-config libwolfssl-dev libssl-dev libyaml-dev libjson-c-dev check libsubunit-dev
       libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
       openvpn openssl nftables iproute2 iputils-ping netcat-openbsd procps jq
-      libldap-dev slapd ldap-utils oathtool python3"
+      libldap-dev slapd ldap-utils oathtool python3 tcpdump bc"
 [ "${1:-}" = fuzz ] && PKGS="make pkg-config clang libclang-rt-14-dev llvm-14 libssl-dev libyaml-dev"
 # `install-deps.sh bench` adds what the benchmarks need on top.
 [ "${1:-}" = bench ] && PKGS="$PKGS iperf3"
